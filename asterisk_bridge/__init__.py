@@ -1,0 +1,3 @@
+"""asterisk-bridge: a citizen contact-center bridge for Asterisk."""
+
+__version__ = "0.1.0"
