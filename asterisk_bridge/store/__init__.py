@@ -1,0 +1,16 @@
+"""The only module with SQL: schema and migrations, the writer, and the report queries."""
+
+from .records import MenuRecord, RecordError, parse_utc_iso, utc_iso
+from .store import RecordRejectedError, Store, StoreClosedError, StoreError, StoreOpenError
+
+__all__ = [
+    "MenuRecord",
+    "RecordError",
+    "RecordRejectedError",
+    "Store",
+    "StoreClosedError",
+    "StoreError",
+    "StoreOpenError",
+    "parse_utc_iso",
+    "utc_iso",
+]

@@ -1,0 +1,142 @@
+"""Read-side SQL: the figures reports and the CLI ask for.
+
+Readers never borrow the writer's connection (it belongs to the writer thread). Given a path,
+they open their own read-only connection, so a report can run while the service writes (WAL)
+and a typo in a path never creates an empty database. Given a ``Database``, they use it as is.
+
+Time bounds are half-open ``[start_utc, end_utc)``; each may be epoch seconds, an aware
+``datetime`` or a ``...Z`` ISO string. Stored times are fixed-width UTC text, so the comparison
+is a plain string comparison that uses the ``started_at`` indexes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from numbers import Real
+from os import PathLike
+from pathlib import Path
+from typing import Any, Union
+
+from sqlite_utils import Database
+
+from .records import parse_utc_iso, utc_iso
+from .store import StoreError
+
+DatabaseLike = Union[str, PathLike, Database]
+TimeBound = Union[float, int, datetime, str, None]
+
+#: Columns ``menu_counts`` may group by (anything else is refused: they are spliced into SQL).
+GROUPABLE = ("node", "line", "topic", "result", "queue", "age_group", "ended_in", "hung_up")
+
+
+@contextmanager
+def reading(db: DatabaseLike) -> Iterator[Database]:
+    """A ``Database`` to read from: the one given, or a read-only connection to the file, closed after."""
+    if isinstance(db, Database):
+        yield db
+        return
+    if not isinstance(db, (str, PathLike)):
+        raise TypeError(f"expected a database path or sqlite_utils.Database, got {type(db).__name__}")
+    path = Path(db)
+    if not path.is_file():
+        raise FileNotFoundError(f"database {path} does not exist (run the service once to create it)")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        database = Database(conn)
+        if not database["menu_sessions"].exists():
+            raise StoreError(f"{path} has no menu_sessions table: not an asterisk-bridge database")
+        yield database
+    finally:
+        conn.close()
+
+
+def time_bound(value: TimeBound, name: str = "time") -> str | None:
+    """Normalise a period bound to the stored ``utc_iso`` text."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{name}: {value.isoformat()} has no time zone; pass an aware datetime")
+        return utc_iso(value.timestamp())
+    if isinstance(value, str):
+        return utc_iso(parse_utc_iso(value))
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name}: expected epoch seconds, an aware datetime or a UTC ISO string, got {value!r}")
+    return utc_iso(float(value))
+
+
+def _period(start_utc: TimeBound, end_utc: TimeBound) -> tuple[str, list[str]]:
+    start, end = time_bound(start_utc, "start_utc"), time_bound(end_utc, "end_utc")
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"end_utc {end} is before start_utc {start}")
+    clauses, params = [], []
+    if start is not None:
+        clauses.append("started_at >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("started_at < ?")
+        params.append(end)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def menu_counts(
+    db: DatabaseLike,
+    start_utc: TimeBound = None,
+    end_utc: TimeBound = None,
+    *,
+    by: Sequence[str] = ("line", "topic", "result"),
+) -> list[dict[str, Any]]:
+    """Menu sessions per ``by`` group in the period: ``[{line, topic, result, calls}, ...]``.
+
+    This needs only the IVR half of the data, so it answers "calls per line, per topic, per age
+    group" (``by=("line", "age_group")``) even with AMI off.
+    """
+    columns = list(by)
+    unknown = [c for c in columns if c not in GROUPABLE]
+    if unknown or not columns:
+        raise ValueError(f"menu_counts(by=...): {unknown or 'nothing'} not among {list(GROUPABLE)}")
+    where, params = _period(start_utc, end_utc)
+    group = ", ".join(columns)
+    sql = (
+        f"SELECT {group}, COUNT(*) AS calls FROM menu_sessions{where} "
+        f"GROUP BY {group} ORDER BY {group}"
+    )
+    with reading(db) as database:
+        return [dict(row) for row in _rows(database, sql, params)]
+
+
+def menu_sessions(
+    db: DatabaseLike,
+    start_utc: TimeBound = None,
+    end_utc: TimeBound = None,
+    *,
+    line: str | None = None,
+    steps: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Sessions in start order, one dict per row (``hung_up`` as bool); ``steps=True`` adds ``steps``."""
+    where, params = _period(start_utc, end_utc)
+    if line is not None:
+        where = f"{where} AND line = ?" if where else " WHERE line = ?"
+        params.append(line)
+    sql = f"SELECT * FROM menu_sessions{where} ORDER BY started_at, session_id"
+    with reading(db) as database:
+        for row in _rows(database, sql, params):
+            session = dict(row)
+            session["hung_up"] = bool(session["hung_up"])
+            if steps:
+                session["steps"] = menu_steps(database, session["session_id"])
+            yield session
+
+
+def menu_steps(db: DatabaseLike, session_id: str) -> list[dict[str, Any]]:
+    """The steps of one session in order: ``[{seq, at, kind, menu, prompt, key}, ...]``."""
+    sql = "SELECT seq, at, kind, menu, prompt, key FROM menu_steps WHERE session_id = ? ORDER BY seq"
+    with reading(db) as database:
+        return list(_rows(database, sql, [session_id]))
+
+
+def _rows(database: Database, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
+    return database.query(sql, params)

@@ -1,0 +1,411 @@
+"""The writer: one thread, one SQLite connection, records written in the order they were handed in.
+
+Why this shape:
+- SQLite allows one writer at a time and sqlite-utils' connection is bound to its thread, so all
+  writes go through a single-thread executor that owns the connection (libraries.md section 4).
+  The event loop never waits on the disk: a slow fsync or a locked file stalls the writer thread,
+  not the calls in the menu.
+- A menu session must never fail because the database is unhappy. ``submit_menu`` only appends to
+  an in-memory queue; the writer task retries a failed write with capped exponential backoff and
+  keeps the record until the database takes it. Records are upserts by ``session_id`` with their
+  steps replaced, so writing one again after an uncertain failure is harmless.
+- Consecutive queued records are written in one transaction (up to ``batch_max``): under load the
+  cost of a commit is shared, and order is still the submission order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, is_dataclass
+from os import PathLike
+from typing import Any
+
+from sqlite_utils import Database
+
+from .records import MenuRecord, utc_iso
+from .schema import apply_migrations
+
+log = logging.getLogger(__name__)
+
+_SESSION_COLUMNS = (
+    "session_id", "node", "line", "caller_number", "caller_name", "channel", "uniqueid", "linkedid",
+    "agi_script", "started_at", "ended_at", "duration_ms", "result", "topic", "queue", "age_group",
+    "ended_in", "hung_up", "error", "step_count",
+)
+_UPSERT_SESSION = (
+    f"INSERT INTO menu_sessions ({', '.join(_SESSION_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _SESSION_COLUMNS)}) "
+    "ON CONFLICT (session_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c != "session_id")
+)
+_DELETE_STEPS = "DELETE FROM menu_steps WHERE session_id = ?"
+_INSERT_STEP = (
+    "INSERT INTO menu_steps (session_id, seq, at, kind, menu, prompt, key) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+# Errors that belong to one record (a constraint, a value SQLite cannot bind) rather than to the
+# database: retrying them would block every later record, so the record is set aside and logged.
+_RECORD_ERRORS = (
+    sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+    TypeError, ValueError, OverflowError,
+)
+
+
+class StoreError(Exception):
+    """Base class for store failures the caller has to know about."""
+
+
+class StoreOpenError(StoreError):
+    """The database file cannot be opened, configured or migrated; the message names the path."""
+
+
+class StoreClosedError(StoreError):
+    """A record was handed to a store that is not open (a wiring bug: open it first)."""
+
+
+class RecordRejectedError(StoreError):
+    """SQLite refused this one record for its content; it is logged and kept in ``Store.rejected``."""
+
+
+@dataclass
+class _Pending:
+    seq: int
+    record: MenuRecord
+    done: asyncio.Future[None] | None = None
+
+
+def session_row(record: MenuRecord) -> dict[str, Any]:
+    """The ``menu_sessions`` row for ``record`` (times as UTC ISO text)."""
+    return {
+        "session_id": record.session_id,
+        "node": record.node,
+        "line": record.line,
+        "caller_number": record.caller_number,
+        "caller_name": record.caller_name,
+        "channel": record.channel,
+        "uniqueid": record.uniqueid,
+        "linkedid": record.linkedid,
+        "agi_script": record.agi_script,
+        "started_at": utc_iso(record.started_at),
+        "ended_at": utc_iso(record.ended_at),
+        "duration_ms": record.duration_ms,
+        "result": record.result,
+        "topic": record.topic,
+        "queue": record.queue,
+        "age_group": record.age_group,
+        "ended_in": record.ended_in,
+        "hung_up": int(record.hung_up),
+        "error": record.error,
+        "step_count": len(record.steps),
+    }
+
+
+def step_rows(record: MenuRecord) -> list[tuple]:
+    """The ``menu_steps`` rows for ``record``, numbered from 0 in the order they happened."""
+    return [
+        (record.session_id, seq, utc_iso(step.at), step.kind, step.menu, step.prompt, step.key)
+        for seq, step in enumerate(record.steps)
+    ]
+
+
+def _record_for_log(record: MenuRecord) -> str:
+    data = asdict(record) if is_dataclass(record) else dict(vars(record))
+    return json.dumps(data, ensure_ascii=False, default=lambda o: asdict(o) if is_dataclass(o) else repr(o))
+
+
+class Store:
+    """The call-record database: ``async with Store(path) as store: store.submit_menu(record)``.
+
+    All methods must be called from the event loop thread that opened the store.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        retry_initial: float = 0.25,
+        retry_max: float = 30.0,
+        batch_max: int = 200,
+    ):
+        if busy_timeout < 0 or retry_initial <= 0 or retry_max < retry_initial or batch_max < 1:
+            raise ValueError(
+                f"Store: need busy_timeout >= 0, 0 < retry_initial <= retry_max and batch_max >= 1; got "
+                f"busy_timeout={busy_timeout}, retry_initial={retry_initial}, retry_max={retry_max}, "
+                f"batch_max={batch_max}"
+            )
+        self.path = str(path)
+        self.busy_timeout = busy_timeout
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.batch_max = batch_max
+        self.rejected: list[MenuRecord] = []  # records SQLite refused for their content (logged)
+        self.last_error: str | None = None
+        self._db: Database | None = None  # touched only in the writer thread
+        self._executor: ThreadPoolExecutor | None = None
+        self._backlog: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._submitted = 0
+        self._written = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._in_flight: list[_Pending] = []
+        self._outage_since: float | None = None
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    @property
+    def pending(self) -> int:
+        """Records handed in but not yet committed (queued, being written, or waiting for a retry)."""
+        return self._submitted - self._written
+
+    async def open(self) -> Store:
+        """Open (creating if needed) the database, switch it to WAL and apply pending migrations."""
+        if self._executor is not None:
+            raise StoreError(f"store {self.path} is already open")
+        loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        try:
+            applied = await loop.run_in_executor(self._executor, self._connect)
+        except (sqlite3.Error, OSError) as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise StoreOpenError(f"cannot open database {self.path}: {exc}") from exc
+        if applied:
+            log.info("store %s: applied migrations %s", self.path, ", ".join(applied))
+        self._writer = asyncio.create_task(self._run_writer(), name=f"store-writer {self.path}")
+        self._writer.add_done_callback(self._writer_stopped)
+        return self
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Write what is pending (for at most ``timeout`` seconds), then stop the writer thread."""
+        if self._executor is None:
+            return
+        if self._writer is not None:
+            try:
+                await self.flush(timeout)
+            except TimeoutError:
+                lost = [item.record.session_id for item in self._unwritten()]
+                log.error(
+                    "store %s: %d menu records not written at shutdown (%s): sessions %s",
+                    self.path, len(lost), self.last_error, ", ".join(lost),
+                )
+            writer, self._writer = self._writer, None
+            writer.cancel()
+            await asyncio.wait([writer])
+            # Whatever is left stays queued (a reopen writes it); nobody may wait for it forever.
+            self._backlog.extendleft(reversed(self._in_flight))
+            self._in_flight = []
+            closed = StoreClosedError(f"store {self.path} closed before the record was written")
+            for item in self._backlog:
+                if item.done is not None and not item.done.done():
+                    item.done.set_exception(closed)
+            for _, waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_exception(closed)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._disconnect)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def __aenter__(self) -> Store:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def submit_menu(self, record: MenuRecord) -> None:
+        """Queue ``record`` for writing and return at once; it is written in order, retried on errors."""
+        self._enqueue(record, None)
+
+    async def save_menu(self, record: MenuRecord, timeout: float | None = None) -> None:
+        """Write ``record`` (upsert by session id, steps replaced) and wait until it is committed.
+
+        It goes through the same queue as ``submit_menu`` so that a later save of a session can
+        never be overtaken by an earlier submit of it. On ``TimeoutError`` the record stays queued.
+        """
+        done = asyncio.get_running_loop().create_future()
+        item = self._enqueue(record, done)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(done)
+        except TimeoutError:
+            raise TimeoutError(
+                f"menu record {record.session_id} not written to {self.path} within {timeout} s "
+                f"({self.last_error or 'writer busy'}); it stays queued"
+            ) from None
+        finally:
+            if not done.done():
+                item.done = None  # nobody waits any more; the record itself stays queued
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record handed in before this call is committed.
+
+        Raises ``TimeoutError`` (naming the count and the last database error) when that takes
+        longer than ``timeout`` seconds; the records stay queued and keep being retried.
+        """
+        target = self._submitted
+        if self._written >= target:
+            return
+        if self._writer is None:
+            raise StoreClosedError(f"store {self.path} is not open; {self.pending} menu records unwritten")
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            raise TimeoutError(
+                f"{target - self._written} menu records still not written to {self.path} after {timeout} s"
+                f" ({self.last_error or 'writer busy'})"
+            ) from None
+        finally:
+            if (target, waiter) in self._waiters:
+                self._waiters.remove((target, waiter))
+
+    def _enqueue(self, record: MenuRecord, done: asyncio.Future[None] | None) -> _Pending:
+        if not isinstance(record, MenuRecord):
+            raise TypeError(f"expected a MenuRecord, got {type(record).__name__}")
+        if self._writer is None:
+            raise StoreClosedError(
+                f"store {self.path} is not open; menu record {record.session_id} was not accepted"
+            )
+        self._submitted += 1
+        item = _Pending(self._submitted, record, done)
+        self._backlog.append(item)
+        self._wakeup.set()
+        return item
+
+    def _unwritten(self) -> list[_Pending]:
+        return [*self._in_flight, *self._backlog]
+
+    async def _run_writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._backlog:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = [self._backlog.popleft() for _ in range(min(self.batch_max, len(self._backlog)))]
+            self._in_flight = batch
+            rejected = await self._write_until_committed(loop, [item.record for item in batch])
+            self._in_flight = []
+            self._written = batch[-1].seq
+            for item in batch:
+                if item.done is None or item.done.done():
+                    continue
+                if id(item.record) in rejected:
+                    item.done.set_exception(RecordRejectedError(rejected[id(item.record)]))
+                else:
+                    item.done.set_result(None)
+            for target, waiter in list(self._waiters):
+                if target <= self._written and not waiter.done():
+                    waiter.set_result(None)
+
+    async def _write_until_committed(
+        self, loop: asyncio.AbstractEventLoop, records: list[MenuRecord]
+    ) -> dict[int, str]:
+        """Write ``records`` in one transaction, retrying until it commits; returns the rejected ones."""
+        delay = self.retry_initial
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                await loop.run_in_executor(self._executor, self._write_batch, records)
+            except _RECORD_ERRORS as exc:
+                if len(records) > 1:  # find the record at fault; write the others
+                    rejected: dict[int, str] = {}
+                    for record in records:
+                        rejected.update(await self._write_until_committed(loop, [record]))
+                    return rejected
+                return {id(records[0]): self._reject(records[0], exc)}
+            except sqlite3.Error as exc:
+                self._note_failure(exc, attempts, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+                continue
+            if self._outage_since is not None:
+                log.info(
+                    "store %s: writing again after %.1f s; %d menu records waiting",
+                    self.path, time.monotonic() - self._outage_since, self.pending - len(records),
+                )
+                self._outage_since = None
+                self.last_error = None
+            return {}
+
+    def _note_failure(self, exc: sqlite3.Error, attempts: int, delay: float) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error(
+                "store %s: cannot write menu records (%s); %d waiting, retrying with backoff up to %g s",
+                self.path, self.last_error, self.pending, self.retry_max,
+            )
+        else:
+            log.debug("store %s: attempt %d failed (%s); next in %.2f s", self.path, attempts, exc, delay)
+
+    def _reject(self, record: MenuRecord, exc: Exception) -> str:
+        self.rejected.append(record)
+        reason = f"menu record {record.session_id} refused by {self.path}: {type(exc).__name__}: {exc}"
+        log.error("store: %s; kept in Store.rejected: %s", reason, _record_for_log(record))
+        return reason
+
+    def _writer_stopped(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "store %s: writer stopped, %d menu records will not be written",
+                self.path, self.pending, exc_info=task.exception(),
+            )
+
+    # -- writer thread ----------------------------------------------------------------------------
+
+    def _connect(self) -> list[str]:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=self.busy_timeout)
+        try:
+            db = Database(conn)
+            db.execute("PRAGMA foreign_keys = ON")
+            db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+            applied = apply_migrations(db)
+        except BaseException:
+            conn.close()
+            raise
+        self._db = db
+        return applied
+
+    def _disconnect(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _write_batch(self, records: list[MenuRecord]) -> None:
+        if self._db is None:
+            self._connect()
+        assert self._db is not None
+        conn = self._db.conn
+        try:
+            with self._db.atomic():
+                for record in records:
+                    conn.execute(_UPSERT_SESSION, session_row(record))
+                    conn.execute(_DELETE_STEPS, (record.session_id,))
+                    conn.executemany(_INSERT_STEP, step_rows(record))
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                self._disconnect()  # e.g. disk I/O error: the next attempt starts on a fresh connection
+            raise
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
