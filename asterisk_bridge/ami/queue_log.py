@@ -1,0 +1,273 @@
+"""Asterisk's queue_log: parse it, and derive calls' queue outcomes from it.
+
+Why: Asterisk writes queue_log whatever happens to our AMI link, so it is the
+source for the queue part of calls we missed while AMI was down. Line format:
+``epoch|callid|queue|agent|EVENT|data1|data2|...`` where callid is the queued
+channel's Uniqueid (the caller's, which is also the Linkedid for our calls).
+Units differ per event: RINGNOANSWER/RINGCANCELED are milliseconds, every
+other duration is whole seconds. Times are whole epoch seconds.
+Pure: takes text, returns values; reading the file is the caller's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .tracker import QUEUE_STATUS_OUTCOMES, CallRecord, QueueLeg, RingAttempt
+
+# queue_log EXIT* events -> (leg left_reason, QUEUESTATUS-equivalent)
+_EXITS = {
+    "EXITWITHTIMEOUT": ("timeout", "TIMEOUT"),
+    "EXITEMPTY": ("empty", "LEAVEEMPTY"),
+    "EXITWITHKEY": ("exit", None),
+}
+_NO_ENTRY = {"FULL": "FULL", "JOINEMPTY": "JOINEMPTY", "JOINUNAVAIL": "JOINUNAVAIL"}
+
+
+class QueueLogError(ValueError):
+    """A queue_log line that does not have the documented shape."""
+
+
+@dataclass(frozen=True)
+class QueueLogEntry:
+    time: float
+    callid: str
+    queue: str
+    agent: str
+    event: str
+    data: tuple[str, ...]
+
+    def field(self, n: int) -> str:
+        """data1 is ``field(1)``; missing fields read as ''."""
+        return self.data[n - 1] if 0 < n <= len(self.data) else ""
+
+
+def parse_line(line: str, lineno: int | None = None) -> QueueLogEntry:
+    where = f"queue_log line {lineno}" if lineno is not None else "queue_log line"
+    parts = line.rstrip("\r\n").split("|")
+    if len(parts) < 5:
+        raise QueueLogError(f"{where}: expected epoch|callid|queue|agent|EVENT[|data...], got {line!r}")
+    try:
+        when = float(parts[0])
+    except ValueError:
+        raise QueueLogError(f"{where}: time {parts[0]!r} is not an epoch number") from None
+    if not parts[4]:
+        raise QueueLogError(f"{where}: empty EVENT field in {line!r}")
+    return QueueLogEntry(when, parts[1], parts[2], parts[3], parts[4], tuple(parts[5:]))
+
+
+def parse_queue_log(text: str, *, strict: bool = False) -> list[QueueLogEntry]:
+    """All entries of a queue_log text. Blank lines are skipped.
+
+    ``strict=False`` skips malformed lines (a file being written can end in a
+    partial line); ``strict=True`` raises QueueLogError naming the line.
+    """
+    entries = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(parse_line(line, lineno))
+        except QueueLogError:
+            if strict:
+                raise
+    return entries
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@dataclass
+class QueueLogCall:
+    """The queue side of one call (one callid) as queue_log tells it."""
+
+    callid: str
+    caller_number: str | None = None
+    legs: list[QueueLeg] = field(default_factory=list)
+    queue_status: str | None = None  # FULL/JOINEMPTY (no ENTERQUEUE) or EXIT* equivalent
+    first_at: float | None = None
+    last_at: float | None = None
+    finished: bool = False  # a terminal event (COMPLETE*, ABANDON, EXIT*, FULL...) was seen
+
+    def outcome(self, short_abandon: float = 5.0) -> str | None:
+        """answered | abandoned_queue | short_abandon | queue_* ; None if still queued."""
+        if any(leg.answered_at is not None for leg in self.legs):
+            return "answered"
+        if not self.finished:
+            return None
+        last = self.legs[-1] if self.legs else None
+        if last is not None and last.abandoned:
+            wait = last.hold_time if last.hold_time is not None else last.wait_seconds
+            return "short_abandon" if wait is not None and wait <= short_abandon else "abandoned_queue"
+        if self.queue_status in QUEUE_STATUS_OUTCOMES:
+            return QUEUE_STATUS_OUTCOMES[self.queue_status]
+        return "failed"
+
+
+def queue_log_calls(entries: Iterable[QueueLogEntry], callids: Iterable[str] | None = None) -> dict[str, QueueLogCall]:
+    """Group entries into calls keyed by callid (optionally only ``callids``).
+
+    Member and system lines (QUEUESTART, ADDMEMBER, PAUSE, ... with callid
+    NONE/MANAGER) are not calls and are skipped.
+    """
+    wanted = set(callids) if callids is not None else None
+    calls: dict[str, QueueLogCall] = {}
+    for e in entries:
+        if e.callid in ("", "NONE", "MANAGER") or (wanted is not None and e.callid not in wanted):
+            continue
+        call = calls.get(e.callid)
+        if call is None:
+            call = calls[e.callid] = QueueLogCall(e.callid)
+        if call.first_at is None:
+            call.first_at = e.time
+        call.last_at = e.time
+        _apply(call, e)
+    return calls
+
+
+def _open_leg(call: QueueLogCall, queue: str) -> QueueLeg | None:
+    for leg in reversed(call.legs):
+        if leg.queue == queue:
+            return leg
+    return None
+
+
+def _apply(call: QueueLogCall, e: QueueLogEntry) -> None:
+    ev = e.event
+    if ev == "ENTERQUEUE":
+        call.caller_number = e.field(2) or call.caller_number
+        call.legs.append(QueueLeg(queue=e.queue, joined_at=e.time, position=_int(e.field(3))))
+        call.finished = False
+        return
+    if ev in _NO_ENTRY:
+        call.queue_status = _NO_ENTRY[ev]
+        call.finished = True
+        return
+    leg = _open_leg(call, e.queue)
+    if leg is None:
+        return
+    if ev in ("RINGNOANSWER", "RINGCANCELED"):
+        ms = _int(e.field(1))
+        leg.attempts.append(
+            RingAttempt(
+                member=e.agent,
+                interface="",
+                channel="",
+                called_at=e.time - (ms or 0) / 1000.0,
+                ring_seconds=ms / 1000.0 if ms is not None else None,
+                result="noanswer" if ev == "RINGNOANSWER" else None,
+            )
+        )
+    elif ev == "CONNECT":
+        hold = _int(e.field(1))
+        ring = _int(e.field(3))
+        leg.answered_by = e.agent
+        leg.answered_at = e.time
+        leg.hold_time = hold
+        leg.ring_time = ring
+        leg.left_at = e.time
+        leg.wait_seconds = float(hold) if hold is not None else e.time - leg.joined_at
+        leg.left_reason = "answered"
+        leg.attempts.append(
+            RingAttempt(e.agent, "", e.field(2), e.time - (ring or 0), float(ring) if ring is not None else None, "answered")
+        )
+    elif ev in ("COMPLETECALLER", "COMPLETEAGENT"):
+        talk = _int(e.field(2))
+        leg.completed_at = e.time
+        leg.talk_time = talk
+        leg.talk_seconds = float(talk) if talk is not None else None
+        leg.completed_by = "caller" if ev == "COMPLETECALLER" else "agent"
+        call.finished = True
+    elif ev in ("TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"):
+        leg.completed_at = e.time
+        leg.completed_by = "transfer"
+        call.finished = True
+    elif ev == "ABANDON":
+        wait = _int(e.field(3))
+        leg.abandoned = True
+        leg.left_reason = "abandoned"
+        leg.abandon_position = _int(e.field(1))
+        leg.original_position = _int(e.field(2))
+        leg.hold_time = wait
+        leg.left_at = e.time
+        leg.wait_seconds = float(wait) if wait is not None else e.time - leg.joined_at
+        call.finished = True
+    elif ev in _EXITS:
+        reason, status = _EXITS[ev]
+        wait = _int(e.field(4 if ev == "EXITWITHKEY" else 3))
+        leg.left_reason = reason
+        leg.left_at = e.time
+        leg.wait_seconds = float(wait) if wait is not None else e.time - leg.joined_at
+        if status:
+            call.queue_status = status
+        call.finished = True
+
+
+def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float = 5.0) -> bool:
+    """Give a record the queue outcome queue_log knows, when AMI missed it.
+
+    Only a record without queue legs gets queue_log's legs (AMI's own legs are
+    finer: sub-second times, member interfaces). The outcome is replaced only
+    when it is unknown (``None`` / ``unknown_end``). Returns True if anything
+    changed. Derived totals are recomputed the way the tracker computes them.
+    """
+    changed = False
+    if not record.legs and call.legs:
+        record.legs = call.legs
+        changed = True
+    if record.caller_number is None and call.caller_number:
+        record.caller_number = call.caller_number
+        changed = True
+    if record.queue_status is None and call.queue_status:
+        record.queue_status = call.queue_status
+        changed = True
+    outcome = call.outcome(short_abandon)
+    if outcome is not None and record.outcome in (None, "unknown_end"):
+        record.outcome = outcome
+        changed = True
+    if changed:
+        _derive(record)
+    return changed
+
+
+def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, short_abandon: float = 5.0) -> CallRecord:
+    """A call we never saw over AMI, rebuilt from queue_log alone.
+
+    The callid is the caller channel's Uniqueid, which is the Linkedid of calls
+    that start on that channel. ``complete`` is True only when queue_log shows
+    the call's queue part ended; menu data is unknown (None).
+    """
+    start = call.first_at if call.first_at is not None else 0.0
+    rec = CallRecord(linkedid=call.callid, uniqueid=call.callid, started_at=start, line=line)
+    rec.source = "queue_log"
+    rec.caller_number = call.caller_number
+    rec.legs = call.legs
+    rec.queue_status = call.queue_status
+    rec.last_event_at = call.last_at or start
+    if call.finished:
+        rec.ended_at = call.last_at
+        rec.complete = True
+        rec.outcome = call.outcome(short_abandon)
+    _derive(rec)
+    return rec
+
+
+def _derive(rec: CallRecord) -> None:
+    answered = [leg for leg in rec.legs if leg.answered_at is not None]
+    first = answered[0] if answered else None
+    rec.queue = first.queue if first else (rec.legs[-1].queue if rec.legs else None)
+    waits = [leg.wait_seconds for leg in rec.legs if leg.wait_seconds is not None]
+    rec.queued_seconds = sum(waits) if waits else None
+    rec.answered_at = first.answered_at if first else None
+    rec.operator = first.answered_by if first else None
+    talks = [leg.talk_seconds for leg in answered if leg.talk_seconds is not None]
+    rec.talk_seconds = sum(talks) if talks else None
+    for leg in reversed(rec.legs):
+        if leg.completed_by in ("caller", "agent"):
+            rec.hangup_by = "caller" if leg.completed_by == "caller" else "operator"
+            break
