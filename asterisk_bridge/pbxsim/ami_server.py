@@ -1,0 +1,393 @@
+"""AMI half of the PBX simulator: an asyncio server that speaks like Asterisk 22's manager.
+
+Why: tests, `make demo` and benchmarks need an AMI peer that behaves like the real one
+(framing, login quirks, list responses, key order; see tests/fixtures/asterisk/README.md
+M1-M7) without a PBX. Events are pushed with `broadcast()`; `ami_calls.play_call` uses it
+to replay whole calls on a simulated clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+log = logging.getLogger(__name__)
+
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+Message = Sequence[tuple[str, str]]  # ordered headers, keys may repeat (M1)
+
+# Actions allowed before Login (everything else gets "Permission denied", M2).
+_PRE_AUTH = {"login", "logoff", "challenge"}
+_MAX_MESSAGE = 65536
+
+
+class AMIServerError(Exception):
+    """Misuse of the simulator (e.g. port asked before start)."""
+
+
+@dataclass
+class QueueMemberState:
+    """A static queue member as QueueStatus reports it."""
+
+    name: str
+    interface: str  # Local/1002@agents/n
+    status: int = 1  # 1 NOT_INUSE, 2 INUSE (Local members never report 6, M10)
+    calls_taken: int = 0
+    last_call: int = 0
+    login_time: int = 1795699524
+    paused: bool = False
+    paused_reason: str = ""
+
+
+@dataclass
+class QueueState:
+    """One queue for QueueStatus: params, members and waiting callers."""
+
+    name: str
+    members: list[QueueMemberState] = field(default_factory=list)
+    strategy: str = "linear"
+    completed: int = 0
+    abandoned: int = 0
+    holdtime: int = 0
+    talktime: int = 0
+    # waiting callers: (channel, uniqueid, number, name, joined_at epoch)
+    entries: list[tuple[str, str, str, str, float]] = field(default_factory=list)
+
+
+@dataclass
+class ChannelState:
+    """One live channel for CoreShowChannels (snapshot block of M3)."""
+
+    snapshot: list[tuple[str, str]]  # Channel .. Linkedid, 14 keys in order
+    application: str = ""
+    application_data: str = ""
+    started_at: float = 0.0
+    bridge_id: str = ""
+
+
+def encode_message(headers: Message) -> bytes:
+    """`Key: Value` lines, CRLF, blank line; empty values keep the trailing space (M1)."""
+    return "".join(f"{k}: {v}\r\n" for k, v in headers).encode() + b"\r\n"
+
+
+def parse_action(block: bytes) -> list[tuple[str, str]]:
+    """Parse one action block (without the blank line). Raises ValueError on a bad line."""
+    pairs = []
+    for raw in block.decode("utf-8", errors="replace").split("\r\n"):
+        if not raw:
+            continue
+        key, sep, value = raw.partition(":")
+        if not sep:
+            raise ValueError(f"header line without ':': {raw!r}")
+        pairs.append((key.strip(), value.lstrip(" ")))
+    return pairs
+
+
+class _Session:
+    def __init__(self, server: AMIServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.authenticated = False
+        self.events_on = True
+        self.username = ""
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+        self.session_id = f"0x{id(self):x}"
+
+    def send(self, headers: Message) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(encode_message(headers))
+
+    def close_now(self) -> None:
+        transport = self.writer.transport
+        if transport is not None:
+            transport.abort()
+
+
+class AMIServer:
+    """Asterisk-like AMI server on loopback.
+
+    `login_delay` is how long a failed Login waits before "Authentication failed" and the
+    close (1 s in Asterisk, M2); tests shorten it. `timestampevents` adds `Timestamp`
+    after `Privilege` on async events only, as manager.conf does.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str = "bridge",
+        secret: str = "bridge-secret",
+        *,
+        login_delay: float = 1.0,
+        timestampevents: bool = False,
+        clock: Callable[[], float] = time.time,
+    ):
+        if not username:
+            raise AMIServerError("username must not be empty")
+        self.host = host
+        self._port = port
+        self.username = username
+        self.secret = secret
+        self.login_delay = login_delay
+        self.timestampevents = timestampevents
+        self.clock = clock
+        self.queues: dict[str, QueueState] = {}
+        self.channels: dict[str, ChannelState] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._sessions: set[_Session] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._running = asyncio.Event()
+        self._running.set()
+        self.started_at = clock()
+
+    # lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self._port)
+        log.debug("AMI simulator listening on %s:%s", self.host, self.port)
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise AMIServerError("AMIServer.port is only known after start()")
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for s in list(self._sessions):
+            s.close_now()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> AMIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # fault injection -----------------------------------------------------------------
+    def drop_connections(self) -> None:
+        """Abort every client socket (RST-like), as when Asterisk crashes or restarts."""
+        for s in list(self._sessions):
+            s.close_now()
+
+    def pause(self) -> None:
+        """Stop answering actions and sending events: a hung Asterisk (sockets stay open)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def connections(self) -> int:
+        """Logged-in sessions."""
+        return sum(1 for s in self._sessions if s.authenticated)
+
+    # events --------------------------------------------------------------------------
+    def broadcast(self, headers: Message, *, timestamp: float | None = None) -> int:
+        """Send an async event to every logged-in session with events on.
+
+        `timestamp` is the (simulated) time written in the `Timestamp` header when
+        timestampevents is on; it goes right after `Privilege`. Returns the number of
+        sessions reached. Events sent while paused are dropped (a hung PBX sends nothing).
+        """
+        if self.paused:
+            return 0
+        headers = self._stamp(list(headers), timestamp)
+        data = encode_message(headers)
+        n = 0
+        for s in list(self._sessions):
+            if s.authenticated and s.events_on and not s.writer.is_closing():
+                s.writer.write(data)
+                n += 1
+        return n
+
+    async def drain(self) -> None:
+        """Wait until the bytes written to every session have been handed to the OS."""
+        for s in list(self._sessions):
+            try:
+                await s.writer.drain()
+            except (ConnectionError, RuntimeError):
+                pass
+
+    def _stamp(self, headers: list[tuple[str, str]], timestamp: float | None) -> list[tuple[str, str]]:
+        if not self.timestampevents:
+            return headers
+        ts = f"{self.clock() if timestamp is None else timestamp:.6f}"
+        for i, (k, _) in enumerate(headers):
+            if k == "Privilege":
+                return headers[: i + 1] + [("Timestamp", ts)] + headers[i + 1 :]
+        return headers
+
+    # connection handling -------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        session = _Session(self, reader, writer)
+        self._sessions.add(session)
+        try:
+            await self._running.wait()
+            writer.write(BANNER)
+            while True:
+                try:
+                    block = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.LimitOverrunError:
+                    log.debug("AMI sim: oversized action from %s, closing", session.peer)
+                    return
+                except asyncio.IncompleteReadError:
+                    return
+                if len(block) > _MAX_MESSAGE:
+                    return
+                await self._running.wait()
+                try:
+                    action = parse_action(block[:-4])
+                except ValueError as e:
+                    log.debug("AMI sim: %s from %s", e, session.peer)
+                    continue
+                if not action:
+                    continue
+                if not await self._dispatch(session, action):
+                    return
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._sessions.discard(session)
+            if not writer.is_closing():
+                writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _dispatch(self, s: _Session, action: list[tuple[str, str]]) -> bool:
+        """Answer one action; False means close the connection."""
+        lower = {}
+        for k, v in action:
+            lower.setdefault(k.lower(), v)
+        name = lower.get("action", "")
+        act = name.lower()
+        aid = lower.get("actionid")
+        head = [("ActionID", aid)] if aid is not None else []
+        log.debug("AMI sim: action %s from %s", name, s.peer)
+
+        def resp(kind: str, *rest: tuple[str, str]) -> None:
+            s.send([("Response", kind), *head, *rest])
+
+        if not s.authenticated and act not in _PRE_AUTH:
+            resp("Error", ("Message", "Permission denied"))
+            return True
+        if act == "login":
+            return await self._login(s, lower, resp)
+        if act == "logoff":
+            resp("Goodbye", ("Message", "Thanks for all the fish."))
+            await s.writer.drain()
+            return False
+        if act == "challenge":
+            resp("Error", ("Message", "Must specify AuthType"))  # MD5 not simulated
+            return True
+        if act == "ping":
+            resp("Success", ("Ping", "Pong"), ("Timestamp", f"{self.clock():.6f}"))
+        elif act == "events":
+            mask = lower.get("eventmask", "").lower()
+            s.events_on = mask not in ("off", "no", "false", "0", "")
+            resp("Success", ("Events", "On" if s.events_on else "Off"))
+        elif act == "coreshowchannels":
+            self._core_show_channels(s, head, resp)
+        elif act == "queuestatus":
+            self._queue_status(s, head, resp, lower.get("queue"))
+        else:
+            resp(
+                "Error",
+                ("Message", f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands."),
+            )
+        return True
+
+    async def _login(self, s: _Session, lower: dict[str, str], resp) -> bool:
+        user = lower.get("username", "")
+        if user != self.username or lower.get("secret", "") != self.secret:
+            log.debug("AMI sim: failed login for %r from %s", user, s.peer)
+            await asyncio.sleep(self.login_delay)
+            resp("Error", ("Message", "Authentication failed"))
+            await s.writer.drain()
+            return False
+        s.authenticated = True
+        s.username = user
+        s.events_on = lower.get("events", "on").lower() not in ("off", "no", "false", "0")
+        resp("Success", ("Message", "Authentication accepted"))
+        if s.events_on:
+            uptime = str(int(self.clock() - self.started_at))
+            s.send([("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", uptime),
+                    ("LastReload", uptime), ("Status", "Fully Booted")])
+            tv = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.clock())) + ".000+0000"
+            local = s.writer.get_extra_info("sockname") or ("127.0.0.1", 0)
+            self._send_event(s, [
+                ("Event", "SuccessfulAuth"), ("Privilege", "security,all"), ("EventTV", tv),
+                ("Severity", "Informational"), ("Service", "AMI"), ("EventVersion", "1"),
+                ("AccountID", user), ("SessionID", s.session_id),
+                ("LocalAddress", f"IPV4/TCP/{local[0]}/{local[1]}"),
+                ("RemoteAddress", f"IPV4/TCP/{s.peer.replace(':', '/')}"),
+                ("UsingPassword", "0"), ("SessionTV", tv),
+            ])
+        return True
+
+    def _send_event(self, s: _Session, headers: list[tuple[str, str]]) -> None:
+        s.send(self._stamp(headers, None))
+
+    def _core_show_channels(self, s: _Session, head, resp) -> None:
+        resp("Success", ("EventList", "start"), ("Message", "Channels will follow"))
+        now = self.clock()
+        for ch in self.channels.values():
+            secs = max(0, int(now - ch.started_at))
+            dur = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+            s.send([("Event", "CoreShowChannel"), *head, *ch.snapshot, ("Application", ch.application),
+                    ("ApplicationData", ch.application_data), ("Duration", dur), ("BridgeId", ch.bridge_id)])
+        s.send([("Event", "CoreShowChannelsComplete"), *head, ("EventList", "Complete"),
+                ("ListItems", str(len(self.channels)))])
+
+    def _queue_status(self, s: _Session, head, resp, only: str | None) -> None:
+        resp("Success", ("EventList", "start"), ("Message", "Queue status will follow"))
+        items = 0
+        now = self.clock()
+        for q in self.queues.values():
+            if only and q.name != only:
+                continue
+            s.send([("Event", "QueueParams"), ("Queue", q.name), ("Max", "0"), ("Strategy", q.strategy),
+                    ("Calls", str(len(q.entries))), ("Holdtime", str(q.holdtime)), ("TalkTime", str(q.talktime)),
+                    ("Completed", str(q.completed)), ("Abandoned", str(q.abandoned)), ("ServiceLevel", "60"),
+                    ("ServicelevelPerf", "0.0"), ("ServicelevelPerf2", "0.0"), ("Weight", "0"), *head])
+            items += 1
+            for m in q.members:
+                s.send([("Event", "QueueMember"), ("Queue", q.name), ("Name", m.name), ("Location", m.interface),
+                        ("StateInterface", m.interface), ("Membership", "static"), ("Penalty", "0"),
+                        ("CallsTaken", str(m.calls_taken)), ("LastCall", str(m.last_call)), ("LastPause", "0"),
+                        ("LoginTime", str(m.login_time)), ("InCall", "0"), ("Status", str(m.status)),
+                        ("Paused", "1" if m.paused else "0"), ("PausedReason", m.paused_reason),
+                        ("Wrapuptime", "0"), *head])
+                items += 1
+            for pos, (chan, uid, num, cname, joined) in enumerate(q.entries, 1):
+                s.send([("Event", "QueueEntry"), ("Queue", q.name), ("Position", str(pos)), ("Channel", chan),
+                        ("Uniqueid", uid), ("CallerIDNum", num), ("CallerIDName", cname),
+                        ("ConnectedLineNum", num), ("ConnectedLineName", cname),
+                        ("Wait", str(max(0, int(now - joined)))), ("Priority", "0"), *head])
+                items += 1
+        s.send([("Event", "QueueStatusComplete"), *head, ("EventList", "Complete"), ("ListItems", str(items))])
+
+
+def lab_queues(names: Iterable[tuple[str, Sequence[tuple[str, str]]]]) -> dict[str, QueueState]:
+    """Build queue states from (queue, [(member name, interface), ...])."""
+    return {q: QueueState(q, [QueueMemberState(n, i) for n, i in members]) for q, members in names}
