@@ -1,0 +1,91 @@
+"""The ``asterisk-bridge`` command line; each command is a thin shell over the library."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, describe, load_config, missing_sounds, resolve_config_path
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _load(config_option: str | None):
+    path = resolve_config_path(config_option)
+    try:
+        return path, load_config(path)
+    except ConfigError as exc:
+        click.echo(f"{path}: configuration is not valid:\n{exc}", err=True)
+        sys.exit(2)
+
+
+config_option = click.option(
+    "-c", "--config", "config", metavar="FILE", envvar="ASTERISK_BRIDGE_CONFIG",
+    help="TOML configuration file (default: $ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, "
+    "/etc/asterisk-bridge/asterisk-bridge.toml).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="-v for INFO (one line per call), -vv for protocol DEBUG.")
+@click.version_option(package_name="asterisk-bridge")
+def main(verbose: int) -> None:
+    """Citizen contact-center bridge for Asterisk: topic menu over FastAGI, call records in SQLite."""
+    _setup_logging(verbose)
+
+
+@main.command("check-config")
+@config_option
+@click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Asterisk sounds directory; report every configured prompt without a sound file.")
+@click.option("--language", default="ru", show_default=True, help="Sound language subdirectory.")
+def check_config(config: str | None, sounds_dir: Path | None, language: str) -> None:
+    """Validate the configuration; exit 2 naming every problem, 0 with a summary."""
+    path, cfg = _load(config)
+    if sounds_dir is not None:
+        missing = missing_sounds(cfg, sounds_dir, language)
+        if missing:
+            click.echo(f"{path}: {len(missing)} prompt(s) have no sound file in {sounds_dir}:", err=True)
+            for key, prompt in missing:
+                click.echo(f"  {key}: {prompt!r}", err=True)
+            sys.exit(2)
+    click.echo(f"{path}: OK")
+    click.echo(describe(cfg))
+
+
+@main.command()
+@config_option
+def run(config: str | None) -> None:
+    """Run the bridge until SIGTERM; SIGHUP reloads the configuration."""
+    from .service import run as run_service
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger().setLevel(logging.INFO)
+    path, cfg = _load(config)
+    asyncio.run(run_service(cfg, path))
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Directory for the database.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Traffic model seed.")
+@click.option("--day-seconds", type=float, default=20.0, show_default=True,
+              help="Wall-clock seconds one simulated day takes.")
+def demo(out: Path, seed: int, day_seconds: float) -> None:
+    """Run the bridge against the built-in PBX simulator for one simulated day."""
+    from .demo import format_counts, run_demo
+
+    click.echo(f"Simulating one day at the contact center (seed {seed}, {day_seconds:g} s) ...")
+    result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds))
+    failed = [r for r in result.results if r.agistatus == "FAILURE"]
+    click.echo(f"{len(result.calls)} calls in {result.seconds:.1f} s; database: {result.database}")
+    if failed:
+        click.echo(f"{len(failed)} call(s) ended with AGISTATUS=FAILURE", err=True)
+    click.echo(format_counts(result.config, result.counts))

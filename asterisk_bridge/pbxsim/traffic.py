@@ -1,0 +1,152 @@
+"""The simulator's traffic model: who calls, when, and what they do in the menu.
+
+Pure and deterministic for a seed. Figures come from the contact center in DESIGN.md: about 160
+calls a day on 122 and 90 on 117, a daytime peak and a quiet night, callers aged 30-40 (45 %),
+40-60 (35 %), over 60 (18 %) and younger (the rest). Menu keys are read off the configured menus,
+so the model follows whatever menu the admin is rehearsing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..config import Config, Line, Menu
+from .agi_caller import HangUp, Press, Silence
+
+Reaction = Press | Silence | HangUp
+
+# Share of the day's calls that arrive in each local hour (0..23): quiet night, morning peak.
+HOURLY_PROFILE: tuple[float, ...] = (
+    0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.5, 3.0, 6.5, 9.0, 9.5, 9.0,
+    8.0, 8.0, 8.5, 8.0, 7.0, 5.5, 4.0, 3.0, 2.4, 1.8, 1.2, 0.8,
+)
+
+DEFAULT_CALLS_PER_DAY: Mapping[str, int] = {"122": 160, "117": 90}
+
+# Relative weights of topics by id; topics not listed weigh 1.0.
+DEFAULT_TOPIC_WEIGHTS: Mapping[str, float] = {
+    "gov": 1.5, "housing": 3.5, "social": 2.0, "health": 2.0, "other": 1.0,
+    "health-appointments": 2.5, "health-drugs": 1.5, "health-hours": 1.0,
+    "conditions": 4.5, "documents": 3.0, "where-to-apply": 1.5,
+}
+
+# Keys of the age question by age group; "under-30" stands for the source's "the rest".
+DEFAULT_AGE_MIX: Mapping[str, float] = {"30-40": 45, "40-60": 35, "over-60": 18, "under-30": 2}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How callers act in the menu, as probabilities per call."""
+
+    barge_in: float = 0.10          # press the topic key during the greeting
+    invalid_first: float = 0.08     # press a key that is not on the menu first
+    silent: float = 0.05            # never press anything (reaches the default queue)
+    hang_up_in_menu: float = 0.04
+    operator: float = 0.06          # press the operator key straight away
+    skip_age: float = 0.15          # let the age question time out
+    take_operator_offer: float = 0.4  # after a self-service message
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    line: str
+    at: float                     # seconds since the start of the simulated day (local time)
+    caller_number: str
+    reactions: tuple[Reaction, ...]
+    intent: str                   # what the caller meant to do: a topic id, "operator", "silent", "hangup"
+    age_group: str = "unknown"
+
+
+@dataclass
+class TrafficModel:
+    config: Config
+    seed: int = 1
+    calls_per_day: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CALLS_PER_DAY))
+    topic_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TOPIC_WEIGHTS))
+    age_mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_AGE_MIX))
+    behaviour: Behaviour = field(default_factory=Behaviour)
+
+    def day(self, day_index: int = 0) -> list[PlannedCall]:
+        """Every call of one simulated day, in arrival order."""
+        rng = random.Random(f"{self.seed}:{day_index}")
+        calls: list[PlannedCall] = []
+        for number, line in self.config.lines.items():
+            count = self.calls_per_day.get(number, 0)
+            for _ in range(count):
+                hour = rng.choices(range(24), weights=HOURLY_PROFILE)[0]
+                at = hour * 3600 + rng.random() * 3600
+                calls.append(self._call(rng, line, at))
+        calls.sort(key=lambda c: c.at)
+        return calls
+
+    def _call(self, rng: random.Random, line: Line, at: float) -> PlannedCall:
+        b = self.behaviour
+        caller = "79" + "".join(rng.choice("0123456789") for _ in range(9))
+        # The greeting listens for keys too, so it takes one reaction of its own.
+        greeting: list[Reaction] = [Silence()] if line.greeting else []
+        roll = rng.random()
+        if roll < b.hang_up_in_menu:
+            hang_up = HangUp(after_ms=rng.randint(500, 4000))
+            return PlannedCall(line.number, at, caller, (*greeting, hang_up), "hangup")
+        roll -= b.hang_up_in_menu
+        if roll < b.silent:
+            return PlannedCall(line.number, at, caller, (*greeting, *[Silence()] * line.attempts), "silent")
+        roll -= b.silent
+        if roll < b.operator and line.operator_key:
+            keys, intent = [line.operator_key], "operator"
+        else:
+            keys, intent = self._topic_keys(rng, line.menu)
+        reactions: list[Reaction] = list(greeting)
+        if rng.random() < b.invalid_first:
+            reactions.append(Press(_invalid_key(line.menu, line), rng.randint(300, 2500)))
+        elif greeting and rng.random() < b.barge_in:
+            reactions = []  # the key pressed during the greeting is the choice
+        reactions.append(Press(keys[0], rng.randint(300, 3000)))
+        reactions += [Press(k, rng.randint(300, 2500)) for k in keys[1:]]
+        age_group = "unknown"
+        if line.age_question is not None:
+            age_group = self._age_answer(rng, line, reactions)
+        topic = _topic_by_keys(line.menu, keys)
+        if topic is not None and topic.self_service and topic.after_info == "offer_operator":
+            if rng.random() < b.take_operator_offer and line.operator_key:
+                reactions.append(Press(line.operator_key, rng.randint(300, 1500)))
+            else:
+                reactions.append(Silence())
+        return PlannedCall(line.number, at, caller, tuple(reactions), intent, age_group)
+
+    def _age_answer(self, rng: random.Random, line: Line, reactions: list[Reaction]) -> str:
+        if rng.random() < self.behaviour.skip_age:
+            reactions.append(Silence())
+            return "unknown"
+        group = rng.choices(list(self.age_mix), weights=list(self.age_mix.values()))[0]
+        key = next((k for k, g in line.age_question.groups.items() if g == group), None)
+        if key is None:
+            reactions.append(Silence())
+            return "unknown"
+        reactions.append(Press(key, rng.randint(400, 2500)))
+        return group
+
+    def _topic_keys(self, rng: random.Random, menu: Menu) -> tuple[list[str], str]:
+        topics = list(menu.topics.values())
+        weights = [self.topic_weights.get(t.id, 1.0) for t in topics]
+        topic = rng.choices(topics, weights=weights)[0]
+        if topic.menu is not None:
+            keys, intent = self._topic_keys(rng, topic.menu)
+            return [topic.key, *keys], intent
+        return [topic.key], topic.id
+
+
+def _invalid_key(menu: Menu, line: Line) -> str:
+    used = set(menu.topics) | {line.operator_key, line.repeat_key}
+    return next(k for k in "987654321" if k not in used)
+
+
+def _topic_by_keys(menu: Menu, keys: Sequence[str]):
+    topic = menu.topics.get(keys[0])
+    if topic is None:
+        return None
+    if topic.menu is not None and len(keys) > 1:
+        return _topic_by_keys(topic.menu, keys[1:])
+    return topic

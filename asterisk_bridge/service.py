@@ -1,0 +1,102 @@
+"""The ``run`` daemon: wires the FastAGI server, the menu and the store into one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from .config import Config, ConfigError, load_config
+from .fastagi import FastAGIServer
+from .ivr import IVR
+from .store import Store
+
+log = logging.getLogger("asterisk_bridge.service")
+
+
+class Service:
+    """One bridge process.
+
+    ``start`` opens the store before the FastAGI port so that no session can finish without a
+    place for its record; ``stop`` closes them in the reverse order and lets calls in the menu
+    finish up to the configured grace period.
+    """
+
+    def __init__(self, config: Config, *, config_path: Path | None = None):
+        self.config = config
+        self.config_path = config_path
+        self.store = Store(config.database.path)
+        self.ivr = IVR(config, self.store)
+        settings = config.fastagi
+        self.fastagi = FastAGIServer(
+            self.ivr.handle,
+            host=settings.host,
+            port=settings.port,
+            allow=settings.allow,
+            env_limit=settings.env_limit,
+            env_timeout=settings.env_timeout,
+            command_timeout=settings.command_timeout,
+        )
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.fastagi.start()
+        log.info(
+            "asterisk-bridge node %s: FastAGI on %s:%s, %d line(s), database %s",
+            self.config.node, self.config.fastagi.host, self.fastagi.port,
+            len(self.config.lines), self.config.database.path,
+        )
+
+    async def stop(self) -> None:
+        grace = self.config.fastagi.shutdown_grace
+        log.info("stopping: letting %d call(s) in the menu finish (up to %.0f s)", self.fastagi.active, grace)
+        await self.fastagi.close(grace)
+        await self.store.close()
+        self._stopped.set()
+
+    def reload(self) -> bool:
+        """Read the configuration file again; new calls get the new menu.
+
+        Settings that need a restart (listener address, database path) keep their old values
+        until then, and the log says so.
+        """
+        if self.config_path is None:
+            log.warning("reload requested but the service was not started from a file")
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload rejected, the running configuration stays:\n%s", exc)
+            return False
+        for section in ("fastagi", "database"):
+            if getattr(new, section) != getattr(self.config, section):
+                log.warning("[%s] changed: it applies after a restart", section)
+        self.config = self.ivr.config = new
+        log.info("configuration reloaded from %s: %d line(s)", self.config_path, len(new.lines))
+        return True
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+
+async def run(config: Config, config_path: Path | None = None) -> None:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
+    loop = asyncio.get_running_loop()
+    service = Service(config, config_path=config_path)
+    stop = asyncio.Event()
+    await service.start()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, service.reload)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await service.stop()
