@@ -22,7 +22,7 @@ def _load(config_option: str | None):
     try:
         return path, load_config(path)
     except ConfigError as exc:
-        click.echo(f"{path}: configuration is not valid:\n{exc}", err=True)
+        click.echo(f"configuration is not valid: {exc}", err=True)
         sys.exit(2)
 
 
@@ -89,3 +89,7 @@ def demo(out: Path, seed: int, day_seconds: float) -> None:
     if failed:
         click.echo(f"{len(failed)} call(s) ended with AGISTATUS=FAILURE", err=True)
     click.echo(format_counts(result.config, result.counts))
+
+
+if __name__ == "__main__":
+    main()

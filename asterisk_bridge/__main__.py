@@ -1,0 +1,3 @@
+from asterisk_bridge.cli import main
+
+main()

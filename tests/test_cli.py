@@ -1,0 +1,157 @@
+"""The command line as an admin uses it: check-config, and `run` as a real process with signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from asterisk_bridge.cli import main
+from asterisk_bridge.pbxsim.agi_caller import Caller, Press, Silence, SimulatedChannel, run_agi_call
+from asterisk_bridge.resources import example_config
+from helpers import free_port
+
+
+def write_config(tmp_path: Path, port: int = 4573, **replace: str) -> Path:
+    """The example configuration made runnable in tmp_path (secret file, database, port)."""
+    secret = tmp_path / "ami.secret"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    text = example_config().read_text(encoding="utf-8")
+    text = text.replace("/etc/asterisk-bridge/ami.secret", str(secret))
+    text = text.replace("/var/lib/asterisk-bridge/calls.db", str(tmp_path / "calls.db"))
+    text = text.replace("port = 4573", f"port = {port}")
+    text = text.replace("[ami]\nenabled = true", "[ami]\nenabled = false")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "asterisk-bridge.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_check_config_valid_prints_a_summary(tmp_path):
+    path = write_config(tmp_path)
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "line 122" in result.output and "health-drugs" in result.output and "cc-117-where" in result.output
+    assert "s3cret" not in result.output
+
+
+def test_check_config_names_every_problem_and_exits_2(tmp_path):
+    path = write_config(tmp_path, **{'key = "2"\nid = "housing"': 'key = "12"\nid = "housing"',
+                                      "attempts = 3": "atempts = 3"})
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert result.exit_code == 2
+    assert "lines[0].topics[1].key: '12' is not a single digit 0-9" in result.output
+    assert "lines[0].atempts: unknown key; did you mean 'attempts'?" in result.output
+
+
+def test_check_config_reads_the_environment_variable(tmp_path):
+    path = write_config(tmp_path)
+    result = CliRunner().invoke(main, ["check-config"], env={"ASTERISK_BRIDGE_CONFIG": str(path)})
+    assert result.exit_code == 0, result.output
+
+
+def test_check_config_reports_prompts_without_sound_files(tmp_path):
+    path = write_config(tmp_path)
+    sounds = tmp_path / "sounds" / "ru" / "cc"
+    sounds.mkdir(parents=True)
+    (sounds / "122-greeting.gsm").write_bytes(b"x")
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path), "--sounds-dir", str(tmp_path / "sounds")])
+    assert result.exit_code == 2
+    assert "'cc/122-menu'" in result.output
+    assert "'cc/122-greeting'" not in result.output
+
+
+def test_a_broken_toml_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('node = "a"\nnode = "b"\n')
+    result = CliRunner().invoke(main, ["check-config", "-c", str(path)])
+    assert result.exit_code == 2
+    assert "broken.toml" in result.output and "node" in result.output and "Traceback" not in result.output
+
+
+def _wait_for_port(port: int, proc, deadline: float = 10.0) -> None:
+    import socket
+
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the bridge did not start listening")
+
+
+async def test_run_serves_calls_reloads_on_sighup_and_stops_on_sigterm(tmp_path):
+    port = free_port()
+    path = write_config(tmp_path, port=port)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asterisk_bridge.cli", "run", "-c", str(path),
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        await asyncio.to_thread(_wait_for_port, port, _Poll(proc))
+        channel = SimulatedChannel.for_call("122", sequence=1)
+        first = await run_agi_call("127.0.0.1", port, channel, Caller(reactions=(Silence(), Press("1"), Silence())),
+                                   speed=200)
+        assert first.variables["IVR_QUEUE"] == "cc-122-gov"
+
+        # SIGHUP: key 1 now leads to another queue for new calls; a broken file is rejected.
+        path.write_text(path.read_text(encoding="utf-8").replace(
+            'id = "gov"\nname = "Органы исполнительной власти"\nqueue = "cc-122-gov"',
+            'id = "gov"\nname = "Органы исполнительной власти"\nqueue = "cc-122-other"'), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        second = await run_agi_call("127.0.0.1", port, SimulatedChannel.for_call("122", sequence=2),
+                                    Caller(reactions=(Silence(), Press("1"), Silence())), speed=200)
+        assert second.variables["IVR_QUEUE"] == "cc-122-other"
+
+        good = path.read_text(encoding="utf-8")
+        path.write_text(good.replace("attempts = 3", "attempts = 99"), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.5)
+        third = await run_agi_call("127.0.0.1", port, SimulatedChannel.for_call("122", sequence=3),
+                                   Caller(reactions=(Silence(), Press("1"), Silence())), speed=200)
+        assert third.variables["IVR_QUEUE"] == "cc-122-other"  # the old (valid) configuration stayed
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stderr = (await asyncio.wait_for(proc.stderr.read(), 20)).decode()
+        code = await proc.wait()
+    assert code == 0, stderr
+    assert "reload rejected" in stderr and "attempts" in stderr
+    assert "s3cret" not in stderr
+    rows = sqlite3.connect(tmp_path / "calls.db").execute(
+        "select queue from menu_sessions order by started_at").fetchall()
+    assert [r[0] for r in rows] == ["cc-122-gov", "cc-122-other", "cc-122-other"]
+
+
+class _Poll:
+    """Lets the sync port waiter see whether the asyncio subprocess died early."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.stderr = _NoStderr()
+
+    def poll(self):
+        return self.proc.returncode
+
+
+class _NoStderr:
+    def read(self) -> bytes:
+        return b"(the bridge exited before listening; see its stderr)"
+
+
+@pytest.fixture(autouse=True)
+def _no_config_env(monkeypatch):
+    monkeypatch.delenv("ASTERISK_BRIDGE_CONFIG", raising=False)
