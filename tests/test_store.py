@@ -139,7 +139,8 @@ async def test_migrations_are_applied_once_and_recorded(tmp_path):
     async with Store(path):  # a second open applies nothing new
         pass
     with Database(path) as db:
-        assert applied_migrations(db) == ["m001_menu"]
+        applied = applied_migrations(db)
+        assert applied[:2] == ["m001_menu", "m002_calls"] and applied == sorted(applied)
         assert apply_migrations(db) == []
         assert db.journal_mode == "wal"
         assert db["menu_sessions"].strict and db["menu_steps"].strict
@@ -150,7 +151,11 @@ async def test_migrations_are_applied_once_and_recorded(tmp_path):
         ]
         indexed = {tuple(index.columns) for index in db["menu_sessions"].indexes}
         assert {("line", "started_at"), ("started_at",), ("uniqueid",), ("linkedid",)} <= indexed
-        assert db["_sqlite_migrations"].count == 1
+        assert db["_sqlite_migrations"].count == len(applied)  # each recorded once
+        assert db["calls"].strict and db["queue_legs"].strict and db["operator_inputs"].strict
+        assert db["calls"].pks == ["linkedid"] and db["queue_legs"].pks == ["linkedid", "seq"]
+        assert {("started_at",), ("line", "started_at"), ("uniqueid",)} <= {
+            tuple(index.columns) for index in db["calls"].indexes}
 
 
 async def test_strict_tables_refuse_wrong_types(tmp_path):

@@ -349,7 +349,7 @@ class CallTracker:
         if state.ended and not state.finish_reported:
             state.finish_reported = state.announced = True
             kind = "finished"
-            log.info(
+            log.debug(  # the INFO line per call is the CallFollower's (caller number masked)
                 "call %s line %s: %s (queue %s, operator %s, hangup by %s)",
                 rec.linkedid, rec.line, rec.outcome, rec.queue, rec.operator, rec.hangup_by,
             )
@@ -457,6 +457,20 @@ class CallTracker:
             self._caller_seen(state, get)
             self._entered(state, get, uniqueid)
         return closed
+
+    def restore(self, record: CallRecord) -> bool:
+        """Follow a stored, unfinished call again (after a restart of the bridge).
+
+        Its data is kept; the next ``reconcile`` closes it as ``unknown_end`` if its caller
+        channel is gone, or its next events carry it on. False if the call is already held.
+        """
+        if record.linkedid in self._active or record.linkedid in self._ended:
+            return False
+        record.outcome = None
+        state = _State(record)
+        state.qualified = state.announced = True
+        self._active[record.linkedid] = state
+        return True
 
     def active(self) -> list[CallRecord]:
         """Snapshots of the contact-center calls in progress."""

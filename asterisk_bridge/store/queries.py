@@ -140,3 +140,88 @@ def menu_steps(db: DatabaseLike, session_id: str) -> list[dict[str, Any]]:
 
 def _rows(database: Database, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
     return database.query(sql, params)
+
+
+# -- call records (AMI) ---------------------------------------------------------------------------
+
+
+def calls(
+    db: DatabaseLike,
+    start_utc: TimeBound = None,
+    end_utc: TimeBound = None,
+    line: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Call records started in the period, in start order; each dict has its ``legs`` (in order).
+
+    ``complete`` reads as bool. Calls still in progress are included (``outcome`` None).
+    """
+    where, params = _period(start_utc, end_utc)
+    if line is not None:
+        where = f"{where} AND line = ?" if where else " WHERE line = ?"
+        params.append(line)
+    sql = f"SELECT * FROM calls{where} ORDER BY started_at, linkedid"
+    with reading(db) as database:
+        yield from _with_legs(database, _rows(database, sql, params))
+
+
+def open_calls(db: DatabaseLike) -> list[dict[str, Any]]:
+    """Calls in progress when the writer last wrote them (not complete and no end): after a
+    restart they are followed again or closed as ``unknown_end``."""
+    sql = "SELECT * FROM calls WHERE complete = 0 AND ended_at IS NULL ORDER BY started_at, linkedid"
+    with reading(db) as database:
+        return list(_with_legs(database, _rows(database, sql, [])))
+
+
+def call(db: DatabaseLike, linkedid: str) -> dict[str, Any] | None:
+    """One stored call with its ``legs``, or None."""
+    with reading(db) as database:
+        rows = list(_rows(database, "SELECT * FROM calls WHERE linkedid = ?", [linkedid]))
+        found = list(_with_legs(database, iter(rows)))
+    return found[0] if found else None
+
+
+def call_states(db: DatabaseLike, linkedids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{linkedid: {complete, outcome, source, ended_at}}`` for those of ``linkedids`` stored."""
+    ids = list(dict.fromkeys(linkedids))
+    found: dict[str, dict[str, Any]] = {}
+    with reading(db) as database:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            sql = (
+                "SELECT linkedid, complete, outcome, source, ended_at FROM calls "
+                f"WHERE linkedid IN ({', '.join('?' * len(chunk))})"
+            )
+            for row in _rows(database, sql, chunk):
+                row = dict(row)
+                row["complete"] = bool(row["complete"])
+                found[row.pop("linkedid")] = row
+    return found
+
+
+def latest_call_start(db: DatabaseLike) -> str | None:
+    """``started_at`` of the newest stored call (where reading Asterisk's queue_log resumes)."""
+    with reading(db) as database:
+        rows = list(_rows(database, "SELECT MAX(started_at) AS latest FROM calls", []))
+    return rows[0]["latest"] if rows else None
+
+
+def operator_inputs(db: DatabaseLike, linkedid: str | None = None) -> list[dict[str, Any]]:
+    """Operator inputs kept because their call was not stored yet."""
+    where, params = (" WHERE linkedid = ?", [linkedid]) if linkedid is not None else ("", [])
+    sql = f"SELECT linkedid, at, age_group, resolution FROM operator_inputs{where} ORDER BY at, rowid"
+    with reading(db) as database:
+        return list(_rows(database, sql, params))
+
+
+def _with_legs(database: Database, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    leg_sql = "SELECT * FROM queue_legs WHERE linkedid = ? ORDER BY seq"
+    for row in list(rows):
+        call = dict(row)
+        call["complete"] = bool(call["complete"])
+        legs = []
+        for leg in _rows(database, leg_sql, [call["linkedid"]]):
+            leg = dict(leg)
+            leg["abandoned"] = bool(leg["abandoned"])
+            legs.append(leg)
+        call["legs"] = legs
+        yield call

@@ -132,3 +132,213 @@ def _check_step(seq: int, step: Any) -> None:
         value = getattr(step, name)
         if value is not None and not isinstance(value, str):
             raise RecordError(f"{where}.{name}: expected text or None, got {value!r}")
+
+
+# -- call records (AMI) ---------------------------------------------------------------------------
+
+#: ``calls.outcome`` values (team contract); ``None`` while the call is in progress.
+CALL_OUTCOMES = frozenset({
+    "answered", "abandoned_menu", "abandoned_queue", "short_abandon", "selfservice", "queue_timeout",
+    "queue_full", "queue_empty", "failed", "unknown_end",
+})
+HANGUP_BY = frozenset({"caller", "operator", "system"})
+CALL_SOURCES = frozenset({"ami", "queue_log"})
+
+CALL_COLUMNS = (
+    "linkedid", "uniqueid", "node", "channel", "line", "caller_number", "caller_name", "started_at",
+    "ended_at", "ivr_result", "topic", "ivr_queue", "age_group", "resolution", "agi_status", "queue",
+    "queued_seconds", "answered_at", "operator", "operator_interface", "talk_seconds", "hangup_by",
+    "hangup_cause", "hangup_cause_text", "outcome", "complete", "source", "updated_at",
+)
+LEG_COLUMNS = (
+    "linkedid", "seq", "queue", "joined_at", "left_at", "position", "wait_seconds", "answered_by",
+    "answered_interface", "answered_at", "talk_seconds", "completed_by", "abandoned", "left_reason",
+    "ring_attempts",
+)
+
+
+@dataclass(frozen=True)
+class CallRows:
+    """One call ready for the writer: its ``calls`` row and its ``queue_legs`` rows.
+
+    Built from a tracker ``CallRecord`` on the event loop (``call_rows``), so a record that can
+    never be written is refused at the caller and the rows no longer share state with the tracker.
+    """
+
+    linkedid: str
+    call: dict[str, Any]
+    legs: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class OperatorInputRow:
+    """An operator's age group / resolution for a call (AMI ``UserEvent: ContactCenter``)."""
+
+    linkedid: str
+    at: str
+    age_group: str | None
+    resolution: str | None
+
+
+def _iso_or_none(where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    _epoch(where, value)
+    return utc_iso(value)
+
+
+def _seconds_or_none(where: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    _epoch(where, value)
+    return float(value)
+
+
+def _text_or_none(where: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise RecordError(f"{where}: expected text, got {type(value).__name__}: {value!r}")
+    return value
+
+
+def call_rows(record: Any, node: str) -> CallRows:
+    """A tracker ``CallRecord`` (read by attribute) -> the rows the store keeps.
+
+    ``updated_at`` is the time of the newest event the record reflects (not the wall clock),
+    so replaying the same events writes exactly the same rows.
+    """
+    linkedid = getattr(record, "linkedid", None)
+    if not isinstance(linkedid, str) or not linkedid:
+        raise RecordError(f"CallRecord.linkedid: expected non-empty text, got {linkedid!r}")
+    where = f"call {linkedid}"
+    if record.outcome is not None and record.outcome not in CALL_OUTCOMES:
+        raise RecordError(f"{where}: outcome {record.outcome!r} is not one of {sorted(CALL_OUTCOMES)}")
+    if record.hangup_by is not None and record.hangup_by not in HANGUP_BY:
+        raise RecordError(f"{where}: hangup_by {record.hangup_by!r} is not one of {sorted(HANGUP_BY)}")
+    if record.source not in CALL_SOURCES:
+        raise RecordError(f"{where}: source {record.source!r} is not one of {sorted(CALL_SOURCES)}")
+    cause = record.hangup_cause
+    if cause is not None and (isinstance(cause, bool) or not isinstance(cause, int)):
+        raise RecordError(f"{where}: hangup_cause must be an integer, got {cause!r}")
+    for name in ("uniqueid", "channel", "line", "caller_number", "caller_name", "ivr_result", "ivr_topic",
+                 "ivr_queue", "age_group", "resolution", "agi_status", "queue", "operator",
+                 "operator_interface", "hangup_cause_text"):
+        _text_or_none(f"{where}.{name}", getattr(record, name))
+    newest = max(
+        [t for t in (record.started_at, record.ended_at, getattr(record, "last_event_at", None)) if t is not None]
+    )
+    call = {
+        "linkedid": linkedid,
+        "uniqueid": record.uniqueid,
+        "node": node,
+        "channel": record.channel,
+        "line": record.line,
+        "caller_number": record.caller_number,
+        "caller_name": record.caller_name,
+        "started_at": _iso_or_none(f"{where}.started_at", record.started_at),
+        "ended_at": _iso_or_none(f"{where}.ended_at", record.ended_at),
+        "ivr_result": record.ivr_result,
+        "topic": record.ivr_topic,
+        "ivr_queue": record.ivr_queue,
+        "age_group": record.age_group or "unknown",
+        "resolution": record.resolution,
+        "agi_status": record.agi_status,
+        "queue": record.queue,
+        "queued_seconds": _seconds_or_none(f"{where}.queued_seconds", record.queued_seconds),
+        "answered_at": _iso_or_none(f"{where}.answered_at", record.answered_at),
+        "operator": record.operator,
+        "operator_interface": record.operator_interface,
+        "talk_seconds": _seconds_or_none(f"{where}.talk_seconds", record.talk_seconds),
+        "hangup_by": record.hangup_by,
+        "hangup_cause": cause,
+        "hangup_cause_text": record.hangup_cause_text,
+        "outcome": record.outcome,
+        "complete": int(bool(record.complete)),
+        "source": record.source,
+        "updated_at": _iso_or_none(f"{where}.updated_at", newest),
+    }
+    legs = []
+    for seq, leg in enumerate(record.legs):
+        lw = f"{where}.legs[{seq}]"
+        legs.append({
+            "linkedid": linkedid,
+            "seq": seq,
+            "queue": _text_or_none(f"{lw}.queue", leg.queue),
+            "joined_at": _iso_or_none(f"{lw}.joined_at", leg.joined_at),
+            "left_at": _iso_or_none(f"{lw}.left_at", leg.left_at),
+            "position": leg.position,
+            "wait_seconds": _seconds_or_none(f"{lw}.wait_seconds", leg.wait_seconds),
+            "answered_by": _text_or_none(f"{lw}.answered_by", leg.answered_by),
+            "answered_interface": _text_or_none(f"{lw}.answered_interface", leg.answered_interface),
+            "answered_at": _iso_or_none(f"{lw}.answered_at", leg.answered_at),
+            "talk_seconds": _seconds_or_none(f"{lw}.talk_seconds", leg.talk_seconds),
+            "completed_by": _text_or_none(f"{lw}.completed_by", leg.completed_by),
+            "abandoned": int(bool(leg.abandoned)),
+            "left_reason": _text_or_none(f"{lw}.left_reason", leg.left_reason),
+            "ring_attempts": len(leg.attempts),
+        })
+    return CallRows(linkedid, call, tuple(legs))
+
+
+def operator_input_row(linkedid: str, at: float, age_group: str | None, resolution: str | None) -> OperatorInputRow:
+    """Check and convert an operator input; empty strings count as "not given"."""
+    if not isinstance(linkedid, str) or not linkedid:
+        raise RecordError(f"operator input: linkedid must be non-empty text, got {linkedid!r}")
+    _epoch(f"operator input for call {linkedid}: at", at)
+    age_group = _text_or_none(f"operator input for call {linkedid}: age_group", age_group) or None
+    resolution = _text_or_none(f"operator input for call {linkedid}: resolution", resolution) or None
+    if age_group is None and resolution is None:
+        raise RecordError(f"operator input for call {linkedid}: neither age_group nor resolution given")
+    return OperatorInputRow(linkedid, utc_iso(at), age_group, resolution)
+
+
+def call_record_from_rows(call: dict[str, Any], legs: list[dict[str, Any]]) -> Any:
+    """Rows of a stored call -> a tracker ``CallRecord``, to follow it again after a restart.
+
+    What the schema does not keep (each ring's member, Asterisk's own HoldTime/TalkTime) stays
+    unknown; a ring count is kept as that many anonymous attempts so it is written back unchanged.
+    """
+    from ..ami.tracker import CallRecord, QueueLeg, RingAttempt
+
+    def epoch(value: str | None) -> float | None:
+        return None if value is None else parse_utc_iso(value)
+
+    started = epoch(call["started_at"])
+    record = CallRecord(linkedid=call["linkedid"], uniqueid=call["uniqueid"] or call["linkedid"],
+                        started_at=started if started is not None else 0.0)
+    for name in ("channel", "line", "caller_number", "caller_name", "ivr_result", "ivr_queue", "resolution",
+                 "agi_status", "hangup_by", "hangup_cause", "hangup_cause_text", "outcome", "source"):
+        setattr(record, name, call[name])
+    record.ivr_topic = call["topic"]
+    record.ended_at = epoch(call["ended_at"])
+    record.complete = bool(call["complete"])
+    age = call["age_group"]
+    record.age_group = record.ivr_age_group = None if age in (None, "unknown") else age
+    times = [t for t in (started,) if t is not None]
+    for row in legs:
+        leg = QueueLeg(queue=row["queue"] or "", joined_at=epoch(row["joined_at"]) or 0.0, position=row["position"])
+        leg.left_at = epoch(row["left_at"])
+        leg.wait_seconds = row["wait_seconds"]
+        leg.answered_by = row["answered_by"]
+        leg.answered_interface = row["answered_interface"]
+        leg.answered_at = epoch(row["answered_at"])
+        leg.talk_seconds = row["talk_seconds"]
+        leg.completed_by = row["completed_by"]
+        leg.abandoned = bool(row["abandoned"])
+        leg.left_reason = row["left_reason"]
+        if leg.answered_at is not None and leg.talk_seconds is not None and leg.completed_by is not None:
+            leg.completed_at = leg.answered_at + leg.talk_seconds
+        leg.attempts = [RingAttempt(member="", interface="", channel="", called_at=leg.joined_at)
+                        for _ in range(row["ring_attempts"] or 0)]
+        record.legs.append(leg)
+        times.extend(t for t in (leg.joined_at, leg.left_at, leg.answered_at, leg.completed_at) if t is not None)
+    record.queue = call["queue"]
+    record.queued_seconds = call["queued_seconds"]
+    record.answered_at = epoch(call["answered_at"])
+    record.operator = call["operator"]
+    record.operator_interface = call["operator_interface"]
+    record.talk_seconds = call["talk_seconds"]
+    updated = epoch(call["updated_at"])
+    if updated is not None:
+        times.append(updated)
+    record.last_event_at = max(times) if times else 0.0
+    return record

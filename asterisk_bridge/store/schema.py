@@ -68,6 +68,134 @@ def m001_menu(db: Database) -> None:
     db.execute("CREATE INDEX idx_menu_sessions_linkedid ON menu_sessions (linkedid)")
 
 
+@migrations()
+def m002_calls(db: Database) -> None:
+    """Call records from AMI (one row per Linkedid), their queue legs, and operator inputs
+    (age group / resolution) that arrived before their call was stored."""
+    db.execute(
+        """
+        CREATE TABLE calls (
+            linkedid           TEXT PRIMARY KEY NOT NULL,
+            uniqueid           TEXT,
+            node               TEXT,
+            channel            TEXT,
+            line               TEXT,
+            caller_number      TEXT,
+            caller_name        TEXT,
+            started_at         TEXT,
+            ended_at           TEXT,
+            ivr_result         TEXT,
+            topic              TEXT,
+            ivr_queue          TEXT,
+            age_group          TEXT NOT NULL DEFAULT 'unknown',
+            resolution         TEXT,
+            agi_status         TEXT,
+            queue              TEXT,
+            queued_seconds     REAL,
+            answered_at        TEXT,
+            operator           TEXT,
+            operator_interface TEXT,
+            talk_seconds       REAL,
+            hangup_by          TEXT,
+            hangup_cause       INTEGER,
+            hangup_cause_text  TEXT,
+            outcome            TEXT,
+            complete           INTEGER NOT NULL DEFAULT 0 CHECK (complete IN (0, 1)),
+            source             TEXT,
+            updated_at         TEXT
+        ) STRICT
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE queue_legs (
+            linkedid           TEXT NOT NULL REFERENCES calls (linkedid) ON DELETE CASCADE,
+            seq                INTEGER NOT NULL,
+            queue              TEXT,
+            joined_at          TEXT,
+            left_at            TEXT,
+            position           INTEGER,
+            wait_seconds       REAL,
+            answered_by        TEXT,
+            answered_interface TEXT,
+            answered_at        TEXT,
+            talk_seconds       REAL,
+            completed_by       TEXT,
+            abandoned          INTEGER,
+            left_reason        TEXT,
+            ring_attempts      INTEGER,
+            PRIMARY KEY (linkedid, seq)
+        ) STRICT
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE operator_inputs (
+            linkedid   TEXT NOT NULL,
+            at         TEXT,
+            age_group  TEXT,
+            resolution TEXT
+        ) STRICT
+        """
+    )
+    db.execute("CREATE INDEX idx_calls_started ON calls (started_at)")
+    db.execute("CREATE INDEX idx_calls_line_started ON calls (line, started_at)")
+    db.execute("CREATE INDEX idx_calls_uniqueid ON calls (uniqueid)")
+    db.execute("CREATE INDEX idx_operator_inputs_linkedid ON operator_inputs (linkedid)")
+
+
+@migrations()
+def m003_outbox(db: Database) -> None:
+    """MQTT events waiting for the broker (written with their record, deleted once acknowledged)
+    and the count of events dropped because the outbox reached ``mqtt.outbox_max``."""
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic      TEXT NOT NULL,
+            payload    TEXT NOT NULL,
+            qos        INTEGER NOT NULL CHECK (qos IN (0, 1, 2)),
+            retain     INTEGER NOT NULL CHECK (retain IN (0, 1)),
+            created_at TEXT NOT NULL,
+            event_id   TEXT NOT NULL UNIQUE
+        ) STRICT
+        """
+    )
+    db.execute("CREATE TABLE outbox_stats (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) STRICT")
+
+
+@migrations()
+def m004_summaries(db: Database) -> None:
+    """The daily summary's send log (a day is mailed once unless forced) and a cache of settled
+    months' outcome counts per time zone, so "since the first record" costs no full-table scan."""
+    db.execute(
+        """
+        CREATE TABLE summaries (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            day        TEXT NOT NULL,
+            sent_at    TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            subject    TEXT NOT NULL,
+            forced     INTEGER NOT NULL CHECK (forced IN (0, 1))
+        ) STRICT
+        """
+    )
+    db.execute("CREATE INDEX idx_summaries_day ON summaries (day)")
+    db.execute(
+        """
+        CREATE TABLE report_months (
+            timezone    TEXT NOT NULL,
+            month       TEXT NOT NULL,
+            line        TEXT NOT NULL,
+            bucket      TEXT NOT NULL,
+            calls       INTEGER NOT NULL,
+            computed_at TEXT NOT NULL,
+            PRIMARY KEY (timezone, month, line, bucket)
+        ) STRICT
+        """
+    )
+
+
 def apply_migrations(db: Database) -> list[str]:
     """Bring ``db`` up to date; returns the names of the migrations this call applied."""
     pending = [migration.name for migration in migrations.pending(db)]

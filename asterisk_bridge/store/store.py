@@ -24,11 +24,23 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, is_dataclass
 from os import PathLike
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlite_utils import Database
 
-from .records import MenuRecord, utc_iso
+from . import outbox as _outbox
+from .outbox import OutboxMessage, OutboxRow, check_events
+from .records import (
+    CALL_COLUMNS,
+    LEG_COLUMNS,
+    CallRows,
+    MenuRecord,
+    OperatorInputRow,
+    call_rows,
+    operator_input_row,
+    utc_iso,
+)
 from .schema import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -48,6 +60,38 @@ _DELETE_STEPS = "DELETE FROM menu_steps WHERE session_id = ?"
 _INSERT_STEP = (
     "INSERT INTO menu_steps (session_id, seq, at, kind, menu, prompt, key) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+# Calls: upsert by linkedid, legs replaced. A known age group / resolution is never replaced by
+# "unknown" / nothing: an operator's input may have reached the row before this write.
+_UPSERT_CALL = (
+    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join(':' + c for c in CALL_COLUMNS)}) "
+    "ON CONFLICT (linkedid) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}" for c in CALL_COLUMNS
+        if c not in ("linkedid", "age_group", "resolution", "node", "updated_at")
+    )
+    + ", age_group = CASE WHEN excluded.age_group = 'unknown' THEN calls.age_group ELSE excluded.age_group END"
+    ", resolution = COALESCE(excluded.resolution, calls.resolution)"
+    ", node = COALESCE(excluded.node, calls.node)"
+    ", updated_at = MAX(COALESCE(calls.updated_at, ''), COALESCE(excluded.updated_at, ''))"
+)
+_DELETE_LEGS = "DELETE FROM queue_legs WHERE linkedid = ?"
+_INSERT_LEG = (
+    f"INSERT INTO queue_legs ({', '.join(LEG_COLUMNS)}) VALUES ({', '.join(':' + c for c in LEG_COLUMNS)})"
+)
+_APPLY_INPUT = (
+    "UPDATE calls SET age_group = COALESCE(?, age_group), resolution = COALESCE(?, resolution), "
+    "updated_at = MAX(COALESCE(updated_at, ''), ?) WHERE linkedid = ?"
+)
+_KEEP_INPUT = (
+    "INSERT INTO operator_inputs (linkedid, at, age_group, resolution) SELECT ?, ?, ?, ? "
+    "WHERE NOT EXISTS (SELECT 1 FROM operator_inputs WHERE linkedid = ? AND at = ? "
+    "AND age_group IS ? AND resolution IS ?)"
+)
+_KEPT_INPUTS = (
+    "SELECT at, age_group, resolution FROM operator_inputs WHERE linkedid = ? ORDER BY at, rowid"
+)
+_DROP_INPUTS = "DELETE FROM operator_inputs WHERE linkedid = ?"
 
 # Errors that belong to one record (a constraint, a value SQLite cannot bind) rather than to the
 # database: retrying them would block every later record, so the record is set aside and logged.
@@ -76,8 +120,9 @@ class RecordRejectedError(StoreError):
 @dataclass
 class _Pending:
     seq: int
-    record: MenuRecord
+    record: MenuRecord | CallRows | OperatorInputRow
     done: asyncio.Future[None] | None = None
+    events: tuple[OutboxMessage, ...] = ()  # MQTT outbox rows written in the record's transaction
 
 
 def session_row(record: MenuRecord) -> dict[str, Any]:
@@ -114,7 +159,16 @@ def step_rows(record: MenuRecord) -> list[tuple]:
     ]
 
 
-def _record_for_log(record: MenuRecord) -> str:
+def _label(record: MenuRecord | CallRows | OperatorInputRow) -> str:
+    """How logs and errors name a queued record."""
+    if isinstance(record, CallRows):
+        return f"call record {record.linkedid}"
+    if isinstance(record, OperatorInputRow):
+        return f"operator input for call {record.linkedid}"
+    return f"menu record {record.session_id}"
+
+
+def _record_for_log(record: MenuRecord | CallRows | OperatorInputRow) -> str:
     data = asdict(record) if is_dataclass(record) else dict(vars(record))
     return json.dumps(data, ensure_ascii=False, default=lambda o: asdict(o) if is_dataclass(o) else repr(o))
 
@@ -133,6 +187,8 @@ class Store:
         retry_initial: float = 0.25,
         retry_max: float = 30.0,
         batch_max: int = 200,
+        outbox_max: int = 100_000,
+        node: str | None = None,
     ):
         if busy_timeout < 0 or retry_initial <= 0 or retry_max < retry_initial or batch_max < 1:
             raise ValueError(
@@ -145,7 +201,12 @@ class Store:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.batch_max = batch_max
-        self.rejected: list[MenuRecord] = []  # records SQLite refused for their content (logged)
+        if isinstance(outbox_max, bool) or not isinstance(outbox_max, int) or outbox_max < 1:
+            raise ValueError(f"Store: outbox_max must be a whole number >= 1, got {outbox_max!r}")
+        self.outbox_max = outbox_max
+        self.outbox_signal = asyncio.Event()  # set after a commit that queued MQTT events
+        self.node = node  # written into call rows that do not name their node
+        self.rejected: list[MenuRecord | CallRows | OperatorInputRow] = []  # records SQLite refused for their content (logged)
         self.last_error: str | None = None
         self._db: Database | None = None  # touched only in the writer thread
         self._executor: ThreadPoolExecutor | None = None
@@ -195,9 +256,9 @@ class Store:
             try:
                 await self.flush(timeout)
             except TimeoutError:
-                lost = [item.record.session_id for item in self._unwritten()]
+                lost = [_label(item.record) for item in self._unwritten()]
                 log.error(
-                    "store %s: %d menu records not written at shutdown (%s): sessions %s",
+                    "store %s: %d records not written at shutdown (%s): %s",
                     self.path, len(lost), self.last_error, ", ".join(lost),
                 )
             writer, self._writer = self._writer, None
@@ -226,18 +287,23 @@ class Store:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def submit_menu(self, record: MenuRecord) -> None:
-        """Queue ``record`` for writing and return at once; it is written in order, retried on errors."""
-        self._enqueue(record, None)
+    def submit_menu(self, record: MenuRecord, events: Iterable[OutboxMessage] | None = None) -> None:
+        """Queue ``record`` for writing and return at once; it is written in order, retried on errors.
 
-    async def save_menu(self, record: MenuRecord, timeout: float | None = None) -> None:
+        ``events`` (MQTT messages about this record) go to the outbox in the same transaction.
+        """
+        self._enqueue(record, None, check_events(events))
+
+    async def save_menu(
+        self, record: MenuRecord, timeout: float | None = None, *, events: Iterable[OutboxMessage] | None = None
+    ) -> None:
         """Write ``record`` (upsert by session id, steps replaced) and wait until it is committed.
 
         It goes through the same queue as ``submit_menu`` so that a later save of a session can
         never be overtaken by an earlier submit of it. On ``TimeoutError`` the record stays queued.
         """
         done = asyncio.get_running_loop().create_future()
-        item = self._enqueue(record, done)
+        item = self._enqueue(record, done, check_events(events))
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(done)
@@ -249,6 +315,53 @@ class Store:
         finally:
             if not done.done():
                 item.done = None  # nobody waits any more; the record itself stays queued
+
+    def submit_call(
+        self, record: Any, *, node: str | None = None, events: Iterable[OutboxMessage] | None = None
+    ) -> None:
+        """Queue a tracker ``CallRecord`` (upsert by linkedid, legs replaced) and return at once.
+
+        Same queue, order and retry rules as ``submit_menu``. The record is converted now, so a
+        bad field raises ``RecordError`` here and later tracking cannot change what gets written.
+        Kept operator inputs for the call are applied in the same transaction.
+        """
+        rows = call_rows(record, node if node is not None else self.node)
+        self._enqueue(rows, None, check_events(events), internal=True)
+
+    async def save_call(
+        self, record: Any, *, node: str | None = None, timeout: float | None = None,
+        events: Iterable[OutboxMessage] | None = None,
+    ) -> None:
+        """Write a call record and wait until it is committed (see ``save_menu``)."""
+        rows = call_rows(record, node if node is not None else self.node)
+        await self._save(rows, check_events(events), timeout)
+
+    def submit_operator_input(
+        self, linkedid: str, at: float, age_group: str | None = None, resolution: str | None = None
+    ) -> None:
+        """An operator's age group / resolution for a call; non-blocking.
+
+        Applied to the stored call when there is one; otherwise kept in ``operator_inputs`` and
+        applied when the call is stored (the input may come before, or long after, the call).
+        """
+        self._enqueue(operator_input_row(linkedid, at, age_group, resolution), None, internal=True)
+
+    async def _save(
+        self, record: CallRows | OperatorInputRow, events: tuple[OutboxMessage, ...], timeout: float | None
+    ) -> None:
+        done = asyncio.get_running_loop().create_future()
+        item = self._enqueue(record, done, events, internal=True)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(done)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{_label(record)} not written to {self.path} within {timeout} s "
+                f"({self.last_error or 'writer busy'}); it stays queued"
+            ) from None
+        finally:
+            if not done.done():
+                item.done = None
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until every record handed in before this call is committed.
@@ -275,15 +388,16 @@ class Store:
             if (target, waiter) in self._waiters:
                 self._waiters.remove((target, waiter))
 
-    def _enqueue(self, record: MenuRecord, done: asyncio.Future[None] | None) -> _Pending:
-        if not isinstance(record, MenuRecord):
+    def _enqueue(
+        self, record: MenuRecord | CallRows | OperatorInputRow, done: asyncio.Future[None] | None,
+        events: tuple[OutboxMessage, ...] = (), *, internal: bool = False,
+    ) -> _Pending:
+        if not internal and not isinstance(record, MenuRecord):
             raise TypeError(f"expected a MenuRecord, got {type(record).__name__}")
         if self._writer is None:
-            raise StoreClosedError(
-                f"store {self.path} is not open; menu record {record.session_id} was not accepted"
-            )
+            raise StoreClosedError(f"store {self.path} is not open; {_label(record)} was not accepted")
         self._submitted += 1
-        item = _Pending(self._submitted, record, done)
+        item = _Pending(self._submitted, record, done, events)
         self._backlog.append(item)
         self._wakeup.set()
         return item
@@ -299,7 +413,9 @@ class Store:
                 await self._wakeup.wait()
             batch = [self._backlog.popleft() for _ in range(min(self.batch_max, len(self._backlog)))]
             self._in_flight = batch
-            rejected = await self._write_until_committed(loop, [item.record for item in batch])
+            rejected = await self._write_until_committed(
+                loop, [item.record for item in batch], [item.events for item in batch]
+            )
             self._in_flight = []
             self._written = batch[-1].seq
             for item in batch:
@@ -314,20 +430,21 @@ class Store:
                     waiter.set_result(None)
 
     async def _write_until_committed(
-        self, loop: asyncio.AbstractEventLoop, records: list[MenuRecord]
+        self, loop: asyncio.AbstractEventLoop, records: list[MenuRecord], events: list[tuple] | None = None
     ) -> dict[int, str]:
         """Write ``records`` in one transaction, retrying until it commits; returns the rejected ones."""
+        events = events if events is not None else [()] * len(records)
         delay = self.retry_initial
         attempts = 0
         while True:
             attempts += 1
             try:
-                await loop.run_in_executor(self._executor, self._write_batch, records)
+                await loop.run_in_executor(self._executor, self._write_batch, records, events)
             except _RECORD_ERRORS as exc:
                 if len(records) > 1:  # find the record at fault; write the others
                     rejected: dict[int, str] = {}
-                    for record in records:
-                        rejected.update(await self._write_until_committed(loop, [record]))
+                    for record, record_events in zip(records, events):
+                        rejected.update(await self._write_until_committed(loop, [record], [record_events]))
                     return rejected
                 return {id(records[0]): self._reject(records[0], exc)}
             except sqlite3.Error as exc:
@@ -335,6 +452,8 @@ class Store:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
                 continue
+            if any(events):
+                self.outbox_signal.set()
             if self._outage_since is not None:
                 log.info(
                     "store %s: writing again after %.1f s; %d menu records waiting",
@@ -355,9 +474,9 @@ class Store:
         else:
             log.debug("store %s: attempt %d failed (%s); next in %.2f s", self.path, attempts, exc, delay)
 
-    def _reject(self, record: MenuRecord, exc: Exception) -> str:
+    def _reject(self, record: MenuRecord | CallRows | OperatorInputRow, exc: Exception) -> str:
         self.rejected.append(record)
-        reason = f"menu record {record.session_id} refused by {self.path}: {type(exc).__name__}: {exc}"
+        reason = f"{_label(record)} refused by {self.path}: {type(exc).__name__}: {exc}"
         log.error("store: %s; kept in Store.rejected: %s", reason, _record_for_log(record))
         return reason
 
@@ -367,6 +486,43 @@ class Store:
                 "store %s: writer stopped, %d menu records will not be written",
                 self.path, self.pending, exc_info=task.exception(),
             )
+
+    # -- MQTT outbox (read and acknowledged by the publisher) -----------------------------------
+
+    async def outbox_batch(self, limit: int = 100) -> list[OutboxRow]:
+        """The oldest ``limit`` events waiting for the broker, oldest first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"outbox_batch: limit must be a whole number >= 1, got {limit!r}")
+        return await self._outbox_call(_outbox.batch, limit)
+
+    async def outbox_ack(self, ids: Sequence[int]) -> int:
+        """Delete events the broker acknowledged; returns how many rows went (already gone: skipped)."""
+        return await self._outbox_call(self._outbox_ack, list(ids))
+
+    async def outbox_depth(self) -> int:
+        """Events waiting for the broker."""
+        return await self._outbox_call(_outbox.depth)
+
+    async def outbox_dropped(self) -> int:
+        """Events dropped so far because the outbox reached ``outbox_max`` (kept across restarts)."""
+        return await self._outbox_call(_outbox.dropped)
+
+    async def _outbox_call(self, function, *args):
+        if self._executor is None:
+            raise StoreClosedError(f"store {self.path} is not open; the MQTT outbox cannot be read")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._on_connection, function, *args)
+
+    def _on_connection(self, function, *args):
+        if self._db is None:
+            self._connect()
+        assert self._db is not None
+        return function(self._db.conn, *args)
+
+    def _outbox_ack(self, conn: sqlite3.Connection, ids: list[int]) -> int:
+        assert self._db is not None
+        with self._db.atomic():
+            return _outbox.ack(conn, ids)
 
     # -- writer thread ----------------------------------------------------------------------------
 
@@ -389,7 +545,7 @@ class Store:
             self._db.close()
             self._db = None
 
-    def _write_batch(self, records: list[MenuRecord]) -> None:
+    def _write_batch(self, records: list[MenuRecord], events: list[tuple] | None = None) -> None:
         if self._db is None:
             self._connect()
         assert self._db is not None
@@ -397,13 +553,40 @@ class Store:
         try:
             with self._db.atomic():
                 for record in records:
-                    conn.execute(_UPSERT_SESSION, session_row(record))
-                    conn.execute(_DELETE_STEPS, (record.session_id,))
-                    conn.executemany(_INSERT_STEP, step_rows(record))
+                    if isinstance(record, CallRows):
+                        _write_call(conn, record)
+                    elif isinstance(record, OperatorInputRow):
+                        _write_operator_input(conn, record)
+                    else:
+                        conn.execute(_UPSERT_SESSION, session_row(record))
+                        conn.execute(_DELETE_STEPS, (record.session_id,))
+                        conn.executemany(_INSERT_STEP, step_rows(record))
+                for record_events in events or ():
+                    _outbox.insert_events(conn, record_events)
+                if any(events or ()):
+                    _outbox.enforce_bound(conn, self.outbox_max)
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 self._disconnect()  # e.g. disk I/O error: the next attempt starts on a fresh connection
             raise
+
+
+def _write_call(conn: sqlite3.Connection, rows: CallRows) -> None:
+    conn.execute(_UPSERT_CALL, rows.call)
+    conn.execute(_DELETE_LEGS, (rows.linkedid,))
+    conn.executemany(_INSERT_LEG, rows.legs)
+    kept = conn.execute(_KEPT_INPUTS, (rows.linkedid,)).fetchall()
+    for at, age_group, resolution in kept:
+        conn.execute(_APPLY_INPUT, (age_group, resolution, at, rows.linkedid))
+    if kept:
+        conn.execute(_DROP_INPUTS, (rows.linkedid,))
+
+
+def _write_operator_input(conn: sqlite3.Connection, row: OperatorInputRow) -> None:
+    applied = conn.execute(_APPLY_INPUT, (row.age_group, row.resolution, row.at, row.linkedid)).rowcount
+    if not applied:
+        key = (row.linkedid, row.at, row.age_group, row.resolution)
+        conn.execute(_KEEP_INPUT, key + key)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

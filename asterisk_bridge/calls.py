@@ -1,0 +1,426 @@
+"""The AMI edge: follow every call to its end and keep its record in the store.
+
+Why this module exists: the tracker is pure logic and the store only writes what it is given;
+something has to own the AMI connection, feed the tracker, persist its updates and make sure no
+call is silently lost when the link (or the bridge) goes down. That is ``CallFollower``:
+
+- every AMI event goes to ``CallTracker.feed`` with its receipt time; the tracker's updates are
+  written through ``Store.submit_call`` (never blocking the event loop);
+- after every (re)connect it asks Asterisk what is still up (``CoreShowChannels``,
+  ``QueueStatus``) and reconciles: calls that ended while we were blind close as ``unknown_end``
+  (complete=0), calls that began meanwhile are adopted;
+- on start it reloads the calls that were in progress when the bridge stopped and treats them
+  the same way;
+- when Asterisk's ``queue_log`` path is configured it tails that file to fill the queue outcome
+  of calls missed while AMI was down (Asterisk writes it whatever happens to our link);
+- operator input (``UserEvent(ContactCenter,Linkedid: ...,AgeGroup: ...,Resolution: ...)``)
+  reaches the stored call even after the call ended, and is kept until an unknown call shows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .ami.client import AMIClient, AMIError
+from .ami.queue_log import (
+    QueueLogEntry,
+    QueueLogError,
+    fill_record,
+    parse_line,
+    queue_log_calls,
+    record_from_queue_log,
+)
+from .ami.tracker import CallRecord, CallTracker, CallUpdate, OperatorInput
+from .config import Config
+from .privacy import mask_number
+from .store import Store, queries
+from .store.records import call_record_from_rows, parse_utc_iso
+
+if TYPE_CHECKING:
+    from .mqtt import CallEvents, Gauges
+
+log = logging.getLogger(__name__)
+
+#: how long an operator input for an unknown call is remembered in memory (it stays in the store)
+ORPHAN_MEMORY = 3600.0
+
+
+class CallFollower:
+    """Owns the AMI client and the call tracker; see the module docstring.
+
+    ``clock`` is the bridge's idea of now (epoch seconds): it drives ``expire`` and decides
+    when AMI was down (for queue_log). Event times come from Asterisk's ``Timestamp`` header,
+    else from the moment the client received the event.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        expire_interval: float = 30.0,
+        reconnect_min: float = 1.0,
+        events: CallEvents | None = None,
+        gauges: Gauges | None = None,
+    ):
+        if expire_interval <= 0:
+            raise ValueError(f"CallFollower: expire_interval must be > 0, got {expire_interval!r}")
+        settings = config.ami
+        self.config = config
+        self.store = store
+        self.events = events
+        self.gauges = gauges
+        self.clock = clock
+        self.expire_interval = expire_interval
+        self.node = config.node
+        self.tracker = CallTracker(short_abandon=settings.short_abandon,
+                                   unknown_end_after=settings.unknown_end_after)
+        self.client = AMIClient(
+            settings.host, settings.port, settings.username, settings.secret or "",
+            ping_interval=settings.ping_interval, action_timeout=settings.action_timeout,
+            reconnect_max=settings.reconnect_max, reconnect_min=reconnect_min,
+        )
+        self.client.on_event(self._on_event)
+        self.client.on_connection(self._on_connection)
+        self.queue_log_path = settings.queue_log
+        self._queue_log_offset = 0
+        self._queue_log_entries: dict[str, list[QueueLogEntry]] = {}
+        self._queue_log_since: float | None = None  # ignore queue_log lines older than this
+        self._outages: list[list[float | None]] = []  # [down_from, back_at or None]
+        self._unknown_end: dict[str, CallRecord] = {}
+        self._legs_from_queue_log: set[str] = set()  # closed without an end: queue_log may fill them
+        self._seen_end: dict[str, float] = {}  # linkedid -> end time, calls AMI saw to their end
+        self._orphans: dict[str, OperatorInput] = {}
+        self._touched: set[str] = set()  # linkedids with events since the link was last lost
+        self._ever_connected = False
+        self._tasks: set[asyncio.Task] = set()
+        self._ticker: asyncio.Task | None = None
+        self._started = False
+        self._stopping = False
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    @property
+    def connected_since(self) -> float | None:
+        return self.client.connected_since
+
+    @property
+    def active_calls(self) -> list[CallRecord]:
+        """Snapshots of the contact-center calls in progress."""
+        return self.tracker.active()
+
+    async def start(self) -> None:
+        """Reload unfinished calls, then connect (returns at once; AMI may come up later)."""
+        if self._started:
+            raise RuntimeError("CallFollower.start() called twice")
+        self._started = True
+        restored = await self._restore_open_calls()
+        now = self.clock()
+        if self.queue_log_path:
+            latest = await asyncio.to_thread(queries.latest_call_start, self.store.path)
+            since = parse_utc_iso(latest) if latest else now
+            starts = [r.started_at for r in restored]
+            self._queue_log_since = min([since, *starts])
+            self._outages.append([self._queue_log_since, None])  # blind until the first login
+        await self.client.start()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="call-follower tick")
+        log.info("following calls over AMI at %s:%s (%d call(s) reloaded)",
+                 self.client.host, self.client.port, len(restored))
+
+    async def stop(self) -> None:
+        """Disconnect and stop the timers. Calls in progress stay open in the store and are
+        reconciled on the next start."""
+        self._stopping = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+        tasks = [t for t in (self._ticker, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._ticker = None
+        await self.client.close()
+
+    async def __aenter__(self) -> CallFollower:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    async def _restore_open_calls(self) -> list[CallRecord]:
+        rows = await asyncio.to_thread(queries.open_calls, self.store.path)
+        restored = []
+        for row in rows:
+            record = call_record_from_rows(row, row["legs"])
+            if self.tracker.restore(record):
+                restored.append(record)
+        if restored:
+            log.info("reloaded %d call(s) that were in progress when the bridge stopped: %s",
+                     len(restored), ", ".join(r.linkedid for r in restored))
+        return restored
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _on_event(self, message: Mapping[str, str]) -> None:
+        received_at = getattr(message, "received_at", None) or self.clock()
+        linkedid = message.get("Linkedid")
+        if linkedid:
+            self._touched.add(linkedid)
+        self._persist(self.tracker.feed(message, received_at))
+
+    def _persist(self, updates: list[CallUpdate]) -> None:
+        for update in updates:
+            try:
+                if update.kind == "orphan_input":
+                    self._keep_orphan(update.orphan)
+                elif update.record is not None:
+                    if self.gauges is not None:
+                        self.gauges.call_update(update)
+                    events = self.events.call_events(update) if self.events is not None else None
+                    self._write(update.record, finished=update.kind == "finished", events=events)
+            except Exception:
+                log.exception("could not hand call update %s to the store", update.kind)
+
+    def _write(self, record: CallRecord, *, finished: bool, events=None) -> None:
+        orphan = self._orphans.pop(record.linkedid, None)
+        if orphan is not None:
+            # the operator spoke before we knew the call: the tracker must carry it from now on
+            later = self.tracker.operator_input(orphan.linkedid, orphan.age_group, orphan.resolution, at=orphan.at)
+            for update in later:
+                if update.record is not None:
+                    record = update.record
+        self.store.submit_call(record, node=self.node, events=events)
+        if finished:
+            self._ended(record)
+
+    def _ended(self, record: CallRecord) -> None:
+        end = record.ended_at if record.ended_at is not None else record.last_event_at
+        if record.outcome == "unknown_end":
+            self._unknown_end[record.linkedid] = record
+        else:
+            self._seen_end[record.linkedid] = end
+            self._unknown_end.pop(record.linkedid, None)
+        wait = f"{record.queued_seconds:.0f} s" if record.queued_seconds is not None else "-"
+        log.info(
+            "call %s line %s topic %s: %s, waited %s, operator %s, caller %s",
+            record.linkedid, record.line or "-", record.ivr_topic or "-", record.outcome, wait,
+            record.operator or "-", mask_number(record.caller_number) or "-",
+        )
+
+    def _keep_orphan(self, orphan: OperatorInput | None) -> None:
+        if orphan is None:
+            return
+        self.store.submit_operator_input(orphan.linkedid, orphan.at, orphan.age_group, orphan.resolution)
+        self._orphans[orphan.linkedid] = orphan
+        log.info("operator input for call %s not followed now: kept for the stored call", orphan.linkedid)
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _on_connection(self, connected: bool) -> None:
+        now = self.clock()
+        if connected:
+            if self._outages and self._outages[-1][1] is None:
+                down_from = self._outages[-1][0]
+                self._outages[-1][1] = now
+                if self._ever_connected:
+                    log.warning("AMI connection back after %.0f s; reconciling calls", now - (down_from or now))
+            self._ever_connected = True
+            self._spawn(self._reconcile(), "call-follower reconcile")
+        elif not self._stopping:
+            self._touched = set()  # from here on, an event proves its call was up after the loss
+            self._outages.append([now, None])
+            log.warning("AMI connection lost: %d call(s) in progress will be reconciled on reconnect",
+                        len(self.tracker.active()))
+
+    def _spawn(self, coro, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reconcile(self) -> None:
+        """Ask Asterisk what is up and close / adopt calls accordingly."""
+        try:
+            channels = await self.client.action({"Action": "CoreShowChannels"})
+            queues = await self.client.action({"Action": "QueueStatus"})
+        except AMIError as exc:
+            log.warning("could not reconcile calls after connecting to AMI: %s", exc)
+            return
+        live: list[Mapping[str, str]] = [m for m in _items(channels) if m.get("Event") == "CoreShowChannel"]
+        # calls with events since login were up then, even if the list missed them
+        live.extend({"Uniqueid": lid, "Linkedid": lid} for lid in self._touched)
+        before = {r.linkedid for r in self.tracker.active()}
+        now = self.clock()
+        for record in self.tracker.reconcile(live, now=now):
+            self._persist([CallUpdate("finished", record)])
+        adopted = {r.linkedid for r in self.tracker.active()} - before
+        for entry in _items(queues):
+            uid = entry.get("Uniqueid")
+            if entry.get("Event") != "QueueEntry" or uid not in adopted:
+                continue
+            # a caller waiting in a queue since before we looked: its leg starts Wait s ago
+            wait = _number(entry.get("Wait")) or 0.0
+            join = {"Event": "QueueCallerJoin", "Linkedid": uid, "Uniqueid": uid,
+                    "Queue": entry.get("Queue") or "", "Position": entry.get("Position") or ""}
+            self._persist(self.tracker.feed(join, now - wait))
+        log.debug("reconciled with %d live channel(s): %d call(s) adopted", len(live), len(adopted))
+        await self._read_queue_log()
+
+    # -- timers -------------------------------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.expire_interval)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("periodic call check failed")
+
+    async def tick(self) -> None:
+        """Close calls whose end was missed, forget old state, read new queue_log lines."""
+        now = self.clock()
+        for record in self.tracker.expire(now):
+            self._persist([CallUpdate("finished", record)])
+        horizon = now - max(self.tracker.unknown_end_after, self.tracker.late_grace)
+        for table in (self._seen_end,):
+            for linkedid in [k for k, t in table.items() if t < horizon]:
+                del table[linkedid]
+        for linkedid in [k for k, r in self._unknown_end.items() if (r.ended_at or 0.0) < horizon]:
+            del self._unknown_end[linkedid]
+        for linkedid in [k for k, o in self._orphans.items() if o.at < now - ORPHAN_MEMORY]:
+            del self._orphans[linkedid]
+        await self._read_queue_log()
+
+    # -- queue_log ----------------------------------------------------------------------------
+
+    async def _read_queue_log(self) -> None:
+        if not self.queue_log_path:
+            return
+        try:
+            entries, self._queue_log_offset = await asyncio.to_thread(
+                _read_new_lines, self.queue_log_path, self._queue_log_offset)
+        except OSError as exc:
+            log.warning("cannot read queue_log %s: %s", self.queue_log_path, exc)
+            return
+        since = self._queue_log_since or 0.0
+        touched: set[str] = set()
+        for entry in entries:
+            if entry.time < since or entry.callid in ("", "NONE", "MANAGER"):
+                continue
+            self._queue_log_entries.setdefault(entry.callid, []).append(entry)
+            touched.add(entry.callid)
+        # calls closed as unknown_end since the lines were read get them now
+        touched.update(c for c in self._unknown_end if c in self._queue_log_entries)
+        if touched:
+            await self._fill_from_queue_log(touched)
+        if entries:
+            newest = max(e.time for e in entries)
+            keep_after = newest - self.tracker.unknown_end_after
+            for callid in [c for c, es in self._queue_log_entries.items() if es[-1].time < keep_after]:
+                del self._queue_log_entries[callid]
+
+    async def _fill_from_queue_log(self, callids: set[str]) -> None:
+        active = {r.linkedid for r in self.tracker.active()}
+        calls = queue_log_calls(e for c in callids for e in self._queue_log_entries[c])
+        unknown: list[str] = []
+        short = self.tracker.short_abandon
+        for callid, call in calls.items():
+            if callid in active or callid in self._seen_end:
+                continue  # AMI tells (or told) us about this call itself
+            record = self._unknown_end.get(callid)
+            if record is None:
+                unknown.append(callid)
+                continue
+            if self._fill(record, call):
+                log.info("queue_log filled call %s missed by AMI: %s", callid, record.outcome)
+                self.store.submit_call(record, node=self.node)
+        if not unknown:
+            return
+        await self.store.flush()
+        stored = await asyncio.to_thread(queries.call_states, self.store.path, unknown)
+        for callid in unknown:
+            call = calls[callid]
+            state = stored.get(callid)
+            if state is not None:
+                if state["complete"] or state["outcome"] not in (None, "unknown_end"):
+                    continue
+                rows = await asyncio.to_thread(queries.call, self.store.path, callid)
+                if rows is None:
+                    continue
+                record = call_record_from_rows(rows, rows["legs"])
+                self._unknown_end[callid] = record
+                if self._fill(record, call):
+                    log.info("queue_log filled stored call %s: %s", callid, record.outcome)
+                    self.store.submit_call(record, node=self.node)
+                continue
+            if call.first_at is None or not self._blind_at(call.first_at):
+                continue  # AMI was up: not a contact-center call we follow
+            record = record_from_queue_log(call, short_abandon=short)
+            self._unknown_end.pop(callid, None)
+            log.info("call %s known only from queue_log (AMI was down): %s", callid, record.outcome)
+            self.store.submit_call(record, node=self.node)
+            if record.outcome is not None:
+                self._seen_end[callid] = record.ended_at or call.last_at or 0.0
+
+    def _fill(self, record: CallRecord, call) -> bool:
+        """Fill an unknown_end record from queue_log. AMI's legs win when they saw how the leg
+        ended; legs cut off by the outage (or filled before) are replaced by queue_log's."""
+        if record.linkedid in self._legs_from_queue_log or all(
+                leg.left_reason in (None, "ended") and leg.answered_at is None for leg in record.legs):
+            if call.legs:
+                record.legs = []
+                self._legs_from_queue_log.add(record.linkedid)
+            if record.outcome is not None and record.outcome != "unknown_end":
+                record.outcome = "unknown_end"  # re-derive from the fuller queue_log
+        changed = fill_record(record, call, short_abandon=self.tracker.short_abandon)
+        if call.finished and call.last_at is not None and (record.ended_at or 0.0) < call.last_at:
+            record.ended_at = call.last_at
+            changed = True
+        return changed
+
+    def _blind_at(self, when: float) -> bool:
+        """Was AMI down (or the bridge not yet connected) at ``when``?"""
+        return any(start is not None and start <= when and (end is None or when <= end)
+                   for start, end in self._outages)
+
+
+def _items(result: Any) -> list[Mapping[str, str]]:
+    return list(result[1:]) if isinstance(result, list) else []
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _read_new_lines(path: str, offset: int) -> tuple[list[QueueLogEntry], int]:
+    """Whole lines appended since ``offset``; a partial last line waits for the next read.
+    A file shorter than the offset was rotated: start again from its beginning."""
+    size = os.path.getsize(path)
+    if size < offset:
+        offset = 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    entries = []
+    for raw in data[:end].decode("utf-8", errors="replace").splitlines():
+        if not raw.strip():
+            continue
+        try:
+            entries.append(parse_line(raw))
+        except QueueLogError as exc:
+            log.debug("queue_log: %s", exc)
+    return entries, offset + end
