@@ -37,6 +37,7 @@ from .store.records import MenuRecord
 if TYPE_CHECKING:
     from .config import Config, Line
     from .fastagi import AGIEnv
+    from .mqtt import CallEvents, Gauges
     from .store import Store
 
 log = logging.getLogger("asterisk_bridge.ivr")
@@ -65,16 +66,29 @@ class IVR:
     calls already in the menu finish on the menu they started with.
     """
 
-    def __init__(self, config: Config, store: Store | None = None, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None = None,
+        *,
+        events: CallEvents | None = None,
+        gauges: Gauges | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.config = config
         self.store = store
+        self.events = events
+        self.gauges = gauges
         self.clock = clock
 
     async def handle(self, agi: AGIChannel) -> None:
         config = self.config
         env = agi.env
         started = self.clock()
+        session_id = uuid.uuid4().hex
         line = route(config, env) if env.script == IVR_SCRIPT else None
+        if self.gauges is not None and line is not None:
+            self.gauges.menu_entered(session_id, line.number)
         linkedid: str | None = None
         flow: MenuFlow | None = None
         error: str | None = None
@@ -104,7 +118,7 @@ class IVR:
             else:
                 await self._set_error_variables(agi, line)
         record = MenuRecord(
-            session_id=uuid.uuid4().hex,
+            session_id=session_id,
             node=config.node,
             line=line.number if line else (env.query.get("line") or env.extension or ""),
             caller_number=env.caller_number,
@@ -129,8 +143,10 @@ class IVR:
             record.line, mask_number(record.caller_number), record.result, record.topic or "-",
             record.queue or "-", record.age_group, record.ended_in, record.ended_at - record.started_at,
         )
+        if self.gauges is not None:
+            self.gauges.menu_finished(record)
         if self.store is not None:
-            self.store.submit_menu(record)
+            self.store.submit_menu(record, events=self.events.menu_events(record) if self.events else None)
 
     async def _run(self, agi: AGIChannel, flow: MenuFlow) -> MenuOutcome:
         step = flow.start()

@@ -7,9 +7,11 @@ import logging
 import signal
 from pathlib import Path
 
+from .calls import CallFollower
 from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer
 from .ivr import IVR
+from .mqtt import CallEvents, Gauges, MQTTPublisher
 from .store import Store
 
 log = logging.getLogger("asterisk_bridge.service")
@@ -26,8 +28,18 @@ class Service:
     def __init__(self, config: Config, *, config_path: Path | None = None):
         self.config = config
         self.config_path = config_path
-        self.store = Store(config.database.path)
-        self.ivr = IVR(config, self.store)
+        self.store = Store(config.database.path, outbox_max=config.mqtt.outbox_max)
+        self.events: CallEvents | None = None
+        self.gauges: Gauges | None = None
+        self.mqtt: MQTTPublisher | None = None
+        if config.mqtt.enabled:
+            self.events = CallEvents.from_config(config)
+            self.gauges = Gauges.from_config(config)
+            self.mqtt = MQTTPublisher(config, self.store, gauges=self.gauges)
+        self.ivr = IVR(config, self.store, events=self.events, gauges=self.gauges)
+        self.calls: CallFollower | None = None
+        if config.ami.enabled:
+            self.calls = CallFollower(config, self.store, events=self.events, gauges=self.gauges)
         settings = config.fastagi
         self.fastagi = FastAGIServer(
             self.ivr.handle,
@@ -42,6 +54,10 @@ class Service:
 
     async def start(self) -> None:
         await self.store.open()
+        if self.mqtt is not None:
+            await self.mqtt.start()
+        if self.calls is not None:
+            await self.calls.start()  # returns at once; AMI may come up later
         await self.fastagi.start()
         log.info(
             "asterisk-bridge node %s: FastAGI on %s:%s, %d line(s), database %s",
@@ -53,6 +69,10 @@ class Service:
         grace = self.config.fastagi.shutdown_grace
         log.info("stopping: letting %d call(s) in the menu finish (up to %.0f s)", self.fastagi.active, grace)
         await self.fastagi.close(grace)
+        if self.calls is not None:
+            await self.calls.stop()  # calls in progress stay open and are reconciled on the next start
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         await self.store.close()
         self._stopped.set()
 
@@ -70,7 +90,7 @@ class Service:
         except ConfigError as exc:
             log.error("reload rejected, the running configuration stays:\n%s", exc)
             return False
-        for section in ("fastagi", "database"):
+        for section in ("fastagi", "database", "ami", "mqtt"):
             if getattr(new, section) != getattr(self.config, section):
                 log.warning("[%s] changed: it applies after a restart", section)
         self.config = self.ivr.config = new
