@@ -1,0 +1,752 @@
+#!/usr/bin/env python3
+"""FastAGI benchmark: the bridge's menu sessions against a bare asyncio FastAGI server.
+
+Why this shape (see shared/research/perf-baselines.md): machines are shared and noisy, so only
+ratios against a baseline measured in the same run mean anything. Each server variant runs as
+its own subprocess (its CPU is read from /proc/<pid>/stat, utime+stime, over the measured window
+only), variants are interleaved with the order rotated every repetition, and medians of the
+repetitions are printed.
+
+The load generator in this process plays Asterisk's side: it sends the env block of the real
+capture ``fastagi/agi-ivr-topic2.txt`` byte for byte (only ``agi_uniqueid`` differs per session,
+as it does on a real PBX) and answers STREAM FILE / GET DATA / SET VARIABLE / GET VARIABLE /
+CHANNEL STATUS like Asterisk 22. The caller lets the greeting play, presses "2" (housing) at the
+menu and "2" (30-40) at the age question.
+
+The command script of the bare server is not written by hand: a first session against the
+bridge records what the bridge really sends, and the bare server sends exactly those commands.
+Every later session of either server is checked against that script (a difference is an error).
+
+Figures:
+  calls/s          session-equivalents per second: commands answered in the window / commands
+                   per session / window length (sessions started together finish in waves, so
+                   counting whole sessions in a short window is biased; this is not)
+  CPU us/session   server CPU in the window / session-equivalents in the window; the bridge's
+                   CPU includes its SQLite writer thread
+  turnaround       time from the generator writing a reply (or the env block) to receiving the
+                   server's next command: the server's think time plus loopback and the
+                   generator's own scheduling delay
+  errors           failed connects, resets, sessions that differ from the script, IVR_RESULT
+                   not "topic", server-side handler failures, missing database rows
+
+Run ``python bench/agi_bench.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CAPTURE = REPO / "tests" / "fixtures" / "asterisk" / "fastagi" / "agi-ivr-topic2.txt"
+CAPTURE_UNIQUEID = b"1795699537.6"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+
+def capture_env_block(path: Path = CAPTURE) -> bytes:
+    """The exact bytes Asterisk sent up to and including the env block's blank line."""
+    out = bytearray()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        _, direction, payload = line.split(" ", 2)
+        if direction != "<":
+            continue
+        out += json.loads(payload).encode("utf-8")
+        if out.endswith(b"\n\n"):
+            return bytes(out)
+    raise SystemExit(f"{path}: no complete env block in the capture")
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def use_uvloop() -> bool:
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    fields = data[data.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+# ----------------------------------------------------------------------------- server subprocess
+
+
+def serve_bare(script_path: str, loop_kind: str) -> None:
+    """The floor: start_server, readuntil the env block, minimal parsing, the fixed script."""
+    script = [c.encode() for c in json.loads(Path(script_path).read_text())]
+    served = failed = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served, failed
+        try:
+            block = await reader.readuntil(b"\n\n")
+            env = dict(line.split(": ", 1) for line in block.decode("utf-8", "replace").splitlines() if ": " in line)
+            if not env.get("agi_network_script", "").startswith("ivr"):
+                return
+            for command in script:
+                writer.write(command)
+                reply = await reader.readuntil(b"\n")
+                if not reply.startswith(b"200"):
+                    failed += 1
+                    return
+            served += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            failed += 1
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except ConnectionError:
+                pass
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+        await _serve_until_term(server.sockets[0].getsockname()[1])
+        server.close()
+        print(f"DONE served={served} failed={failed} rejected=0", flush=True)
+
+    _run(main(), loop_kind)
+
+
+class _Partial:
+    """Diagnostic servers built from the package's own parts, for a cost breakdown (``--servers``):
+    ``channel`` = the package's FastAGIServer + AGIChannel sending the fixed script (protocol layer only);
+    ``ivr`` = FastAGIServer + IVR + menu flow, no store (records are dropped)."""
+
+    def __init__(self, kind: str, config, script_path: str | None):
+        from asterisk_bridge.fastagi import FastAGIServer
+        from asterisk_bridge.ivr import IVR
+
+        self.store = None
+        if kind == "channel":
+            script = [c.encode() for c in json.loads(Path(script_path).read_text())]
+
+            async def handler(agi) -> None:
+                for command in script:
+                    await agi.command(command)
+        else:
+            handler = IVR(config, None).handle
+        s = config.fastagi
+        self.fastagi = FastAGIServer(handler, host=s.host, port=s.port, allow=s.allow, env_limit=s.env_limit,
+                                     env_timeout=s.env_timeout, command_timeout=s.command_timeout)
+
+    async def start(self) -> None:
+        await self.fastagi.start()
+
+    async def stop(self) -> None:
+        await self.fastagi.close(30.0)
+
+
+def serve_bridge(kind: str, db_dir: str, loop_kind: str, log_level: str, profile: str | None,
+                 script_path: str | None) -> None:
+    """The product: Service (FastAGI server + IVR + menu flow + SQLite store), logging like `run`."""
+    import logging
+
+    sys.path.insert(0, str(REPO))
+    from asterisk_bridge.demo import demo_config
+    from asterisk_bridge.service import Service
+
+    logging.basicConfig(level=getattr(logging, log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = demo_config(Path(db_dir))
+
+    async def main() -> None:
+        service = Service(config) if kind == "bridge" else _Partial(kind, config, script_path)
+        await service.start()
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
+            loop.add_signal_handler(signal.SIGUSR2, profiler.disable)
+        await _serve_until_term(service.fastagi.port)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        await service.stop()
+        f = service.fastagi
+        print(f"DONE served={f.served} failed={f.failed} rejected={f.rejected}", flush=True)
+
+    _run(main(), loop_kind)
+
+
+async def _serve_until_term(port: int) -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print(f"READY {port}", flush=True)
+    await stop.wait()
+
+
+def _run(coro, loop_kind: str) -> None:
+    raise_fd_limit()
+    if loop_kind == "uvloop" and not use_uvloop():
+        raise SystemExit("uvloop requested but not installed")
+    asyncio.run(coro)
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    proc: subprocess.Popen
+    port: int
+    db_dir: str | None
+    profile: str | None = None
+
+    @classmethod
+    def start(cls, kind: str, loop_kind: str, script_path: str, log_level: str, profile: str | None = None):
+        db_dir = None
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--serve-loop", loop_kind]
+        cmd += ["--script-file", script_path]
+        if kind != "bare":
+            db_dir = tempfile.mkdtemp(prefix="agi-bench-db-")
+            cmd += ["--db-dir", db_dir, "--bridge-log", log_level]
+            if profile:
+                cmd += ["--profile-out", profile]
+        stderr = open(os.path.join(db_dir, "bridge.log"), "wb") if db_dir else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        line = proc.stdout.readline()
+        if not line.startswith("READY "):
+            proc.kill()
+            raise SystemExit(f"server {kind} did not start: {line!r} (see {db_dir or 'stderr'})")
+        name = kind + ("+uvloop" if loop_kind == "uvloop" else "")
+        return cls(name, proc, int(line.split()[1]), db_dir, profile)
+
+    def stop(self) -> dict[str, int]:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        stats = {}
+        for line in out.splitlines():
+            if line.startswith("DONE "):
+                stats = {k: int(v) for k, v in (p.split("=") for p in line.split()[1:])}
+        return stats
+
+    def db_counts(self) -> tuple[int, int]:
+        """(menu_sessions rows, rows with result 'topic' and queue cc-122-housing)."""
+        if self.db_dir is None:
+            return -1, -1
+        with sqlite3.connect(os.path.join(self.db_dir, "asterisk-bridge.db")) as db:
+            total = db.execute("SELECT COUNT(*) FROM menu_sessions").fetchone()[0]
+            good = db.execute(
+                "SELECT COUNT(*) FROM menu_sessions WHERE result='topic' AND queue='cc-122-housing' "
+                "AND age_group='30-40'"
+            ).fetchone()[0]
+        return total, good
+
+    def cleanup(self) -> None:
+        if self.db_dir:
+            for name in os.listdir(self.db_dir):
+                os.unlink(os.path.join(self.db_dir, name))
+            os.rmdir(self.db_dir)
+
+
+# ----------------------------------------------------------------------------- load generator
+
+# The caller: silent through the greeting, "2" at the menu, "2" at the age question.
+CALLER_KEYS = (None, "2", "2")
+
+
+@dataclass
+class Stats:
+    measuring: bool = False
+    completed: int = 0  # sessions closed by the server in the window
+    commands: int = 0  # commands received in the window
+    turnaround: list[float] = field(default_factory=list)
+    errors: int = 0  # over the whole run, not just the window
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    sessions_total: int = 0  # sessions completed in the whole run (for the database check)
+
+    def error(self, kind: str) -> None:
+        self.errors += 1
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+
+class AsteriskSide(asyncio.Protocol):
+    """One call's AGI session from Asterisk's side; lean: no task, no regex per line."""
+
+    __slots__ = ("loop", "stats", "env", "uniqueid", "script", "media_ms", "rng", "done", "transport", "buf",
+                 "sent_at", "index", "keys", "variables", "learned", "bad")
+
+    def __init__(self, loop, stats: Stats, env: bytes, uniqueid: bytes, script: list[bytes] | None,
+                 media_ms: float, rng: random.Random, done: asyncio.Future):
+        self.loop = loop
+        self.stats = stats
+        self.env = env
+        self.uniqueid = uniqueid
+        self.script = script
+        self.media_ms = media_ms
+        self.rng = rng
+        self.done = done
+        self.transport = None
+        self.buf = b""
+        self.sent_at = 0.0
+        self.index = 0
+        self.keys = list(CALLER_KEYS)
+        self.variables: dict[bytes, bytes] = {}
+        self.learned: list[bytes] = []
+        self.bad: str | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self.env)
+        self.sent_at = time.perf_counter()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        buf = self.buf + data
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            self._command(buf[: nl + 1], now)
+            buf = buf[nl + 1:]
+        self.buf = buf
+
+    def _command(self, line: bytes, now: float) -> None:
+        stats = self.stats
+        if stats.measuring:
+            stats.commands += 1
+            stats.turnaround.append(now - self.sent_at)
+        script = self.script
+        if script is None:
+            self.learned.append(line)
+        elif self.bad is None and (self.index >= len(script) or script[self.index] != line):
+            self.bad = f"command {self.index}: {line!r}"
+        self.index += 1
+        reply, media = self._reply(line)
+        if media and self.media_ms > 0:
+            self.loop.call_later(self.media_ms * self.rng.uniform(0.5, 1.5) / 1000.0, self._send, reply)
+        else:
+            self._send(reply)
+
+    def _send(self, reply: bytes) -> None:
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(reply)
+            self.sent_at = time.perf_counter()
+
+    def _reply(self, line: bytes) -> tuple[bytes, bool]:
+        """Asterisk 22's answer (facts A3, A5, A13) and whether it waits for media to play."""
+        if line.startswith(b"SET VARIABLE "):
+            name, _, value = line[13:-1].partition(b" ")
+            self.variables[name] = value
+            return b"200 result=1\n", False
+        if line.startswith(b"STREAM FILE "):
+            escape = line[:-1].rsplit(b" ", 1)[-1].strip(b'"')
+            key = self.keys.pop(0) if escape and self.keys else None
+            endpos = int(8 * (self.media_ms or 2000))
+            if key and key.encode() in escape:
+                return b"200 result=%d endpos=%d\n" % (ord(key), endpos // 2), True
+            return b"200 result=0 endpos=%d\n" % endpos, True
+        if line.startswith(b"GET DATA "):
+            key = self.keys.pop(0) if self.keys else None
+            return (b"200 result=%s\n" % key.encode()) if key else b"200 result= (timeout)\n", True
+        if line.startswith(b"GET VARIABLE "):
+            name = line[13:-1]
+            if name == b"CHANNEL(linkedid)" or name == b"CHANNEL(uniqueid)":
+                return b"200 result=1 (%s)\n" % self.uniqueid, False
+            value = self.variables.get(name)
+            return (b"200 result=1 (%s)\n" % value) if value is not None else b"200 result=0\n", False
+        if line == b"CHANNEL STATUS\n":
+            return b"200 result=6\n", False
+        if line == b"ANSWER\n":
+            return b"200 result=0\n", False
+        if line.startswith(b"VERBOSE "):
+            return b"200 result=1\n", False
+        return b"510 Invalid or unknown command\n", False
+
+    def eof_received(self):
+        return None  # Asterisk closes its side once the server has closed (A9, A11)
+
+    def connection_lost(self, exc) -> None:
+        stats = self.stats
+        if self.done.done():
+            return
+        if exc is not None:
+            stats.error("connection reset")
+        elif self.bad is not None:
+            stats.error("script differs")
+        elif self.script is not None and self.index != len(self.script):
+            stats.error(f"{self.index} commands instead of {len(self.script)}")
+        elif self.variables.get(b"IVR_RESULT") != b"topic":
+            stats.error(f"IVR_RESULT={self.variables.get(b'IVR_RESULT')!r}")
+        else:
+            stats.sessions_total += 1
+            if stats.measuring:
+                stats.completed += 1
+        self.done.set_result(self)
+
+
+class Generator:
+    def __init__(self, port: int, env: bytes, script: list[bytes] | None, media_ms: float, seed: int = 1):
+        self.port = port
+        self.env = env
+        self.script = script
+        self.media_ms = media_ms
+        self.rng = random.Random(seed)
+        self.stats = Stats()
+        self.stop = False
+        self.sequence = 1000
+
+    def _env_for(self, uniqueid: bytes) -> bytes:
+        return self.env.replace(b"agi_uniqueid: " + CAPTURE_UNIQUEID + b"\n", b"agi_uniqueid: " + uniqueid + b"\n")
+
+    async def one(self) -> AsteriskSide | None:
+        loop = asyncio.get_running_loop()
+        self.sequence += 1
+        uniqueid = b"1795699537.%d" % self.sequence
+        done = loop.create_future()
+        proto = AsteriskSide(loop, self.stats, self._env_for(uniqueid), uniqueid, self.script, self.media_ms,
+                             self.rng, done)
+        try:
+            await loop.create_connection(lambda: proto, "127.0.0.1", self.port)
+        except OSError as exc:
+            self.stats.error(f"connect: {type(exc).__name__}")
+            await asyncio.sleep(0.01)
+            return None
+        try:
+            async with asyncio.timeout(120):
+                return await done
+        except TimeoutError:
+            self.stats.error("session stuck > 120 s")
+            proto.transport.abort()
+            return None
+
+    async def slot(self, start_delay: float) -> None:
+        if start_delay > 0:
+            await asyncio.sleep(start_delay)
+        while not self.stop:
+            await self.one()
+
+
+@dataclass
+class RunResult:
+    server: str
+    conc: int
+    window: float
+    calls_per_s: float
+    cpu_us_per_session: float
+    server_cpu_pct: float
+    gen_cpu_pct: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    error_kinds: dict[str, int]
+    peak_rss_mb: float
+    sessions: int
+
+
+async def learn_script(port: int, env: bytes) -> list[bytes]:
+    gen = Generator(port, env, None, 0.0)
+    proto = await gen.one()
+    if proto is None or gen.stats.errors:
+        raise SystemExit(f"the first session against the bridge failed: {gen.stats.error_kinds}")
+    return proto.learned
+
+
+async def drive(server: ServerProcess, env: bytes, script: list[bytes], conc: int, seconds: float,
+                warmup: float, ramp: float, media_ms: float, seed: int) -> RunResult:
+    gen = Generator(server.port, env, script, media_ms, seed)
+    slots = [asyncio.create_task(gen.slot(ramp * i / conc)) for i in range(conc)]
+    pid = server.proc.pid
+    await asyncio.sleep(warmup)
+    if server.profile:
+        os.kill(pid, signal.SIGUSR1)
+    cpu0, gen0, t0 = proc_cpu_seconds(pid), time.process_time(), time.perf_counter()
+    gen.stats.measuring = True
+    await asyncio.sleep(seconds - warmup)
+    gen.stats.measuring = False
+    cpu1, gen1, t1 = proc_cpu_seconds(pid), time.process_time(), time.perf_counter()
+    if server.profile:
+        os.kill(pid, signal.SIGUSR2)
+    gen.stop = True
+    await asyncio.wait(slots, timeout=max(30.0, 3 * media_ms / 1000 * 6))
+    for task in slots:
+        task.cancel()
+    stats = gen.stats
+    window = t1 - t0
+    equivalents = stats.commands / len(script)
+    samples = sorted(stats.turnaround)
+
+    def pct(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] * 1000 if samples else float("nan")
+
+    return RunResult(
+        server=server.name, conc=conc, window=window,
+        calls_per_s=equivalents / window,
+        cpu_us_per_session=(cpu1 - cpu0) / equivalents * 1e6 if equivalents else float("nan"),
+        server_cpu_pct=100 * (cpu1 - cpu0) / window,
+        gen_cpu_pct=100 * (gen1 - gen0) / window,
+        p50_ms=pct(0.50), p99_ms=pct(0.99), max_ms=samples[-1] * 1000 if samples else float("nan"),
+        errors=stats.errors, error_kinds=dict(stats.error_kinds), peak_rss_mb=0.0,
+        sessions=stats.sessions_total,
+    )
+
+
+def run_one(kind: str, loop_kind: str, script_path: str, env: bytes, script: list[bytes], conc: int,
+            args, rep: int, profile: str | None = None) -> RunResult:
+    server = ServerProcess.start(kind, loop_kind, script_path, args.bridge_log, profile)
+    try:
+        result = asyncio.run(drive(server, env, script, conc, args.seconds, args.warmup_for(conc), args.ramp_for(conc),
+                                   args.media_ms, seed=rep * 7919 + conc))
+        result.peak_rss_mb = proc_peak_rss_mb(server.proc.pid)
+        done = server.stop()
+        if done.get("failed"):
+            result.errors += done["failed"]
+            result.error_kinds["server handler failed"] = done["failed"]
+        if kind == "bridge":
+            _, good = server.db_counts()
+            missing = result.sessions - good  # every session the generator saw end must have its row
+            if missing > 0:
+                result.errors += missing
+                result.error_kinds["database rows missing"] = missing
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+        server.cleanup()
+    return result
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def median(values: list[float]) -> float:
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(results: list[RunResult], variants: list[str], concs: list[int]) -> list[dict]:
+    rows = []
+    for conc in concs:
+        base = None
+        for name in variants:
+            runs = [r for r in results if r.conc == conc and r.server == name]
+            if not runs:
+                continue
+            cpu = median([r.cpu_us_per_session for r in runs])
+            if name == "bare":
+                base = cpu
+            kinds: dict[str, int] = {}
+            for r in runs:
+                for k, v in r.error_kinds.items():
+                    kinds[k] = kinds.get(k, 0) + v
+            rows.append({
+                "conc": conc, "server": name, "calls_per_s": median([r.calls_per_s for r in runs]),
+                "cpu_us": cpu, "ratio": cpu / base if base else float("nan"),
+                "cpu_pct": median([r.server_cpu_pct for r in runs]),
+                "gen_pct": median([r.gen_cpu_pct for r in runs]),
+                "p50": median([r.p50_ms for r in runs]), "p99": median([r.p99_ms for r in runs]),
+                "max": median([r.max_ms for r in runs]), "errors": sum(r.errors for r in runs),
+                "error_kinds": kinds, "rss": median([r.peak_rss_mb for r in runs]),
+                "sessions": sum(r.sessions for r in runs), "reps": len(runs),
+            })
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    head = ("| conc | server | calls/s | server CPU us/session | ratio vs bare | server CPU % | gen CPU % "
+            "| turnaround p50 / p99 / max ms | peak RSS MB | sessions | errors |")
+    out = [head, "| --- " * (head.count("|") - 1) + "|"]
+    for r in rows:
+        out.append(
+            f"| {r['conc']} | {r['server']} | {r['calls_per_s']:,.0f} | {r['cpu_us']:,.0f} | {r['ratio']:.2f} "
+            f"| {r['cpu_pct']:.0f} | {r['gen_pct']:.0f} | {r['p50']:.2f} / {r['p99']:.2f} / {r['max']:.1f} "
+            f"| {r['rss']:.0f} | {r['sessions']:,} | {r['errors']}"
+            + (f" {r['error_kinds']}" if r["errors"] else "") + " |"
+        )
+    return "\n".join(out)
+
+
+def print_profile(path: str, limit: int = 30) -> None:
+    import pstats
+
+    print(f"\ncProfile of the bridge server over the measured windows ({path}), top {limit} by own time:")
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(limit)
+    stats.sort_stats("cumulative").print_stats(limit)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="FastAGI benchmark: bridge (Service: FastAGI + IVR + menu + SQLite store) vs a bare asyncio "
+        "FastAGI server running the same command script; ratios from the same run, medians of --reps.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--conc", "-c", default="1,100,1000", help="comma-separated concurrent session counts")
+    p.add_argument("--seconds", "-s", type=float, default=6.0, help="length of each run, warm-up included")
+    p.add_argument("--warmup", type=float, default=None,
+                   help="seconds before the measured window (default: 1 s, or ramp + one session length + 0.5 s when paced)")
+    p.add_argument("--ramp", type=float, default=None,
+                   help="seconds over which the sessions are started (default 0, or 2 when --media-ms is set)")
+    p.add_argument("--reps", "-r", type=int, default=3, help="repetitions (variants interleaved, order rotated)")
+    p.add_argument("--media-ms", type=float, default=0.0,
+                   help="pace STREAM FILE / GET DATA replies like playing prompts: each waits uniform(0.5, 1.5) x M ms "
+                   "(0 = reply at once: closed-loop saturation)")
+    p.add_argument("--uvloop", action="store_true", help="also run both servers on uvloop (if installed)")
+    p.add_argument("--servers", default="bare,bridge",
+                   help="server kinds to run: bare, bridge; for a cost breakdown also channel (the package's "
+                   "FastAGIServer + AGIChannel sending the fixed script) and ivr (+ IVR and menu flow, no store)")
+    p.add_argument("--gen-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="event loop of the load generator (uvloop falls back to asyncio when missing)")
+    p.add_argument("--bridge-log", default="info", choices=("info", "warning"),
+                   help="bridge log level; info = one line per call, as `asterisk-bridge run` logs (to a file)")
+    p.add_argument("--profile", action="store_true",
+                   help="run the bridge under cProfile over the measured windows and print where the time goes")
+    p.add_argument("--json", metavar="FILE", help="also write the summary rows as JSON")
+    # server subprocess mode (internal)
+    p.add_argument("--serve", choices=("bare", "channel", "ivr", "bridge"), help=argparse.SUPPRESS)
+    p.add_argument("--serve-loop", default="asyncio", help=argparse.SUPPRESS)
+    p.add_argument("--script-file", help=argparse.SUPPRESS)
+    p.add_argument("--db-dir", help=argparse.SUPPRESS)
+    p.add_argument("--profile-out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    media = args.media_ms / 1000
+
+    def ramp_for(conc: int) -> float:
+        if args.ramp is not None:
+            return args.ramp if conc > 1 else 0.0
+        return 2.0 if media and conc > 1 else 0.0
+
+    def warmup_for(conc: int) -> float:
+        if args.warmup is not None:
+            return args.warmup
+        return ramp_for(conc) + 4 * media + 0.5 if media else 1.0  # ramp, then one session length
+
+    args.ramp_for = ramp_for
+    args.warmup_for = warmup_for
+    return args
+
+
+def run(args) -> list[dict]:
+    raise_fd_limit()
+    concs = [int(c) for c in str(args.conc).split(",") if c]
+    kinds = [k for k in args.servers.split(",") if k]
+    loops = ["asyncio"]
+    if args.uvloop:
+        try:
+            import uvloop  # noqa: F401
+            loops.append("uvloop")
+        except ImportError:
+            print("uvloop is not installed: --uvloop ignored", file=sys.stderr)
+    for conc in concs:
+        if args.seconds <= args.warmup_for(conc) + 0.5:
+            raise SystemExit(f"--seconds {args.seconds} leaves no measured window after the warm-up "
+                             f"{args.warmup_for(conc):.1f} s at conc {conc}")
+    env = capture_env_block()
+    work = tempfile.mkdtemp(prefix="agi-bench-")
+    script_path = os.path.join(work, "script.json")
+
+    # The bare server's script is what the bridge really sends for this caller.
+    probe = ServerProcess.start("bridge", "asyncio", script_path, args.bridge_log)
+    try:
+        script = asyncio.run(learn_script(probe.port, env))
+    finally:
+        probe.stop()
+        probe.cleanup()
+    Path(script_path).write_text(json.dumps([c.decode() for c in script]))
+    print(f"command script ({len(script)} commands, learned from the bridge): "
+          + " | ".join(c.decode().strip() for c in script), file=sys.stderr)
+
+    variants = [(k, lp) for lp in loops for k in kinds]
+    names = [k + ("+uvloop" if lp == "uvloop" else "") for k, lp in variants]
+    results: list[RunResult] = []
+    profile = os.path.join(work, "bridge.prof") if args.profile else None
+    profiles: list[str] = []
+    for rep in range(args.reps):
+        for conc in concs:
+            shift = (rep + concs.index(conc)) % len(variants)
+            for kind, loop_kind in variants[shift:] + variants[:shift]:
+                prof = None
+                if profile and kind == "bridge" and loop_kind == "asyncio":
+                    prof = f"{profile}.{rep}.{conc}"
+                    profiles.append(prof)
+                r = run_one(kind, loop_kind, script_path, env, script, conc, args, rep, prof)
+                results.append(r)
+                print(f"  rep {rep + 1} conc {conc:>5} {r.server:<15} {r.calls_per_s:8,.0f} calls/s "
+                      f"{r.cpu_us_per_session:7,.0f} us/session  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
+                      + (f" {r.error_kinds}" if r.errors else ""), file=sys.stderr, flush=True)
+    rows = summarize(results, names, concs)
+    if profiles:
+        import pstats
+
+        merged = pstats.Stats(profiles[0])
+        for extra in profiles[1:]:
+            merged.add(extra)
+        merged.dump_stats(profile)
+        args.profile_path = profile
+    return rows
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.serve == "bare":
+        serve_bare(args.script_file, args.serve_loop)
+        return
+    if args.serve in ("bridge", "channel", "ivr"):
+        serve_bridge(args.serve, args.db_dir, args.serve_loop, args.bridge_log, args.profile_out, args.script_file)
+        return
+    if args.gen_loop == "uvloop":
+        use_uvloop()
+    rows = run(args)
+    print(f"\nFastAGI: {args.seconds:g} s runs, media {args.media_ms:g} ms, {args.reps} reps (medians), "
+          f"generator on {args.gen_loop}, bridge log level {args.bridge_log}")
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    if args.profile:
+        print_profile(args.profile_path)
+
+
+if __name__ == "__main__":
+    main()
