@@ -80,7 +80,7 @@ def run(config: str | None) -> None:
               help="Wall-clock seconds one simulated day takes.")
 def demo(out: Path, seed: int, day_seconds: float) -> None:
     """Run the bridge against the built-in PBX simulator for one simulated day."""
-    from .demo import format_counts, run_demo
+    from .demo import format_calls, format_counts, run_demo
 
     click.echo(f"Simulating one day at the contact center (seed {seed}, {day_seconds:g} s) ...")
     result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds))
@@ -88,8 +88,21 @@ def demo(out: Path, seed: int, day_seconds: float) -> None:
     click.echo(f"{len(result.calls)} calls in {result.seconds:.1f} s; database: {result.database}")
     if failed:
         click.echo(f"{len(failed)} call(s) ended with AGISTATUS=FAILURE", err=True)
+    click.echo(f"Simulated day {result.day}: {len(result.call_rows)} call records (AMI), "
+               f"{sum(r['calls'] for r in result.counts)} menu sessions")
+    click.echo(format_calls(result.config, result.counts, result.call_rows))
+    click.echo()
     click.echo(format_counts(result.config, result.counts))
 
+
+def _register_report_commands() -> None:
+    from .report.commands import stats, summary
+
+    main.add_command(stats)
+    main.add_command(summary)
+
+
+_register_report_commands()
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .calls import CallFollower
@@ -12,6 +14,7 @@ from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer
 from .ivr import IVR
 from .mqtt import CallEvents, Gauges, MQTTPublisher
+from .report.schedule import SummaryScheduler
 from .store import Store
 
 log = logging.getLogger("asterisk_bridge.service")
@@ -25,7 +28,10 @@ class Service:
     finish up to the configured grace period.
     """
 
-    def __init__(self, config: Config, *, config_path: Path | None = None):
+    def __init__(self, config: Config, *, config_path: Path | None = None,
+                 clock: Callable[[], float] = time.time):
+        """``clock`` is the bridge's idea of now for menu sessions and call expiry; the demo
+        passes a simulated clock so that menu and call records share one timeline."""
         self.config = config
         self.config_path = config_path
         self.store = Store(config.database.path, outbox_max=config.mqtt.outbox_max)
@@ -36,10 +42,11 @@ class Service:
             self.events = CallEvents.from_config(config)
             self.gauges = Gauges.from_config(config)
             self.mqtt = MQTTPublisher(config, self.store, gauges=self.gauges)
-        self.ivr = IVR(config, self.store, events=self.events, gauges=self.gauges)
+        self.ivr = IVR(config, self.store, events=self.events, gauges=self.gauges, clock=clock)
         self.calls: CallFollower | None = None
         if config.ami.enabled:
-            self.calls = CallFollower(config, self.store, events=self.events, gauges=self.gauges)
+            self.calls = CallFollower(config, self.store, events=self.events, gauges=self.gauges, clock=clock)
+        self.summaries = SummaryScheduler(config, config.database.path) if config.smtp.host else None
         settings = config.fastagi
         self.fastagi = FastAGIServer(
             self.ivr.handle,
@@ -50,7 +57,6 @@ class Service:
             env_timeout=settings.env_timeout,
             command_timeout=settings.command_timeout,
         )
-        self._stopped = asyncio.Event()
 
     async def start(self) -> None:
         await self.store.open()
@@ -59,6 +65,8 @@ class Service:
         if self.calls is not None:
             await self.calls.start()  # returns at once; AMI may come up later
         await self.fastagi.start()
+        if self.summaries is not None:
+            await self.summaries.start()
         log.info(
             "asterisk-bridge node %s: FastAGI on %s:%s, %d line(s), database %s",
             self.config.node, self.config.fastagi.host, self.fastagi.port,
@@ -69,12 +77,13 @@ class Service:
         grace = self.config.fastagi.shutdown_grace
         log.info("stopping: letting %d call(s) in the menu finish (up to %.0f s)", self.fastagi.active, grace)
         await self.fastagi.close(grace)
+        if self.summaries is not None:
+            await self.summaries.stop()
         if self.calls is not None:
             await self.calls.stop()  # calls in progress stay open and are reconciled on the next start
         if self.mqtt is not None:
             await self.mqtt.stop()
         await self.store.close()
-        self._stopped.set()
 
     def reload(self) -> bool:
         """Read the configuration file again; new calls get the new menu.
@@ -90,7 +99,7 @@ class Service:
         except ConfigError as exc:
             log.error("reload rejected, the running configuration stays:\n%s", exc)
             return False
-        for section in ("fastagi", "database", "ami", "mqtt"):
+        for section in ("fastagi", "database", "ami", "mqtt", "smtp", "summary"):
             if getattr(new, section) != getattr(self.config, section):
                 log.warning("[%s] changed: it applies after a restart", section)
         self.config = self.ivr.config = new

@@ -1,0 +1,118 @@
+"""``asterisk-bridge stats`` and ``asterisk-bridge summary`` (registered in cli.py with add_command)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from asterisk_bridge.config import Config, ConfigError, load_config, resolve_config_path
+from asterisk_bridge.store import StoreError
+
+from .build import build_figures
+from .figures import BUCKETS, Figures
+from .mail import MailError
+from .period import PeriodError
+from .render import SummaryTemplateError, render_summary
+from .schedule import send_summary, write_summary_files
+
+#: ``stats --format csv`` columns: one row per line plus a "total" row.
+CSV_COLUMNS = (
+    "line", "name", "offered", *BUCKETS, "selfservice_rate", "queued", "answered_within", "abandoned_within",
+    "service_level", "asa_seconds", "longest_wait_seconds", "avg_talk_seconds", "abandon_rate",
+)
+
+
+# Same option and loading as cli.py (not imported from it: cli.py imports this module).
+config_option = click.option(
+    "-c", "--config", "config", metavar="FILE", envvar="ASTERISK_BRIDGE_CONFIG",
+    help="TOML configuration file (default: $ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, "
+    "/etc/asterisk-bridge/asterisk-bridge.toml).",
+)
+
+
+def _load(config_option_value: str | None) -> tuple[Path, Config]:
+    path = resolve_config_path(config_option_value)
+    try:
+        return path, load_config(path)
+    except ConfigError as exc:
+        click.echo(f"{path}: configuration is not valid:\n{exc}", err=True)
+        sys.exit(2)
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-25") from None
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.command("stats")
+@config_option
+@click.option("--from", "first", required=True, callback=_date, metavar="DATE", help="First local day (YYYY-MM-DD).")
+@click.option("--to", "last", required=True, callback=_date, metavar="DATE", help="Last local day, inclusive.")
+@click.option("--line", default=None, metavar="N", help="Only this line (e.g. 122).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+def stats(config: str | None, first: date, last: date, line: str | None, fmt: str) -> None:
+    """Figures for any period of local days: per line and in total (JSON keys: see README)."""
+    _, cfg = _load(config)
+    try:
+        figures = build_figures(cfg.database.path, cfg, first, last, line=line, context=False, notable=0)
+        if fmt == "json":
+            click.echo(json.dumps(figures.to_json(), ensure_ascii=False, indent=2))
+        elif fmt == "csv":
+            click.echo(stats_csv(figures), nl=False)
+        else:
+            click.echo(render_summary(figures, cfg)[1], nl=False)
+    except (PeriodError, FileNotFoundError, StoreError, SummaryTemplateError) as exc:
+        _fail(f"stats: {exc}")
+
+
+def stats_csv(figures: Figures) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    main = figures.main
+    for section in [*main.lines, main.total]:
+        data = section.to_json()
+        row = {"line": section.line or "total", "name": section.name, **data["counts"]}
+        row.update(data["queue"] or {})
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+@click.command("summary")
+@config_option
+@click.option("--date", "day", required=True, callback=_date, metavar="DATE", help="Local day (YYYY-MM-DD).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write summary-DATE.html/.txt here (default: summary.out_dir, else the current directory).")
+@click.option("--send", is_flag=True, help="Mail it (multipart/alternative) through [smtp].")
+@click.option("--force", is_flag=True, help="With --send: mail it even if this day was already sent.")
+def summary(config: str | None, day: date, out: Path | None, send: bool, force: bool) -> None:
+    """Write the daily summary of DATE to files and/or mail it."""
+    _, cfg = _load(config)
+    try:
+        if out is not None or not send or cfg.summary.out_dir:
+            target = out or Path(cfg.summary.out_dir or ".")
+            for path in write_summary_files(cfg, cfg.database.path, day, target):
+                click.echo(f"wrote {path}")
+        if send:
+            if asyncio.run(send_summary(cfg, cfg.database.path, day, force=force)):
+                click.echo(f"mailed the summary for {day.isoformat()} to {', '.join(cfg.smtp.recipients)}")
+            else:
+                click.echo(f"the summary for {day.isoformat()} was already sent; use --force to send it again")
+    except (PeriodError, FileNotFoundError, StoreError, SummaryTemplateError, MailError) as exc:
+        _fail(f"summary: {exc}")

@@ -1,0 +1,288 @@
+"""SQL for the summary and ``stats``: grouped figures over a UTC half-open range, and the send log.
+
+Why grouped and not row by row: the maths (report/figures.py) needs sums per line, topic, age
+group and outcome, and SQLite computes them while it walks the ``(started_at)`` /
+``(line, started_at)`` indexes, so five months cost one index range scan instead of a million
+Python dicts. Bounds are ``utc_iso`` strings compared as text (the stored format sorts like time).
+
+A menu session counts as a call of its own only when AMI never recorded that call
+(``menu_sessions.linkedid`` not in ``calls``): with AMI off that is every session, with AMI on
+it is a gap in the AMI data.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from .queries import DatabaseLike, reading, time_bound
+from .records import parse_utc_iso, utc_iso
+
+# Mirrors report.figures.outcome_bucket / menu_bucket (a test checks they agree).
+CALL_BUCKET_SQL = """CASE
+    WHEN outcome IS NULL THEN 'in_progress'
+    WHEN outcome IN ('answered', 'abandoned_menu', 'abandoned_queue', 'short_abandon', 'selfservice',
+                     'failed', 'unknown_end') THEN outcome
+    WHEN outcome IN ('queue_timeout', 'queue_full', 'queue_empty') THEN 'unanswered'
+    ELSE 'failed' END"""
+MENU_BUCKET_SQL = """CASE result
+    WHEN 'hangup' THEN 'abandoned_menu' WHEN 'selfservice' THEN 'selfservice' ELSE 'no_ami' END"""
+
+# Menu sessions AMI did not see; ``m`` is menu_sessions.
+_MENU_ONLY = "(m.linkedid IS NULL OR NOT EXISTS (SELECT 1 FROM calls c WHERE c.linkedid = m.linkedid))"
+_MENU_CALL_ID = "COALESCE(m.linkedid, m.session_id)"
+
+#: Columns of the day's CSV export, in order (caller_number is masked by the caller of day_calls).
+CSV_COLUMNS = (
+    "started_at", "line", "caller_number", "caller_name", "ivr_result", "topic", "age_group", "queue",
+    "queued_seconds", "answered_at", "operator", "talk_seconds", "outcome", "hangup_by", "ended_at",
+    "complete", "linkedid",
+)
+
+
+def has_calls(db: Database) -> bool:
+    """False for a database whose ``calls`` table does not exist (AMI half not migrated yet)."""
+    return db["calls"].exists()
+
+
+def _range(start: Any, end: Any, line: str | None, alias: str = "") -> tuple[str, list[Any]]:
+    p = f"{alias}." if alias else ""
+    s, e = time_bound(start, "start_utc"), time_bound(end, "end_utc")
+    if s is None or e is None:
+        raise ValueError("report queries need both start_utc and end_utc")
+    if e < s:
+        raise ValueError(f"end_utc {e} is before start_utc {s}")
+    clause, params = f"{p}started_at >= ? AND {p}started_at < ?", [s, e]
+    if line is not None:
+        clause += f" AND {p}line = ?"
+        params.append(line)
+    return clause, params
+
+
+def call_groups(
+    db: DatabaseLike, start_utc: Any, end_utc: Any, *, threshold: float, line: str | None = None,
+) -> list[dict[str, Any]]:
+    """``calls`` counted per (line, topic, age_group, outcome) with wait and talk sums.
+
+    ``within``: calls whose queue wait (NULL = never waited = 0) was at most ``threshold`` s.
+    """
+    with reading(db) as database:
+        if not has_calls(database):
+            return []
+        where, params = _range(start_utc, end_utc, line)
+        sql = f"""
+            SELECT line, topic, age_group, outcome, COUNT(*) AS calls,
+                   SUM(COALESCE(queued_seconds, 0) <= ?) AS within,
+                   SUM(COALESCE(queued_seconds, 0)) AS wait_sum,
+                   MAX(queued_seconds) AS wait_max,
+                   COUNT(talk_seconds) AS talk_n,
+                   SUM(talk_seconds) AS talk_sum,
+                   SUM(complete = 0) AS incomplete
+            FROM calls WHERE {where}
+            GROUP BY line, topic, age_group, outcome"""
+        return [dict(r) for r in database.query(sql, [threshold, *params])]
+
+
+def menu_only_groups(
+    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+) -> list[dict[str, Any]]:
+    """Menu sessions AMI did not see, per (line, topic, age_group, result); one call per linkedid."""
+    with reading(db) as database:
+        where, params = _range(start_utc, end_utc, line, "m")
+        only = f" AND {_MENU_ONLY}" if has_calls(database) else ""
+        sql = f"""
+            SELECT m.line AS line, m.topic AS topic, m.age_group AS age_group, m.result AS result,
+                   COUNT(DISTINCT {_MENU_CALL_ID}) AS calls
+            FROM menu_sessions m WHERE {where}{only}
+            GROUP BY m.line, m.topic, m.age_group, m.result"""
+        return [dict(r) for r in database.query(sql, params)]
+
+
+def hour_counts(
+    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+) -> list[dict[str, Any]]:
+    """Calls per line and UTC quarter-hour (``hour`` = ``YYYY-MM-DDTHH``, ``quarter`` 0..3)."""
+    bucket = "substr({p}started_at, 1, 13) AS hour, CAST(substr({p}started_at, 15, 2) AS INTEGER) / 15 AS quarter"
+    with reading(db) as database:
+        rows: list[dict[str, Any]] = []
+        if has_calls(database):
+            where, params = _range(start_utc, end_utc, line)
+            sql = (f"SELECT line, {bucket.format(p='')}, COUNT(*) AS calls FROM calls WHERE {where} "
+                   "GROUP BY line, hour, quarter")
+            rows += [dict(r) for r in database.query(sql, params)]
+        where, params = _range(start_utc, end_utc, line, "m")
+        only = f" AND {_MENU_ONLY}" if has_calls(database) else ""
+        sql = (f"SELECT m.line AS line, {bucket.format(p='m.')}, COUNT(DISTINCT {_MENU_CALL_ID}) AS calls "
+               f"FROM menu_sessions m WHERE {where}{only} GROUP BY m.line, hour, quarter")
+        rows += [dict(r) for r in database.query(sql, params)]
+        return rows
+
+
+def bucket_totals(
+    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+) -> list[dict[str, Any]]:
+    """Calls per (line, outcome bucket), calls and menu-only sessions together: for long spans."""
+    with reading(db) as database:
+        rows: list[dict[str, Any]] = []
+        if has_calls(database):
+            where, params = _range(start_utc, end_utc, line)
+            sql = (f"SELECT line, {CALL_BUCKET_SQL} AS bucket, COUNT(*) AS calls FROM calls "
+                   f"WHERE {where} GROUP BY line, bucket")
+            rows += [dict(r) for r in database.query(sql, params)]
+        where, params = _range(start_utc, end_utc, line, "m")
+        only = f" AND {_MENU_ONLY}" if has_calls(database) else ""
+        sql = (f"SELECT m.line AS line, {MENU_BUCKET_SQL} AS bucket, COUNT(DISTINCT {_MENU_CALL_ID}) AS calls "
+               f"FROM menu_sessions m WHERE {where}{only} GROUP BY m.line, bucket")
+        rows += [dict(r) for r in database.query(sql, params)]
+        return rows
+
+
+def first_record(db: DatabaseLike) -> str | None:
+    """The earliest ``started_at`` of any call or menu session (two index lookups)."""
+    with reading(db) as database:
+        firsts = [r["first"] for r in database.query("SELECT MIN(started_at) AS first FROM menu_sessions")]
+        if has_calls(database):
+            firsts += [r["first"] for r in database.query("SELECT MIN(started_at) AS first FROM calls")]
+        known = [f for f in firsts if f is not None]
+        return min(known) if known else None
+
+
+def notable_calls(
+    db: DatabaseLike, start_utc: Any, end_utc: Any, *, limit: int = 5, line: str | None = None,
+) -> list[dict[str, Any]]:
+    """Calls a manager may want to look at: the longest waits, then calls whose end is unknown."""
+    with reading(db) as database:
+        if not has_calls(database):
+            return []
+        where, params = _range(start_utc, end_utc, line)
+        cols = "linkedid, started_at, line, caller_number, caller_name, topic, outcome, queued_seconds"
+        longest = list(database.query(
+            f"SELECT {cols} FROM calls WHERE {where} AND queued_seconds IS NOT NULL "
+            "ORDER BY queued_seconds DESC, started_at LIMIT ?", [*params, limit]))
+        unknown = list(database.query(
+            f"SELECT {cols} FROM calls WHERE {where} AND (outcome = 'unknown_end' OR outcome IS NULL) "
+            "ORDER BY started_at LIMIT ?", [*params, limit]))
+        seen = {r["linkedid"] for r in longest}
+        return [dict(r) for r in longest] + [dict(r) for r in unknown if r["linkedid"] not in seen]
+
+
+def day_calls(
+    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The calls of a period in start order, :data:`CSV_COLUMNS` only (for the CSV export)."""
+    with reading(db) as database:
+        if not has_calls(database):
+            return
+        where, params = _range(start_utc, end_utc, line)
+        sql = f"SELECT {', '.join(CSV_COLUMNS)} FROM calls WHERE {where} ORDER BY started_at, linkedid"
+        yield from database.query(sql, params)
+
+
+# ------------------------------------------------------------------------------- send log
+
+
+def _writable(path: str | Path, timeout: float = 10.0) -> Database:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"database {path} does not exist (run the service once to create it)")
+    return Database(sqlite3.connect(str(path), timeout=timeout))
+
+
+def summary_sent(db: DatabaseLike, day: str) -> dict[str, Any] | None:
+    """The first recorded send of the summary for local day ``day`` (``YYYY-MM-DD``), if any."""
+    with reading(db) as database:
+        rows = list(database.query(
+            "SELECT day, sent_at, recipients, subject, forced FROM summaries WHERE day = ? "
+            "ORDER BY sent_at LIMIT 1", [day]))
+        return rows[0] if rows else None
+
+
+def record_summary(
+    path: str | Path, day: str, *, sent_at: float, recipients: list[str], subject: str, forced: bool,
+) -> None:
+    """Log one successful send (a separate short write; the writer thread owns only call records)."""
+    database = _writable(path)
+    try:
+        with database.conn:
+            database.execute(
+                "INSERT INTO summaries (day, sent_at, recipients, subject, forced) VALUES (?, ?, ?, ?, ?)",
+                [day, utc_iso(sent_at), ", ".join(recipients), subject, int(forced)])
+    finally:
+        database.conn.close()
+
+
+# ------------------------------------------------------------------------------- month cache
+
+
+def month_totals(
+    path: str | Path, timezone: str, months: list[tuple[str, str, str]], *, now: float,
+    settle_seconds: float = 86400.0,
+) -> list[dict[str, Any]]:
+    """``{line, bucket, calls}`` for whole local months ``(month, start_utc, end_utc)``.
+
+    A month that ended more than ``settle_seconds`` ago no longer changes (late AMI events and
+    unknown ends are settled), so its counts are cached in ``report_months`` the first time they
+    are computed; after that "since the first record" reads a few rows per month instead of
+    scanning every call. If the file cannot be written (read-only copy), counts are still returned.
+    """
+    if not months:
+        return []
+    out: list[dict[str, Any]] = []
+    to_cache: list[tuple[str, list[dict[str, Any]]]] = []
+    with reading(path) as database:
+        cached: dict[str, list[dict[str, Any]]] = {}
+        if database["report_months"].exists():
+            for r in database.query(
+                "SELECT month, line, bucket, calls, computed_at FROM report_months WHERE timezone = ? "
+                "AND month >= ? AND month <= ?", [timezone, months[0][0], months[-1][0]]):
+                cached.setdefault(r["month"], []).append(r)
+        for month, start, end in months:
+            settled_at = utc_iso(_epoch(end) + settle_seconds)
+            rows = cached.get(month)
+            if rows and all(r["computed_at"] >= settled_at for r in rows):
+                out += [{"line": r["line"], "bucket": r["bucket"], "calls": r["calls"]} for r in rows if r["bucket"]]
+                continue
+            fresh = bucket_totals(database, start, end)
+            out += fresh
+            if now >= _epoch(end) + settle_seconds:
+                to_cache.append((month, fresh))
+    if to_cache:
+        _cache_months(path, timezone, to_cache, now)
+    return out
+
+
+def _cache_months(path: str | Path, timezone: str, months: list[tuple[str, list[dict[str, Any]]]], now: float) -> None:
+    try:
+        database = _writable(path, timeout=2.0)
+    except OSError:
+        return
+    try:
+        with database.conn:
+            for month, rows in months:
+                database.execute("DELETE FROM report_months WHERE timezone = ? AND month = ?", [timezone, month])
+                marker = [{"line": "", "bucket": "", "calls": 0}]  # "computed, no calls" is cached too
+                database.conn.executemany(
+                    "INSERT INTO report_months (timezone, month, line, bucket, calls, computed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(timezone, month, r["line"] or "?", r["bucket"], r["calls"], utc_iso(now))
+                     for r in _merge(rows) + marker])
+    except sqlite3.Error:
+        pass  # read-only or busy: the figures are right anyway, the cache is only for speed
+    finally:
+        database.conn.close()
+
+
+def _merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (r["line"] or "?", r["bucket"])
+        merged[key] = merged.get(key, 0) + r["calls"]
+    return [{"line": k[0], "bucket": k[1], "calls": v} for k, v in merged.items()]
+
+
+def _epoch(iso: str) -> float:
+    return parse_utc_iso(iso)

@@ -1,0 +1,409 @@
+"""The report: figures on a hand-checked day, local-day cuts, templates, SMTP, the scheduler, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import shutil
+from datetime import date, datetime, timezone
+from email import policy
+from pathlib import Path
+
+import click
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+from click.testing import CliRunner
+
+from helpers import free_port
+from report_fixture import DAY_CALLS, DAY_MENUS, HOSTILE, OTHER_CALLS, call, day_db, make_db, menu, write_config
+
+from asterisk_bridge.config import load_config
+from asterisk_bridge.report import commands
+from asterisk_bridge.report.build import build_figures
+from asterisk_bridge.report.figures import BUCKETS, menu_bucket, outcome_bucket
+from asterisk_bridge.report.period import PeriodError, local_day, local_period
+from asterisk_bridge.report.render import SummaryTemplateError, plural_ru, render_summary
+from asterisk_bridge.report.schedule import SummaryScheduler, send_summary
+from asterisk_bridge.store import report_queries as rq
+from asterisk_bridge.store.queries import reading
+
+DAY = date(2026, 11, 25)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    db = day_db(tmp_path / "calls.db")
+    return db, load_config(write_config(tmp_path, db))
+
+
+def figures_for(db, cfg, **kw):
+    return build_figures(db, cfg, DAY, DAY, now=datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp(), **kw)
+
+
+# ------------------------------------------------------------------ figures
+
+
+def test_fixture_day_counts_by_hand(setup):
+    db, cfg = setup
+    f = figures_for(db, cfg)
+    j = f.to_json()
+    total = j["total"]["counts"]
+    # 15 AMI calls in the local day + 1 menu session AMI did not see; menu session 2 is call 1.
+    assert total["offered"] == 16
+    assert {b: total[b] for b in BUCKETS} == {
+        "answered": 5, "abandoned_menu": 1, "abandoned_queue": 2, "short_abandon": 1, "selfservice": 1,
+        "unanswered": 2, "failed": 1, "unknown_end": 1, "in_progress": 1, "no_ami": 1,
+    }
+    assert sum(total[b] for b in BUCKETS) == total["offered"]
+    lines = {s["line"]: s for s in j["lines"]}
+    assert [s["line"] for s in j["lines"]] == ["122", "117"]  # config order
+    assert lines["122"]["counts"]["offered"] == 13 and lines["117"]["counts"]["offered"] == 3
+    # Line 122: queued = 3 answered + 2 abandoned + 1 timeout = 6; within 20 s: waits 10, 20 (answered), 15 (abandoned)
+    q = lines["122"]["queue"]
+    assert (q["queued"], q["answered_within"], q["abandoned_within"]) == (6, 2, 1)
+    assert q["service_level"] == round(2 / 6, 4)
+    assert q["asa_seconds"] == 20.0  # (10 + 30 + 20) / 3
+    assert q["longest_wait_seconds"] == 300.0
+    assert q["avg_talk_seconds"] == 120.0  # (100 + 200 + 60) / 3
+    assert q["abandon_rate"] == 0.4  # 2 / (3 + 2)
+    q = lines["117"]["queue"]
+    assert (q["queued"], q["answered_within"], q["service_level"]) == (3, 1, round(1 / 3, 4))
+    assert (q["asa_seconds"], q["longest_wait_seconds"], q["avg_talk_seconds"], q["abandon_rate"]) == (15.0, 25.0, 45.0, 0.0)
+    q = j["total"]["queue"]
+    assert (q["queued"], q["answered_within"], q["abandoned_within"]) == (9, 3, 1)
+    assert (q["asa_seconds"], q["avg_talk_seconds"], q["abandon_rate"]) == (18.0, 90.0, round(2 / 7, 4))
+    # topics of 122: housing = calls 1, 2, 4, 9, 10 + the menu-only session
+    topics = {t["key"]: (t["name"], t["calls"]) for t in lines["122"]["topics"]}
+    assert topics == {"housing": ("ЖКХ", 6), "health-drugs": ("Лекарства", 2), "hours": ("Режим работы", 1), "": (None, 4)}
+    assert lines["122"]["topics"][0]["share"] == round(6 / 13, 4)
+    ages = {a["key"]: a["calls"] for a in j["total"]["age_groups"]}
+    assert ages == {"under-30": 2, "30-40": 1, "40-60": 2, "over-60": 1, "unknown": 10}
+    assert [a["key"] for a in j["total"]["age_groups"]][-1] == "unknown"
+    hours = j["total"]["hours"]
+    assert hours[0] == 1 and hours[23] == 2 and hours[9] == 5 and hours[10] == 4 and sum(hours) == 16
+    assert j["completeness"] == {"complete": False, "unknown_end": 1, "in_progress": 1,
+                                 "incomplete_records": 2, "ami_gap": 1}
+    assert j["source"] == "mixed"
+
+
+@pytest.mark.parametrize("abandons, expected", [("ignored", 3 / 8), ("against", 3 / 9), ("for", 4 / 9)])
+def test_abandon_treatments(tmp_path, abandons, expected):
+    db = day_db(tmp_path / "calls.db")
+    cfg = load_config(write_config(tmp_path, db, abandons=abandons))
+    f = figures_for(db, cfg)
+    assert f.main.total.queue.service_level == pytest.approx(expected)
+    assert f.to_json()["definitions"]["abandons"] == abandons
+
+
+def test_comparison_and_totals(setup):
+    db, cfg = setup
+    j = figures_for(db, cfg).to_json()
+    assert j["comparison"]["previous_day"]["counts"]["offered"] == 1  # 23:59:59.999 local on the 24th
+    assert j["comparison"]["week_before"]["counts"]["offered"] == 2
+    assert j["comparison"]["week_before"]["counts"]["abandoned_queue"] == 1
+    assert j["month_to_date"]["total"]["offered"] == 16 + 1 + 2
+    assert j["since_first_record"]["total"]["offered"] == 16 + 1 + 2 + 1
+    assert j["first_record"] == "2026-10-10"
+    # October is settled: cached, and the cached figures give the same answer
+    with reading(db) as database:
+        assert database.execute("SELECT COUNT(*) FROM report_months").fetchone()[0] > 0
+    again = figures_for(db, cfg).to_json()
+    assert again["since_first_record"] == j["since_first_record"]
+
+
+def test_sql_buckets_agree_with_python(setup):
+    db, _ = setup
+    p = local_day(DAY, "Asia/Irkutsk")
+    rows = rq.bucket_totals(db, p.start_utc, p.end_utc)
+    by_bucket = {}
+    for r in rows:
+        by_bucket[r["bucket"]] = by_bucket.get(r["bucket"], 0) + r["calls"]
+    expected = {}
+    for c in DAY_CALLS:
+        expected[outcome_bucket(c["outcome"])] = expected.get(outcome_bucket(c["outcome"]), 0) + 1
+    expected[menu_bucket("topic")] = expected.get("no_ami", 0) + 1
+    assert by_bucket == expected
+
+
+def test_local_day_cut_across_utc_midnight():
+    p = local_day(DAY, "Asia/Irkutsk")
+    assert (p.start_utc, p.end_utc) == ("2026-11-24T16:00:00.000Z", "2026-11-25T16:00:00.000Z")
+    # a DST day is 23 hours long and starts at the right instant
+    berlin = local_day(date(2026, 3, 29), "Europe/Berlin")
+    assert (berlin.start_utc, berlin.end_utc) == ("2026-03-28T23:00:00.000Z", "2026-03-29T22:00:00.000Z")
+    with pytest.raises(PeriodError, match="before it starts"):
+        local_period(DAY, date(2026, 11, 1), "Asia/Irkutsk")
+    with pytest.raises(PeriodError, match="Mars/Olympus"):
+        local_day(DAY, "Mars/Olympus")
+
+
+def test_ami_off_counts_from_menu_sessions(tmp_path):
+    menus = [
+        menu(1, "2026-11-24T16:30:00.000Z", "topic", topic="housing", age="30-40"),
+        menu(2, "2026-11-25T02:00:00.000Z", "hangup"),
+        menu(3, "2026-11-25T03:00:00.000Z", "selfservice", topic="hours", age="over-60"),
+        menu(4, "2026-11-25T04:00:00.000Z", "topic", line="117", topic="conditions"),
+        menu(5, "2026-11-25T16:00:00.000Z", "topic", topic="housing"),  # next local day
+    ]
+    db = make_db(tmp_path / "calls.db", [], menus)
+    cfg = load_config(write_config(tmp_path, db))
+    f = figures_for(db, cfg)
+    j = f.to_json()
+    assert j["source"] == "menu" and j["total"]["queue"] is None and j["total"]["ami_data"] is False
+    assert j["completeness"]["complete"] is True  # AMI off is a mode, not a gap
+    c = j["total"]["counts"]
+    assert (c["offered"], c["abandoned_menu"], c["selfservice"], c["no_ami"]) == (4, 1, 1, 2)
+    lines = {s["line"]: s for s in j["lines"]}
+    assert {t["key"]: t["calls"] for t in lines["122"]["topics"]} == {"housing": 1, "": 1, "hours": 1}
+    assert {a["key"]: a["calls"] for a in j["total"]["age_groups"]}["unknown"] == 2
+    _, text, html = render_summary(f, cfg)
+    assert "Данных AMI нет" in text and "нет данных AMI" in html
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def test_html_escapes_hostile_name_and_masks_numbers(setup):
+    db, cfg = setup
+    subject, text, html = render_summary(figures_for(db, cfg), cfg)
+    assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert "79161234567" not in html and "79161234567" not in text and "7916***4567" in html
+    assert HOSTILE in text  # plain text is not HTML: shown as typed
+    assert subject == "Контакт-центр: сводка за 25 ноября 2026: 16 звонков (данные неполные)"
+    assert "Данные неполные" in html and "1 звонок с неизвестным окончанием" in text
+    # footer prints the definitions and thresholds used
+    assert "порог T = 20 с" in text and "отвеченные за T / ожидавшие" in text and "до 5 с" in html
+
+
+def test_english_templates(tmp_path):
+    db = day_db(tmp_path / "calls.db")
+    cfg = load_config(write_config(tmp_path, db, language="en"))
+    subject, text, html = render_summary(figures_for(db, cfg), cfg)
+    assert subject == "Contact center summary for 25 November 2026: 16 calls (data incomplete)"
+    assert "threshold T = 20 s" in text and "Calls by hour" in html and 'lang="en"' in html
+
+
+@pytest.mark.parametrize("n, word", [(1, "звонок"), (2, "звонка"), (5, "звонков"), (11, "звонков"),
+                                     (21, "звонок"), (12, "звонков"), (104, "звонка"), (0, "звонков")])
+def test_plural_ru(n, word):
+    assert plural_ru(n, "звонок", "звонка", "звонков") == word
+
+
+def test_broken_template_directory(tmp_path):
+    db = day_db(tmp_path / "calls.db")
+    broken = tmp_path / "my-templates"
+    broken.mkdir()
+    (broken / "summary.ru.html").write_text("{% for x in %}", encoding="utf-8")
+    cfg = load_config(_with_templates(tmp_path, db, broken))
+    with pytest.raises(SummaryTemplateError) as err:
+        render_summary(figures_for(db, cfg), cfg)
+    assert "summary.ru.html" in str(err.value) and str(broken) in str(err.value) and "line 1" in str(err.value)
+    cfg = load_config(_with_templates(tmp_path, db, tmp_path / "missing"))
+    with pytest.raises(SummaryTemplateError, match="missing.*not a directory"):
+        render_summary(figures_for(db, cfg), cfg)
+
+
+def _with_templates(tmp_path: Path, db: Path, directory: Path) -> Path:
+    path = write_config(tmp_path, db)
+    text = path.read_text(encoding="utf-8").replace(
+        "[summary]\n", f'[summary]\ntemplates_dir = "{directory.as_posix()}"\n', 1)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ SMTP and the scheduler
+
+
+class Sink(Message):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def handle_message(self, message):
+        self.messages.append(message)
+
+
+@pytest.fixture
+def smtp_port():
+    return free_port()
+
+
+def _smtp_config(tmp_path: Path, db: Path, port: int, catch_up: int = 7) -> Path:
+    path = write_config(tmp_path, db)
+    text = path.read_text(encoding="utf-8").replace(
+        "[summary]\n", f"[summary]\ncatch_up_days = {catch_up}\nsend_at = \"07:30\"\n", 1)
+    text += (f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nsender = "cc@example.ru"\n'
+             f'recipients = ["head@example.ru"]\ntimeout = 5.0\n')
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _start_sink(port: int) -> tuple[Controller, Sink]:
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, sink
+
+
+async def test_real_smtp_receives_both_parts_once(tmp_path, smtp_port):
+    db = day_db(tmp_path / "calls.db")
+    cfg = load_config(_smtp_config(tmp_path, db, smtp_port))
+    controller, sink = _start_sink(smtp_port)
+    try:
+        assert await send_summary(cfg, db, DAY) is True
+        assert await send_summary(cfg, db, DAY) is False  # recorded: not twice
+        assert await send_summary(cfg, db, DAY, force=True) is True
+    finally:
+        controller.stop()
+    assert len(sink.messages) == 2
+    msg = email.message_from_string(sink.messages[0].as_string(), policy=policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert "16 звонков" in str(msg["Subject"])
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "СВОДКА КОНТАКТ-ЦЕНТРА" in text and "&lt;script&gt;" in html and HOSTILE not in html
+
+
+class FakeClock:
+    def __init__(self, start: float):
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def test_smtp_down_then_up_sent_exactly_once(tmp_path, smtp_port):
+    db = day_db(tmp_path / "calls.db")
+    cfg = load_config(_smtp_config(tmp_path, db, smtp_port, catch_up=0))
+    # 2026-11-26 08:00 local: yesterday (the 25th) is due
+    clock = FakeClock(datetime(2026, 11, 26, 0, 0, tzinfo=timezone.utc).timestamp())
+    controller = sink = None
+
+    async def sleep(seconds):
+        nonlocal controller, sink
+        await clock.sleep(seconds)
+        if len(clock.sleeps) == 2 and controller is None:  # the server comes up after two failures
+            controller, sink = _start_sink(smtp_port)
+
+    scheduler = SummaryScheduler(cfg, db, clock=clock, sleep=sleep, retry_initial=10, retry_max=15)
+    assert scheduler.due_days() == [DAY]
+    try:
+        assert await asyncio.wait_for(scheduler.send_day(DAY), 10) is True
+        assert scheduler.due_days() == []
+        assert await scheduler.send_day(DAY) is False
+    finally:
+        if controller:
+            controller.stop()
+    assert clock.sleeps == [10, 15]  # capped backoff
+    assert len(sink.messages) == 1
+    assert rq.summary_sent(db, DAY.isoformat())["recipients"] == "head@example.ru"
+
+
+async def test_restart_after_missed_days_catches_up(tmp_path, smtp_port):
+    db = make_db(tmp_path / "calls.db", DAY_CALLS + OTHER_CALLS, DAY_MENUS)
+    cfg = load_config(_smtp_config(tmp_path, db, smtp_port, catch_up=2))
+    # the service was down from the 24th; it starts on the 27th at 09:00 local (after send_at)
+    clock = FakeClock(datetime(2026, 11, 27, 1, 0, tzinfo=timezone.utc).timestamp())
+    rq.record_summary(db, "2026-11-24", sent_at=clock.now - 3 * 86400, recipients=["x@example.ru"],
+                      subject="old", forced=False)
+    controller, sink = _start_sink(smtp_port)
+    stopped = asyncio.Event()
+
+    async def sleep(seconds):
+        await clock.sleep(seconds)
+        stopped.set()
+        await asyncio.Event().wait()  # park the loop after the catch-up round
+
+    scheduler = SummaryScheduler(cfg, db, clock=clock, sleep=sleep)
+    try:
+        await scheduler.start()
+        await asyncio.wait_for(stopped.wait(), 10)
+        await scheduler.stop()
+    finally:
+        controller.stop()
+    assert scheduler.sent == [date(2026, 11, 25), date(2026, 11, 26)]  # the 24th was sent before
+    assert len(sink.messages) == 2
+    assert clock.sleeps == [3600.0]  # then it waits for the next send time, waking at least hourly
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def _cli() -> click.Group:
+    @click.group()
+    def main():
+        pass
+
+    main.add_command(commands.stats)
+    main.add_command(commands.summary)
+    return main
+
+
+def test_stats_json_keys(setup):
+    db, _ = setup
+    config = db.parent / "asterisk-bridge.toml"
+    result = CliRunner().invoke(_cli(), ["stats", "-c", str(config), "--from", "2026-11-01", "--to", "2026-11-30",
+                                         "--format", "json"])
+    assert result.exit_code == 0, result.output
+    j = json.loads(result.output)
+    assert set(j) == {"schema", "period", "source", "definitions", "completeness", "total", "lines", "comparison",
+                      "month_to_date", "since_first_record", "first_record", "calls"}
+    assert set(j["total"]) == {"line", "name", "counts", "ami_data", "queue", "topics", "age_groups", "hours"}
+    assert set(j["total"]["queue"]) == {"queued", "answered_within", "abandoned_within", "service_level",
+                                        "asa_seconds", "longest_wait_seconds", "avg_talk_seconds", "abandon_rate"}
+    assert j["total"]["counts"]["offered"] == 16 + 1 + 2 + 1  # 24th, 25th, 26th (00:00), 18th
+    assert j["period"]["days"] == 30
+
+
+def test_stats_line_csv_and_text(setup):
+    db, _ = setup
+    config = str(db.parent / "asterisk-bridge.toml")
+    runner = CliRunner()
+    result = runner.invoke(_cli(), ["stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-25",
+                                    "--line", "117", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = result.output.splitlines()
+    assert rows[0].startswith("line,name,offered,answered") and rows[1].startswith("117,Линия 117,3,2")
+    result = runner.invoke(_cli(), ["stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-24"])
+    assert result.exit_code == 1 and "before it starts" in result.output
+    result = runner.invoke(_cli(), ["stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-25"])
+    assert result.exit_code == 0 and "Поступило звонков" in result.output
+
+
+def test_summary_command_writes_files_and_csv(tmp_path):
+    db = day_db(tmp_path / "calls.db")
+    path = write_config(tmp_path, db)
+    path.write_text(path.read_text(encoding="utf-8").replace("[summary]\n", "[summary]\ncsv = true\n", 1), "utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(_cli(), ["summary", "-c", str(path), "--date", "2026-11-25", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "summary-2026-11-25.html").read_text("utf-8").startswith("<!DOCTYPE html>")
+    assert "СВОДКА" in (out / "summary-2026-11-25.txt").read_text("utf-8")
+    csv_text = (out / "summary-2026-11-25-calls.csv").read_text("utf-8")
+    assert len(csv_text.splitlines()) == 1 + len(DAY_CALLS) and "79161234567" not in csv_text
+    result = CliRunner().invoke(_cli(), ["summary", "-c", str(path), "--date", "25.11.2026"])
+    assert result.exit_code == 2 and "not a date" in result.output
+
+
+def test_summary_send_via_cli(tmp_path, smtp_port):
+    db = day_db(tmp_path / "calls.db")
+    path = _smtp_config(tmp_path, db, smtp_port)
+    controller, sink = _start_sink(smtp_port)
+    try:
+        runner = CliRunner()
+        args = ["summary", "-c", str(path), "--date", "2026-11-25", "--send"]
+        assert runner.invoke(_cli(), args).exit_code == 0
+        again = runner.invoke(_cli(), args)
+        assert again.exit_code == 0 and "already sent" in again.output
+    finally:
+        controller.stop()
+    assert len(sink.messages) == 1
