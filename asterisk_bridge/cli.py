@@ -9,28 +9,13 @@ from pathlib import Path
 
 import click
 
-from .config import ConfigError, describe, load_config, missing_sounds, resolve_config_path
+from .cli_options import config_option, load_or_exit
+from .config import describe, missing_sounds
 
 
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _load(config_option: str | None):
-    path = resolve_config_path(config_option)
-    try:
-        return path, load_config(path)
-    except ConfigError as exc:
-        click.echo(f"configuration is not valid: {exc}", err=True)
-        sys.exit(2)
-
-
-config_option = click.option(
-    "-c", "--config", "config", metavar="FILE", envvar="ASTERISK_BRIDGE_CONFIG",
-    help="TOML configuration file (default: $ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, "
-    "/etc/asterisk-bridge/asterisk-bridge.toml).",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,7 +33,7 @@ def main(verbose: int) -> None:
 @click.option("--language", default="ru", show_default=True, help="Sound language subdirectory.")
 def check_config(config: str | None, sounds_dir: Path | None, language: str) -> None:
     """Validate the configuration; exit 2 naming every problem, 0 with a summary."""
-    path, cfg = _load(config)
+    path, cfg = load_or_exit(config)
     if sounds_dir is not None:
         missing = missing_sounds(cfg, sounds_dir, language)
         if missing:
@@ -68,7 +53,7 @@ def run(config: str | None) -> None:
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
-    path, cfg = _load(config)
+    path, cfg = load_or_exit(config)
     asyncio.run(run_service(cfg, path))
 
 

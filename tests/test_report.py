@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import email
 import json
-import shutil
 from datetime import date, datetime, timezone
 from email import policy
 from pathlib import Path
@@ -17,7 +16,7 @@ from aiosmtpd.handlers import Message
 from click.testing import CliRunner
 
 from helpers import free_port
-from report_fixture import DAY_CALLS, DAY_MENUS, HOSTILE, OTHER_CALLS, call, day_db, make_db, menu, write_config
+from report_fixture import DAY_CALLS, DAY_MENUS, HOSTILE, OTHER_CALLS, day_db, make_db, menu, write_config
 
 from asterisk_bridge.config import load_config
 from asterisk_bridge.report import commands

@@ -7,12 +7,15 @@ Media handlers are coroutines: they wait the prompt's length, cut short by the s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .agi_vars import get_variable, parse_callerid, substitute
 from .caller import KEY_GAP_MS, HangUp, Press
 from .sounds import SAMPLES_PER_MS
+
+log = logging.getLogger("asterisk_bridge.pbxsim.agi")
 
 if TYPE_CHECKING:
     from .agi_caller import _AGISession

@@ -17,7 +17,7 @@ from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.queries import reading
 
 from .figures import (
-    CallLine, Catalog, Definitions, Figures, PeriodFigures, Totals, completeness, compute_period, compute_totals,
+    CallLine, Catalog, Definitions, Figures, PeriodFigures, completeness, compute_period, compute_totals,
 )
 from .period import Period, local_day, local_period, month_to_date, zone
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from asterisk_bridge.config import Config, ConfigError, load_config, resolve_config_path
+from asterisk_bridge.cli_options import config_option, load_or_exit
 from asterisk_bridge.store import StoreError
 
 from .build import build_figures
@@ -27,23 +27,6 @@ CSV_COLUMNS = (
     "line", "name", "offered", *BUCKETS, "selfservice_rate", "queued", "answered_within", "abandoned_within",
     "service_level", "asa_seconds", "longest_wait_seconds", "avg_talk_seconds", "abandon_rate",
 )
-
-
-# Same option and loading as cli.py (not imported from it: cli.py imports this module).
-config_option = click.option(
-    "-c", "--config", "config", metavar="FILE", envvar="ASTERISK_BRIDGE_CONFIG",
-    help="TOML configuration file (default: $ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, "
-    "/etc/asterisk-bridge/asterisk-bridge.toml).",
-)
-
-
-def _load(config_option_value: str | None) -> tuple[Path, Config]:
-    path = resolve_config_path(config_option_value)
-    try:
-        return path, load_config(path)
-    except ConfigError as exc:
-        click.echo(f"{path}: configuration is not valid:\n{exc}", err=True)
-        sys.exit(2)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -68,7 +51,7 @@ def _fail(message: str, code: int = 1) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 def stats(config: str | None, first: date, last: date, line: str | None, fmt: str) -> None:
     """Figures for any period of local days: per line and in total (JSON keys: see README)."""
-    _, cfg = _load(config)
+    _, cfg = load_or_exit(config)
     try:
         figures = build_figures(cfg.database.path, cfg, first, last, line=line, context=False, notable=0)
         if fmt == "json":
@@ -103,7 +86,7 @@ def stats_csv(figures: Figures) -> str:
 @click.option("--force", is_flag=True, help="With --send: mail it even if this day was already sent.")
 def summary(config: str | None, day: date, out: Path | None, send: bool, force: bool) -> None:
     """Write the daily summary of DATE to files and/or mail it."""
-    _, cfg = _load(config)
+    _, cfg = load_or_exit(config)
     try:
         if out is not None or not send or cfg.summary.out_dir:
             target = out or Path(cfg.summary.out_dir or ".")
