@@ -25,7 +25,8 @@ Headers = list[tuple[str, str]]
 SNAP_KEYS = ("Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
              "ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority", "Uniqueid", "Linkedid")
 _STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
-MENU_RESULTS = ("queue", "timeout", "hangup", "bridge-down")
+MENU_RESULTS = ("queue", "timeout", "hangup", "bridge-down", "selfservice")
+_NO_QUEUE = ("hangup", "selfservice")  # menu results that never reach a queue
 
 
 class ScenarioError(ValueError):
@@ -50,9 +51,17 @@ class CallScenario:
 
     menu: "queue" (a key chose a topic queue), "timeout" (no valid key: default queue),
     "hangup" (caller hangs up in the menu), "bridge-down" (FastAGI unreachable:
-    AGISTATUS=FAILURE, BridgeDown UserEvent, default queue).
+    AGISTATUS=FAILURE, BridgeDown UserEvent, default queue), "selfservice" (a key chose a
+    self-service topic: the information message, then the dialplan hangs up; no queue).
     keys: digits pressed at successive GET DATA prompts; invalid ones are those not in
-    `valid_keys`. no_answer: members rung 5 s each without answer before `operator`.
+    `valid_keys`. A "queue" or "selfservice" caller whose keys hold no valid one presses
+    `valid_keys[0]` at the last attempt: the menu must have chosen the topic that the
+    scenario names, or IVR_TOPIC/IVR_QUEUE would never be set.
+    result: IVR_RESULT as asterisk-bridge sets it. None replays the lab IVR (which sets only
+    IVR_QUEUE/IVR_TOPIC, from `queue` and `topic` or the key); given, the menu ends the way
+    the bridge ends it: IVR_TOPIC, IVR_QUEUE, IVR_AGE_GROUP, IVR_RESULT from `topic`,
+    `queue`, `age_group`, `result` ("" for None).
+    hold: seconds in the queue before any member is free to ring (all busy). no_answer: members rung 5 s each without answer before `operator`.
     Without `operator` the caller abandons after `abandon_after` s in the queue.
     """
 
@@ -74,6 +83,9 @@ class CallScenario:
     abandon_after: float | None = None
     menu_hangup_after: float = 2.0
     attempts: int = 2
+    result: str | None = None
+    age_group: str | None = None
+    hold: float = 0.0
 
     def __post_init__(self) -> None:
         if self.menu not in MENU_RESULTS:
@@ -82,14 +94,21 @@ class CallScenario:
             raise ScenarioError(f"hangup_by must be 'caller' or 'agent', got {self.hangup_by!r}")
         if self.menu == "queue" and not self.queue:
             raise ScenarioError("menu='queue' needs the topic queue name in `queue`")
-        if self.menu != "hangup" and self.operator is None and self.abandon_after is None:
+        if self.menu in ("queue", "selfservice") and not self.valid_keys:
+            raise ScenarioError(f"menu={self.menu!r} needs at least one valid key")
+        if self.hold < 0:
+            raise ScenarioError(f"hold must be >= 0, got {self.hold!r}")
+        if self.menu in _NO_QUEUE:
+            if self.operator is not None or self.abandon_after is not None:
+                raise ScenarioError(f"menu={self.menu!r} never reaches a queue: no `operator` or `abandon_after`")
+        elif self.operator is None and self.abandon_after is None:
             raise ScenarioError("a queued call needs an `operator` who answers or `abandon_after`")
         if self.operator is not None and self.abandon_after is not None:
             raise ScenarioError("give either `operator` or `abandon_after`, not both")
 
     @property
     def queue_joined(self) -> str | None:
-        if self.menu == "hangup":
+        if self.menu in _NO_QUEUE:
             return None
         return self.queue if self.menu == "queue" else self.default_queue
 
@@ -250,6 +269,9 @@ class _Call:
         if sc.menu == "hangup":
             self.h_extension()
             return self.events
+        if sc.menu == "selfservice":
+            self.self_service_end()
+            return self.events
         queue = sc.queue_joined or ""
         self.queue_call(queue)
         return self.events
@@ -329,6 +351,10 @@ class _Call:
         self.varset(c1, "AGISTATUS", "SUCCESS")
         self.newexten(c1, "contact-center", ln, 7, "NoOp", f"AGI done: AGISTATUS=SUCCESS IVR_QUEUE={self.ivr_queue}")
         self.newexten(c1, "contact-center", ln, 8, "GotoIf", "0?bridge-down,1")
+        if sc.menu == "selfservice":
+            self.newexten(c1, "contact-center", ln, 9, "GotoIf", "1?selfservice")
+            self.newexten(c1, "contact-center", ln, 10, "Hangup", "")
+            return
         if self.ivr_queue:
             self.newexten(c1, "contact-center", ln, 9, "GotoIf", "0?default-queue")
             self.queue_exten = (ln, 10)
@@ -350,6 +376,8 @@ class _Call:
             self.agi(c1, cmd)
         self.agi(c1, f"SET VARIABLE IVR_LINE {ln}", lambda: self.varset(c1, "IVR_LINE", ln))
         keys = list(sc.keys)
+        if sc.menu in ("queue", "selfservice") and not any(k in sc.valid_keys for k in keys[:sc.attempts]):
+            keys = [*keys[:sc.attempts - 1], sc.valid_keys[0]]
 
         def greeting() -> None:
             self.caller_step("Wait", "2" if keys or sc.menu == "hangup" else "60")
@@ -383,8 +411,17 @@ class _Call:
             self.agi(c1, "GET DATA vm-enter-num-to-call 4000 1", get_data)
             if hung:
                 self.agi(c1, f'VERBOSE "IVR: caller hung up in menu (attempt {attempt})" 1')
-                self.agi(c1, "SET VARIABLE IVR_RESULT hangup", lambda: self.varset(c1, "IVR_RESULT", "hangup"))
+                if sc.result is not None:
+                    self.bridge_variables(c1)
+                else:
+                    self.agi(c1, "SET VARIABLE IVR_RESULT hangup",
+                             lambda: self.varset(c1, "IVR_RESULT", "hangup"))
                 self.agi_status = "HANGUP"
+                return
+            if key is not None and key in sc.valid_keys and sc.result is not None:
+                self.bridge_variables(c1)
+                self.stream(c1, "one-moment-please", '""', 1.0)
+                self.caller_wait = {"caller": "20", "agent": "60"}[sc.hangup_by] if sc.operator else "10"
                 return
             if key is not None and key in sc.valid_keys:
                 q, topic = sc.queue or "", sc.topic or key
@@ -403,6 +440,30 @@ class _Call:
             else:
                 self.stream(c1, "please-try-again", '""', 1.0)
         self.agi(c1, 'VERBOSE "IVR: no valid choice, default queue" 1')
+        if sc.result is not None:
+            self.bridge_variables(c1)
+
+    def bridge_variables(self, c1: Chan) -> None:
+        """The end of an asterisk-bridge menu: IVR_RESULT goes last (see ivr.py)."""
+        sc = self.sc
+        self.ivr_topic, self.ivr_queue = sc.topic or "", sc.queue or ""
+        for var, value in (("IVR_TOPIC", self.ivr_topic), ("IVR_QUEUE", self.ivr_queue),
+                           ("IVR_AGE_GROUP", sc.age_group or ""), ("IVR_RESULT", sc.result or "")):
+            shown = value or '""'
+            self.agi(c1, f"SET VARIABLE {var} {shown}", lambda var=var, value=value: self.varset(c1, var, value))
+
+    def self_service_end(self) -> None:
+        """The dialplan hangs up after a self-service menu: ;1 first (by the system), then ;2."""
+        sc, c1, c2 = self.sc, self.c1, self.c2
+        self.h_extension()
+        self.cel(c2, "HANGUP", '{"hangupcause":16,"hangupsource":"","dialstatus":""}')
+        self.cel(c2, "CHAN_END")
+        self.cel(c2, "LINKEDID_END")
+        self.cdr(c2, sc.name, "caller-sim", "", "Wait", "60", c2.start, c2.answer, "ANSWERED")
+        self.chan_ev("HangupRequest", c2, ("Cause", "16"))
+        self.hangup(c2, 16)
+        self.device(f"Local/{sc.name}@caller-sim", "NOT_INUSE")
+        self.device(f"Local/{sc.name}@caller-sim", "NOT_INUSE")
 
     def caller_hangup_in_menu(self) -> None:
         c1, c2 = self.c1, self.c2
@@ -431,13 +492,15 @@ class _Call:
         self.emit("UserEvent", "user,all", c1.snap(), ("UserEvent", "ContactCenterCall"), ("Line", ln),
                   ("Queue", queue), ("Topic", self.ivr_topic), ("AgiStatus", self.agi_status),
                   ("QueueStatus", ""), ("Cause", "16"))
-        if sc.menu == "hangup":
+        if sc.menu in _NO_QUEUE:
             self.cdr(c1, "h", "contact-center", "", "UserEvent", self.events[-2][1][-1][1], c1.start, c1.answer,
                      "ANSWERED", f"line={ln}")
             self.cel(c1, "HANGUP", '{"hangupcause":16,"hangupsource":"","dialstatus":""}')
             self.cel(c1, "CHAN_END")
-            self.cel(c1, "LINKEDID_END")
+            if sc.menu == "hangup":
+                self.cel(c1, "LINKEDID_END")
             self.hangup(c1, 16)
+        if sc.menu == "hangup":
             self.device(f"Local/{sc.name}@caller-sim", "NOT_INUSE")
 
     # queue ------------------------------------------------------------------------
@@ -457,6 +520,7 @@ class _Call:
         if sc.operator is None:
             self.abandon(queue, joined)  # rings the no-answer members itself until the caller gives up
             return
+        self.t += sc.hold  # every member busy: the caller hears music only
         for op in sc.no_answer:
             m1, m2 = self.ring(queue, op, answers=False)
             self.t += 5.0
