@@ -65,7 +65,7 @@ def run(config: str | None) -> None:
               help="Wall-clock seconds one simulated day takes.")
 def demo(out: Path, seed: int, day_seconds: float) -> None:
     """Run the bridge against the built-in PBX simulator for one simulated day."""
-    from .demo import format_calls, format_counts, run_demo
+    from .demo import format_calls, run_demo
 
     click.echo(f"Simulating one day at the contact center (seed {seed}, {day_seconds:g} s) ...")
     result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds))
@@ -76,8 +76,9 @@ def demo(out: Path, seed: int, day_seconds: float) -> None:
     click.echo(f"Simulated day {result.day}: {len(result.call_rows)} call records (AMI), "
                f"{sum(r['calls'] for r in result.counts)} menu sessions")
     click.echo(format_calls(result.config, result.counts, result.call_rows))
-    click.echo()
-    click.echo(format_counts(result.config, result.counts))
+    html, text = result.summary_files[:2]
+    click.echo(f"\nThe day's summary email: {html} and {text}\n")
+    click.echo(text.read_text(encoding="utf-8"))
 
 
 def _register_report_commands() -> None:

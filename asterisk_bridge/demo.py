@@ -26,7 +26,6 @@ import sys
 import time
 import tomllib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -38,6 +37,7 @@ from .pbxsim.ami_calls import CallScenario, Ids, call_events, play_call
 from .pbxsim.ami_server import AMIServer
 from .pbxsim.queues import QueueDecision, QueueModel
 from .pbxsim.traffic import PlannedCall, TrafficModel
+from .report.schedule import write_summary_files
 from .resources import example_config
 from .service import Service
 from .store import queries
@@ -61,6 +61,7 @@ class DemoResult:
     scenarios: dict[str, CallScenario] = field(default_factory=dict)    # linkedid -> what the PBX did
     decisions: dict[str, QueueDecision] = field(default_factory=dict)   # linkedid -> queue model's decision
     call_rows: list[dict] = field(default_factory=list)                 # calls table, read back
+    summary_files: list[Path] = field(default_factory=list)             # the day's summary (html, txt)
 
 
 def demo_config(out: Path, source: Path | None = None, *, ami_port: int | None = None,
@@ -217,8 +218,9 @@ async def run_demo(
     if progress:
         sys.stderr.write("\n")
     counts = queries.menu_counts(config.database.path)
+    summary = write_summary_files(config, config.database.path, day, out)
     return DemoResult(config, Path(config.database.path), calls, list(results), counts,
-                      time.monotonic() - started, day, scenarios, decisions, rows)
+                      time.monotonic() - started, day, scenarios, decisions, rows, summary)
 
 
 async def _wait_for_ami(service: Service, pbx: AMIServer, timeout: float = 5.0) -> None:
@@ -254,27 +256,6 @@ def _progress(done: int, total: int, at: float) -> None:
     clock = time.strftime("%H:%M", time.gmtime(at))
     sys.stderr.write(f"\r  simulated {clock}  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} calls")
     sys.stderr.flush()
-
-
-def format_counts(config: Config, counts: list[dict]) -> str:
-    """Calls per line, then per topic and menu result, as the database holds them."""
-    lines: list[str] = []
-    by_line: Counter[str] = Counter()
-    by_topic: dict[str, Counter[str]] = {}
-    by_result: dict[str, Counter[str]] = {}
-    for row in counts:
-        by_line[row["line"]] += row["calls"]
-        if row["topic"]:
-            by_topic.setdefault(row["line"], Counter())[row["topic"]] += row["calls"]
-        by_result.setdefault(row["line"], Counter())[row["result"]] += row["calls"]
-    for number, total in sorted(by_line.items()):
-        line = config.line_for(number)
-        lines.append(f"Line {number} ({line.name if line else '?'}): {total} calls")
-        results = by_result.get(number, Counter())
-        lines.append("  menu results: " + ", ".join(f"{r} {n}" for r, n in results.most_common()))
-        for topic, n in by_topic.get(number, Counter()).most_common():
-            lines.append(f"  {topic:<24} {n:>5}  {100 * n / total:5.1f} %")
-    return "\n".join(lines)
 
 
 def format_calls(config: Config, counts: list[dict], rows: list[dict]) -> str:

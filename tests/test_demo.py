@@ -55,6 +55,14 @@ async def test_small_day_every_call_has_a_menu_session_and_one_call_record(tmp_p
     assert line_122.split()[:7] == ["122", "30", str(outcomes["122", "answered"]), str(outcomes["122", "abandoned_queue"]),
                                     str(outcomes["122", "short_abandon"]), str(outcomes["122", "abandoned_menu"]),
                                     str(outcomes["122", "selfservice"])]
+    # the day's summary was written, and its figures are the database's
+    html, text = result.summary_files[:2]
+    assert html.name == "summary-2026-11-25.html" and "<script" not in html.read_text(encoding="utf-8")
+    summary = text.read_text(encoding="utf-8")
+    offered = next(t for t in summary.splitlines() if t.startswith("Поступило звонков"))
+    assert offered.split()[2:5] == ["45", "30", "15"]
+    answered_line = next(t for t in summary.splitlines() if t.strip().startswith("Ответили операторы"))
+    assert answered_line.split()[2] == str(sum(1 for r in rows.values() if r["outcome"] == "answered"))
 
 
 def test_queue_model_is_deterministic_and_serves_first_come_first_served():
