@@ -30,6 +30,9 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
+from asterisk_bridge.ami import frames
+from asterisk_bridge.ami.frames import Frame
+
 log = logging.getLogger(__name__)
 
 BANNER = b"Asterisk Call Manager/"
@@ -164,19 +167,37 @@ class _LineSafeProtocol(AMIProtocol):
         return True
 
     def _handle_block(self, block: bytes) -> None:
-        text = block.decode("utf-8", "replace").strip("\r\n")
-        if not text:
+        block = block.strip(b"\r\n")
+        if not block:
             return
-        if "\ufffd" in text:
-            self.log.warning("AMI message is not valid UTF-8 (bad bytes replaced): %.200r", text)
-        message, bad = parse_message(text)
-        if message is None:
-            self.log.warning("skipped an AMI block with neither Event nor Response: %.200r", text)
+        if not block.isascii():  # only then can bytes be bad; the strict decode is the check
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                self.log.warning("AMI message is not valid UTF-8 (bad bytes replaced): %.200r",
+                                 block.decode("utf-8", "replace"))
+        # Events (nearly all traffic) become frames.Frame: far cheaper than panoramisk's Message
+        frame = frames.parse_message(block)
+        if len(frame) <= block.count(b"\r\n"):  # fewer keys than lines: a repeat or a malformed line
+            bad = [line for line in block.decode("utf-8", "replace").split("\r\n") if ":" not in line]
+            if bad:
+                self.log.warning("AMI %s: ignored %d malformed line(s), first %.100r",
+                                 frame.get("Event") or frame.get("Response"), len(bad), bad[0])
+        received_at = time.time()
+        if "event" in frame:
+            action_id = frame.get("ActionID")
+            action = self.responses.get(action_id) if action_id is not None else None
+            if action is None or not getattr(action, "list_open", False):
+                frame.received_at = received_at
+                self.factory.client._dispatch(frame)
+                return
+        elif "response" not in frame:
+            self.log.warning("skipped an AMI block with neither Event nor Response: %.200r",
+                             block.decode("utf-8", "replace"))
             return
-        if bad:
-            self.log.warning("AMI %s: ignored %d malformed line(s), first %.100r",
-                             message.get("Event") or message.get("Response"), len(bad), bad[0])
-        message.received_at = time.time()
+        # a response or an EventList item of our own action: panoramisk Message, as the futures expect
+        message, _ = parse_message(block.decode("utf-8", "replace"))
+        message.received_at = received_at
         self.handle_message(message)
 
     def handle_message(self, message: Message) -> None:
@@ -312,8 +333,9 @@ class AMIClient:
 
     ``start()`` returns at once: Asterisk may come up after us, and the IVR must work without
     AMI. ``wait_connected()`` waits for the login. Events go to ``on_event`` callbacks in
-    arrival order, each a panoramisk ``Message`` (case-insensitive mapping) with
-    ``received_at`` (epoch seconds of receipt).
+    arrival order, each an ``ami.frames.Frame`` (case-insensitive mapping; a repeated key reads
+    as its values joined by newlines, ``getall`` lists them) with ``received_at`` (epoch seconds
+    of receipt). Action answers stay panoramisk ``Message`` objects (repeats as lists).
     """
 
     def __init__(self, host: str, port: int, username: str, secret: str, *, ping_interval: float = 10.0,
@@ -330,7 +352,7 @@ class AMIClient:
         self.events = events
         self.connected_since: float | None = None
         self.last_error: AMIError | None = None
-        self._event_callbacks: list[Callable[[Message], None]] = []
+        self._event_callbacks: list[Callable[[Frame], None]] = []
         self._connection_callbacks: list[Callable[[bool], None]] = []
         self._manager: _Manager | None = None
         self._watch: asyncio.Task | None = None
@@ -342,7 +364,7 @@ class AMIClient:
         m = self._manager
         return bool(m and m.authenticated and m.protocol and not m.protocol.closed)
 
-    def on_event(self, callback: Callable[[Message], None]) -> None:
+    def on_event(self, callback: Callable[[Frame], None]) -> None:
         self._event_callbacks.append(callback)
 
     def on_connection(self, callback: Callable[[bool], None]) -> None:
@@ -445,7 +467,7 @@ class AMIClient:
             except AMIError as exc:
                 log.debug("AMI Ping failed: %s", exc)
 
-    def _dispatch(self, message: Message) -> None:
+    def _dispatch(self, message: Frame) -> None:
         for callback in list(self._event_callbacks):
             try:
                 callback(message)

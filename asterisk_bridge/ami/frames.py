@@ -24,13 +24,16 @@ class Frame(Mapping[str, str]):
     Iteration yields the keys as Asterisk spelled them (first occurrence).
     Only the lower-cased lookup dict is built eagerly: it is all the tracker
     reads, and it keeps parsing cheap (the benchmark target is >= 20k events/s).
+    ``received_at`` is the epoch time the AMI client read the message (None when
+    parsed from a capture); the tracker falls back to it when there is no Timestamp.
     """
 
-    __slots__ = ("_values", "_pairs", "_text")
+    __slots__ = ("_values", "_pairs", "_text", "received_at")
 
     def __init__(self, pairs: list[tuple[str, str]] | None, values: dict[str, str] | None = None, text: str = ""):
         self._pairs = pairs
         self._text = text  # pairs are split from it on demand
+        self.received_at: float | None = None
         if values is None:
             pairs = pairs or []
             values = {}
