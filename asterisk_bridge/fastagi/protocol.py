@@ -200,6 +200,13 @@ def parse_reply(line: str) -> Reply:
     """Parse one final reply line (the channel handles 100, 520- blocks and HANGUP)."""
     if line.endswith("\n"):
         line = line[:-1]
+    if line.startswith("200 result="):  # fast path: "200 result=N" and "200 result=N endpos=M"
+        result, sep, tail = line[11:].partition(" ")
+        if result.isascii() and (result.isdigit() or (result[:1] == "-" and result[1:].isdigit())):
+            if not sep:
+                return Reply(200, result, None, None, line)
+            if tail.startswith("endpos=") and tail.isascii() and tail[7:].isdigit():
+                return Reply(200, result, None, int(tail[7:]), line)
     match = _REPLY_RE.fullmatch(line)
     if match is not None:
         code, result, data, pairs, text = match.groups()
@@ -231,6 +238,12 @@ class Quoted(str):
 
 def quote_arg(arg: str | int) -> str:
     """One argument as Asterisk's parser will read it back (A13)."""
+    if type(arg) is str:  # fast path: a plain word (prompt names, variable names and values)
+        if arg and not ("\n" in arg or " " in arg or '"' in arg or "\\" in arg or "\t" in arg or "\r" in arg
+                        or "\x00" in arg):
+            return arg
+    elif type(arg) is int:
+        return str(arg)
     if isinstance(arg, bool) or not isinstance(arg, (str, int)):
         raise AGICommandError(f"argument {arg!r} is a {type(arg).__name__}, expected str or int")
     text = arg if isinstance(arg, str) else str(arg)
@@ -243,7 +256,7 @@ def quote_arg(arg: str | int) -> str:
 
 def format_command(name: str, *args: str | int) -> bytes:
     """``name`` plus quoted arguments, terminated by "\\n" only (A1: "\\r\\n" breaks Asterisk)."""
-    if not name or _LINE_BREAKS_RE.search(name):
+    if not name or "\n" in name or "\r" in name or "\x00" in name:
         raise AGICommandError(f"command name {name!r} is empty or contains a line break")
     if not args:
         return (name + "\n").encode()

@@ -29,13 +29,24 @@ def utc_iso(epoch: float) -> str:
     Fixed width and always UTC, so the text sorts like the time it names: range queries on
     ``started_at`` compare strings and use the index.
     """
-    if isinstance(epoch, bool) or not isinstance(epoch, Real):
-        raise TypeError(f"utc_iso() needs epoch seconds as a number, got {type(epoch).__name__}: {epoch!r}")
-    if not math.isfinite(epoch):
-        raise ValueError(f"utc_iso() needs finite epoch seconds, got {epoch!r}")
+    if type(epoch) is not float or not math.isfinite(epoch):  # fast path: a finite float
+        if isinstance(epoch, bool) or not isinstance(epoch, Real):
+            raise TypeError(f"utc_iso() needs epoch seconds as a number, got {type(epoch).__name__}: {epoch!r}")
+        if not math.isfinite(epoch):
+            raise ValueError(f"utc_iso() needs finite epoch seconds, got {epoch!r}")
     millis = round(epoch * 1000)  # round, so 0.252 stored as 0.25199999 still reads .252
     seconds, ms = divmod(millis, 1000)
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime(_ISO_FORMAT) + f".{ms:03d}Z"
+    # Steps of one session (and sessions of one busy minute) share their seconds: format each once.
+    prefix = _SECONDS.get(seconds)
+    if prefix is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()  # bounded; dict operations are atomic across threads
+        prefix = _SECONDS[seconds] = datetime.fromtimestamp(seconds, timezone.utc).strftime(_ISO_FORMAT)
+    return prefix + _MILLIS[ms]
+
+
+_SECONDS: dict[int, str] = {}
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def parse_utc_iso(text: str) -> float:
@@ -105,6 +116,8 @@ class MenuRecord:
 
 def _text(record: MenuRecord, name: str, *, required: bool = False, optional: bool = False) -> None:
     value = getattr(record, name)
+    if type(value) is str and (value or not required):
+        return
     if value is None and optional:
         return
     if not isinstance(value, str):
@@ -114,11 +127,21 @@ def _text(record: MenuRecord, name: str, *, required: bool = False, optional: bo
 
 
 def _epoch(where: str, value: Any) -> None:
+    if type(value) is float and math.isfinite(value):
+        return
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise RecordError(f"{where}: expected epoch seconds (a finite number), got {value!r}")
 
 
 def _check_step(seq: int, step: Any) -> None:
+    try:  # fast path: a well-formed step (the full checks below name what is wrong)
+        at, kind, menu, prompt, key = step.at, step.kind, step.menu, step.prompt, step.key
+    except AttributeError:
+        pass
+    else:
+        if (type(at) is float and math.isfinite(at) and type(kind) is str and kind and type(menu) is str
+                and (prompt is None or type(prompt) is str) and (key is None or type(key) is str)):
+            return
     where = f"MenuRecord.steps[{seq}]"
     for name in ("at", "kind", "menu", "prompt", "key"):
         if not hasattr(step, name):

@@ -9,8 +9,10 @@ Why this shape:
   an in-memory queue; the writer task retries a failed write with capped exponential backoff and
   keeps the record until the database takes it. Records are upserts by ``session_id`` with their
   steps replaced, so writing one again after an uncertain failure is harmless.
-- Consecutive queued records are written in one transaction (up to ``batch_max``): under load the
-  cost of a commit is shared, and order is still the submission order.
+- Queued records are written in one transaction (up to ``batch_max``), and a record nobody awaits
+  waits up to ``coalesce`` seconds for others first: under load a commit and a hand-off to the
+  writer thread are shared by many calls, and order is still the submission order. New menu
+  sessions are plain inserts; only a session already stored takes the upsert-and-replace path.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ _UPSERT_SESSION = (
     f"VALUES ({', '.join(':' + c for c in _SESSION_COLUMNS)}) "
     "ON CONFLICT (session_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c != "session_id")
+)
+# A new session (the usual case) is a plain insert; only a session already stored (a re-save or a
+# retry after an uncertain failure) takes the upsert path that also replaces its steps.
+_INSERT_NEW_SESSION = (
+    f"INSERT INTO menu_sessions ({', '.join(_SESSION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)}) ON CONFLICT (session_id) DO NOTHING"
 )
 _DELETE_STEPS = "DELETE FROM menu_steps WHERE session_id = ?"
 _INSERT_STEP = (
@@ -151,6 +159,16 @@ def session_row(record: MenuRecord) -> dict[str, Any]:
     }
 
 
+def _session_values(record: MenuRecord) -> tuple:
+    """``session_row`` as a tuple in ``_SESSION_COLUMNS`` order (the writer's hot path)."""
+    return (
+        record.session_id, record.node, record.line, record.caller_number, record.caller_name,
+        record.channel, record.uniqueid, record.linkedid, record.agi_script, utc_iso(record.started_at),
+        utc_iso(record.ended_at), record.duration_ms, record.result, record.topic, record.queue,
+        record.age_group, record.ended_in, int(record.hung_up), record.error, len(record.steps),
+    )
+
+
 def step_rows(record: MenuRecord) -> list[tuple]:
     """The ``menu_steps`` rows for ``record``, numbered from 0 in the order they happened."""
     return [
@@ -187,20 +205,24 @@ class Store:
         retry_initial: float = 0.25,
         retry_max: float = 30.0,
         batch_max: int = 200,
+        coalesce: float = 0.025,
         outbox_max: int = 100_000,
         node: str | None = None,
     ):
-        if busy_timeout < 0 or retry_initial <= 0 or retry_max < retry_initial or batch_max < 1:
+        if busy_timeout < 0 or retry_initial <= 0 or retry_max < retry_initial or batch_max < 1 or coalesce < 0:
             raise ValueError(
-                f"Store: need busy_timeout >= 0, 0 < retry_initial <= retry_max and batch_max >= 1; got "
-                f"busy_timeout={busy_timeout}, retry_initial={retry_initial}, retry_max={retry_max}, "
-                f"batch_max={batch_max}"
+                f"Store: need busy_timeout >= 0, 0 < retry_initial <= retry_max, batch_max >= 1 and "
+                f"coalesce >= 0; got busy_timeout={busy_timeout}, retry_initial={retry_initial}, "
+                f"retry_max={retry_max}, batch_max={batch_max}, coalesce={coalesce}"
             )
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.batch_max = batch_max
+        # Fire-and-forget records wait up to this long for company, so a busy minute costs a few
+        # transactions instead of one per call; anyone awaiting a write cuts the wait short.
+        self.coalesce = coalesce
         if isinstance(outbox_max, bool) or not isinstance(outbox_max, int) or outbox_max < 1:
             raise ValueError(f"Store: outbox_max must be a whole number >= 1, got {outbox_max!r}")
         self.outbox_max = outbox_max
@@ -212,6 +234,7 @@ class Store:
         self._executor: ThreadPoolExecutor | None = None
         self._backlog: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
+        self._urgent = asyncio.Event()  # someone awaits a write, or a full batch is queued
         self._writer: asyncio.Task[None] | None = None
         self._submitted = 0
         self._written = 0
@@ -376,6 +399,7 @@ class Store:
             raise StoreClosedError(f"store {self.path} is not open; {self.pending} menu records unwritten")
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append((target, waiter))
+        self._urgent.set()
         try:
             async with asyncio.timeout(timeout):
                 await waiter
@@ -400,6 +424,8 @@ class Store:
         item = _Pending(self._submitted, record, done, events)
         self._backlog.append(item)
         self._wakeup.set()
+        if done is not None or len(self._backlog) >= self.batch_max:
+            self._urgent.set()
         return item
 
     def _unwritten(self) -> list[_Pending]:
@@ -411,6 +437,14 @@ class Store:
             while not self._backlog:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            if (self.coalesce and not self._urgent.is_set() and not self._waiters
+                    and len(self._backlog) < self.batch_max):
+                try:
+                    async with asyncio.timeout(self.coalesce):
+                        await self._urgent.wait()
+                except TimeoutError:
+                    pass
+            self._urgent.clear()
             batch = [self._backlog.popleft() for _ in range(min(self.batch_max, len(self._backlog)))]
             self._in_flight = batch
             rejected = await self._write_until_committed(
@@ -552,15 +586,20 @@ class Store:
         conn = self._db.conn
         try:
             with self._db.atomic():
+                menus: list[MenuRecord] = []  # consecutive menu records, written together
                 for record in records:
+                    if isinstance(record, MenuRecord):
+                        menus.append(record)
+                        continue
+                    if menus:
+                        _write_menus(conn, menus)
+                        menus = []
                     if isinstance(record, CallRows):
                         _write_call(conn, record)
-                    elif isinstance(record, OperatorInputRow):
-                        _write_operator_input(conn, record)
                     else:
-                        conn.execute(_UPSERT_SESSION, session_row(record))
-                        conn.execute(_DELETE_STEPS, (record.session_id,))
-                        conn.executemany(_INSERT_STEP, step_rows(record))
+                        _write_operator_input(conn, record)
+                if menus:
+                    _write_menus(conn, menus)
                 for record_events in events or ():
                     _outbox.insert_events(conn, record_events)
                 if any(events or ()):
@@ -569,6 +608,20 @@ class Store:
             if not _is_busy(exc):
                 self._disconnect()  # e.g. disk I/O error: the next attempt starts on a fresh connection
             raise
+
+
+def _write_menus(conn: sqlite3.Connection, records: list[MenuRecord]) -> None:
+    """Menu records in order: new sessions as plain inserts, stored ones upserted, steps replaced."""
+    inserted = conn.executemany(_INSERT_NEW_SESSION, [_session_values(r) for r in records]).rowcount
+    if inserted == len(records):  # all new: no old steps to delete
+        conn.executemany(_INSERT_STEP, [row for r in records for row in step_rows(r)])
+        return
+    # Some were stored already (or repeat within this batch): the idempotent path, one by one, in
+    # order. Rows the inserts above just wrote are simply written again.
+    for record in records:
+        conn.execute(_UPSERT_SESSION, session_row(record))
+        conn.execute(_DELETE_STEPS, (record.session_id,))
+        conn.executemany(_INSERT_STEP, step_rows(record))
 
 
 def _write_call(conn: sqlite3.Connection, rows: CallRows) -> None:
