@@ -178,6 +178,20 @@ async def test_server_drop_and_return_reconnects_and_logs_in_again():
     assert [ok for _, _, ok in server.logins] == [True, True]
 
 
+async def test_a_deliberate_close_is_not_reported_as_a_lost_connection(caplog):
+    server = FakeAMI()
+    await server.start()
+    caplog.set_level(logging.INFO, logger="asterisk_bridge.ami.client")
+    states = []
+    async with client_for(server) as client:
+        client.on_connection(states.append)
+        await client.wait_connected(3)
+    await server.stop()
+    assert states == [True, False]
+    assert "closed" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
 async def test_watchdog_aborts_a_hung_server_and_reconnects(caplog):
     server = FakeAMI()
     server.answer_pings = False  # Asterisk accepts bytes but answers nothing (deadlocked)

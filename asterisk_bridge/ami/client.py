@@ -438,7 +438,7 @@ class AMIClient:
             was = self.connected
             self._manager.shutdown()
             if was:
-                self._lost(True)
+                self._lost(True, closing=True)
             await asyncio.sleep(0)  # let the transport finish closing
         for name in (__name__, "panoramisk", "panoramisk.manager", "panoramisk.ami_protocol"):
             logging.getLogger(name).removeFilter(self._filter)
@@ -498,8 +498,11 @@ class AMIClient:
         log.error("%s", self.last_error)
         self._notify("rejected", None)
 
-    def _lost(self, was_logged_in: bool) -> None:
+    def _lost(self, was_logged_in: bool, *, closing: bool = False) -> None:
         self.connected_since = None
         if was_logged_in:
-            log.warning("AMI connection to %s:%s lost", self.host, self.port)
+            if closing:
+                log.info("AMI connection to %s:%s closed", self.host, self.port)
+            else:
+                log.warning("AMI connection to %s:%s lost", self.host, self.port)
             self._notify("lost", False)
