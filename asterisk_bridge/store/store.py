@@ -177,6 +177,12 @@ def step_rows(record: MenuRecord) -> list[tuple]:
     ]
 
 
+def _menu_record(record: Any) -> MenuRecord:
+    if not isinstance(record, MenuRecord):
+        raise TypeError(f"expected a MenuRecord, got {type(record).__name__}")
+    return record
+
+
 def _label(record: MenuRecord | CallRows | OperatorInputRow) -> str:
     """How logs and errors name a queued record."""
     if isinstance(record, CallRows):
@@ -315,7 +321,7 @@ class Store:
 
         ``events`` (MQTT messages about this record) go to the outbox in the same transaction.
         """
-        self._enqueue(record, None, check_events(events))
+        self._enqueue(_menu_record(record), None, check_events(events))
 
     async def save_menu(
         self, record: MenuRecord, timeout: float | None = None, *, events: Iterable[OutboxMessage] | None = None
@@ -325,19 +331,7 @@ class Store:
         It goes through the same queue as ``submit_menu`` so that a later save of a session can
         never be overtaken by an earlier submit of it. On ``TimeoutError`` the record stays queued.
         """
-        done = asyncio.get_running_loop().create_future()
-        item = self._enqueue(record, done, check_events(events))
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(done)
-        except TimeoutError:
-            raise TimeoutError(
-                f"menu record {record.session_id} not written to {self.path} within {timeout} s "
-                f"({self.last_error or 'writer busy'}); it stays queued"
-            ) from None
-        finally:
-            if not done.done():
-                item.done = None  # nobody waits any more; the record itself stays queued
+        await self._save(_menu_record(record), check_events(events), timeout)
 
     def submit_call(
         self, record: Any, *, node: str | None = None, events: Iterable[OutboxMessage] | None = None
@@ -349,7 +343,7 @@ class Store:
         Kept operator inputs for the call are applied in the same transaction.
         """
         rows = call_rows(record, node if node is not None else self.node)
-        self._enqueue(rows, None, check_events(events), internal=True)
+        self._enqueue(rows, None, check_events(events))
 
     async def save_call(
         self, record: Any, *, node: str | None = None, timeout: float | None = None,
@@ -367,13 +361,13 @@ class Store:
         Applied to the stored call when there is one; otherwise kept in ``operator_inputs`` and
         applied when the call is stored (the input may come before, or long after, the call).
         """
-        self._enqueue(operator_input_row(linkedid, at, age_group, resolution), None, internal=True)
+        self._enqueue(operator_input_row(linkedid, at, age_group, resolution), None)
 
     async def _save(
-        self, record: CallRows | OperatorInputRow, events: tuple[OutboxMessage, ...], timeout: float | None
+        self, record: MenuRecord | CallRows | OperatorInputRow, events: tuple[OutboxMessage, ...], timeout: float | None
     ) -> None:
         done = asyncio.get_running_loop().create_future()
-        item = self._enqueue(record, done, events, internal=True)
+        item = self._enqueue(record, done, events)
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(done)
@@ -414,10 +408,8 @@ class Store:
 
     def _enqueue(
         self, record: MenuRecord | CallRows | OperatorInputRow, done: asyncio.Future[None] | None,
-        events: tuple[OutboxMessage, ...] = (), *, internal: bool = False,
+        events: tuple[OutboxMessage, ...] = (),
     ) -> _Pending:
-        if not internal and not isinstance(record, MenuRecord):
-            raise TypeError(f"expected a MenuRecord, got {type(record).__name__}")
         if self._writer is None:
             raise StoreClosedError(f"store {self.path} is not open; {_label(record)} was not accepted")
         self._submitted += 1
