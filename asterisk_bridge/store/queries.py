@@ -68,7 +68,7 @@ def time_bound(value: TimeBound, name: str = "time") -> str | None:
     return utc_iso(float(value))
 
 
-def _period(start_utc: TimeBound, end_utc: TimeBound) -> tuple[str, list[str]]:
+def _period(start_utc: TimeBound, end_utc: TimeBound, line: str | None = None) -> tuple[str, list[str]]:
     start, end = time_bound(start_utc, "start_utc"), time_bound(end_utc, "end_utc")
     if start is not None and end is not None and end < start:
         raise ValueError(f"end_utc {end} is before start_utc {start}")
@@ -79,6 +79,9 @@ def _period(start_utc: TimeBound, end_utc: TimeBound) -> tuple[str, list[str]]:
     if end is not None:
         clauses.append("started_at < ?")
         params.append(end)
+    if line is not None:
+        clauses.append("line = ?")
+        params.append(line)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -117,10 +120,7 @@ def menu_sessions(
     steps: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Sessions in start order, one dict per row (``hung_up`` as bool); ``steps=True`` adds ``steps``."""
-    where, params = _period(start_utc, end_utc)
-    if line is not None:
-        where = f"{where} AND line = ?" if where else " WHERE line = ?"
-        params.append(line)
+    where, params = _period(start_utc, end_utc, line)
     sql = f"SELECT * FROM menu_sessions{where} ORDER BY started_at, session_id"
     with reading(db) as database:
         for row in _rows(database, sql, params):
@@ -155,10 +155,7 @@ def calls(
 
     ``complete`` reads as bool. Calls still in progress are included (``outcome`` None).
     """
-    where, params = _period(start_utc, end_utc)
-    if line is not None:
-        where = f"{where} AND line = ?" if where else " WHERE line = ?"
-        params.append(line)
+    where, params = _period(start_utc, end_utc, line)
     sql = f"SELECT * FROM calls{where} ORDER BY started_at, linkedid"
     with reading(db) as database:
         yield from _with_legs(database, _rows(database, sql, params))
