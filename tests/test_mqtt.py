@@ -33,6 +33,7 @@ from asterisk_bridge.mqtt import CallEvents, EventError, Gauges, MQTTPublisher, 
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Operator, call_events
 from asterisk_bridge.store import MenuRecord, Store
 from asterisk_bridge.privacy import hash_number
+from asterisk_bridge.report.figures import service_level
 from asterisk_bridge.store.outbox import OutboxError, OutboxMessage, check_events
 from helpers import free_port
 
@@ -274,7 +275,13 @@ def test_abandon_policy_and_ivr_menu_count():
     gauges.call_update(CallUpdate("started", call("c9")))  # IVR reports the menu: AMI's view not added
     gauges.menu_finished(replace(menu_record(0), session_id="s1"))
     line = gauges.figures(T0 + 61)["lines"]["122"]
-    assert line["service_level_today"] == 100.0 and line["abandoned_today"] == 1 and line["in_menu"] == 1
+    # "ignored" leaves out only abandons within the threshold (the summary's definition): the
+    # 60 s abandon still counts, so 1 answered in time of 2 queued.
+    assert line["service_level_today"] == 50.0 and line["abandoned_today"] == 1 and line["in_menu"] == 1
+    gauges.call_update(CallUpdate("finished", call("c3", legs=[leg("q", T0, left=T0 + 3, abandoned=True)],
+                                                   ended_at=T0 + 3, outcome="abandoned_queue")))
+    line = gauges.figures(T0 + 62)["lines"]["122"]
+    assert line["service_level_today"] == round(100 * service_level(1, 1, 3, "ignored"), 1) == 50.0
     with pytest.raises(EventError, match="abandons: 'maybe'"):
         Gauges(node="pbx1", abandons="maybe")
 

@@ -11,9 +11,9 @@ Definitions (also in the README):
 - ``waiting``: calls in a queue now; ``longest_wait_seconds``: the longest of those waits.
 - ``answered_today``: calls answered since local midnight (``timezone``), by the answer time.
 - ``abandoned_today``: calls that ended as ``abandoned_queue`` today (short abandons excluded).
-- ``service_level_today``: percent of calls answered within ``service_level_seconds``;
-  abandons count against it (``against``), are left out (``ignored``), or count as met when
-  they hung up within the threshold (``for``). ``null`` before the first answered/abandoned call.
+- ``service_level_today``: percent, computed by ``report.figures.service_level`` exactly as the
+  summary computes it (``summary.abandons``: ``ignored``, ``against``, ``for``), over today's
+  answered and abandoned calls. ``null`` before the first answered/abandoned call.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from ..report.figures import ABANDON_TREATMENTS, service_level
 from ..store.outbox import OutboxMessage
 from ..store.records import utc_iso
 from .events import SCHEMA_VERSION, EventError, Topics
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from ..ami.tracker import CallRecord, CallUpdate
     from ..config import Config
     from ..store.records import MenuRecord
-
-ABANDON_POLICIES = ("against", "ignored", "for")
 
 
 @dataclass
@@ -67,8 +66,8 @@ class Gauges:
         queues: tuple[str, ...] = (),
         interval: float = 5.0,
     ):
-        if abandons not in ABANDON_POLICIES:
-            raise EventError(f"abandons: {abandons!r} is not one of {', '.join(ABANDON_POLICIES)}")
+        if abandons not in ABANDON_TREATMENTS:
+            raise EventError(f"abandons: {abandons!r} is not one of {', '.join(ABANDON_TREATMENTS)}")
         if interval < 0 or service_level_seconds < 0:
             raise EventError(
                 f"interval and service_level_seconds must be >= 0, got {interval} and {service_level_seconds}"
@@ -205,13 +204,8 @@ class Gauges:
         return figure
 
     def _service_level(self, day: _Day) -> float | None:
-        met, offered = day.answered_in_time, day.answered
-        if self.abandons == "against":
-            offered += day.abandoned
-        elif self.abandons == "for":
-            met += day.abandoned_in_time
-            offered += day.abandoned
-        return round(100.0 * met / offered, 1) if offered else None
+        level = service_level(day.answered_in_time, day.abandoned_in_time, day.answered + day.abandoned, self.abandons)
+        return None if level is None else round(100.0 * level, 1)
 
     def _local_day(self, epoch: float) -> str:
         return datetime.fromtimestamp(epoch, self.zone).date().isoformat()

@@ -398,12 +398,7 @@ class _Acc:
             return None
         c = self.counts
         queued = c.queued
-        if d.abandons == "ignored":
-            sl = _ratio(self.answered_within, queued - self.abandoned_within)
-        elif d.abandons == "against":
-            sl = _ratio(self.answered_within, queued)
-        else:
-            sl = _ratio(self.answered_within + self.abandoned_within, queued)
+        sl = service_level(self.answered_within, self.abandoned_within, queued, d.abandons)
         return QueueFigures(
             queued=queued,
             answered_within=self.answered_within,
@@ -519,6 +514,21 @@ def _local_hour(utc_hour: str, quarter: int, tz_name: str) -> int:
     moment = datetime.strptime(utc_hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
     moment += timedelta(minutes=15 * quarter)
     return moment.astimezone(zone(tz_name)).hour
+
+
+def service_level(answered_within: int, abandoned_within: int, queued: int, abandons: str) -> float | None:
+    """The one definition of service level, shared by the summary and the live MQTT gauges.
+
+    ``ignored``: answered within T / (queued - abandoned within T); ``against``: answered within
+    T / queued; ``for``: (answered + abandoned within T) / queued. None when nothing was queued.
+    """
+    if abandons == "ignored":
+        return _ratio(answered_within, queued - abandoned_within)
+    if abandons == "against":
+        return _ratio(answered_within, queued)
+    if abandons == "for":
+        return _ratio(answered_within + abandoned_within, queued)
+    raise ValueError(f"abandons={abandons!r}: expected one of {', '.join(ABANDON_TREATMENTS)}")
 
 
 def _ratio(part: float, whole: float) -> float | None:
