@@ -15,10 +15,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .fastagi import AGIChannel, AGIConnectionClosed, AGIDeadChannel, AGIError
-from .fastagi.protocol import format_command
 from .menu import (
     HUNG_UP,
     NO_KEY,
@@ -95,15 +95,14 @@ class IVR:
         error: str | None = None
         try:
             # First act: whatever happens next, the dialplan can route this call.
-            await agi.command(_SET_RESULT_ERROR)
+            await agi.set_variable("IVR_RESULT", "error")
             if line is None:
                 error = f"no line for script {env.script!r}, query {env.query}, extension {env.extension!r}"
                 log.error("FastAGI session %s: %s", env.uniqueid, error)
                 outcome = error_outcome(None, error, self.clock)
             else:
                 await agi.set_variable("IVR_QUEUE", line.default_queue)
-                reply = await agi.command(_GET_LINKEDID)
-                linkedid = reply.data if reply.result == "1" else None  # as AGIChannel.get_variable
+                linkedid = await agi.get_variable("CHANNEL(linkedid)")
                 flow = MenuFlow(line, self.clock)
                 outcome = await self._run(agi, flow)
                 await self._set_outcome(agi, outcome)
@@ -201,17 +200,10 @@ class IVR:
         try:
             if line is not None:
                 await agi.set_variable("IVR_QUEUE", line.default_queue)
-            await agi.command(_SET_RESULT_ERROR)
+            await agi.set_variable("IVR_RESULT", "error")
         except (AGIError, OSError):
             pass  # the session is gone; the dialplan sees the IVR_RESULT set at the start
 
 
-# Commands whose text never changes, encoded once.
-_SET_RESULT_ERROR = format_command("SET VARIABLE", "IVR_RESULT", "error")
-_GET_LINKEDID = format_command("GET VARIABLE", "CHANNEL(linkedid)")
-
-
 def _as_hangup(outcome: MenuOutcome) -> MenuOutcome:
-    from dataclasses import replace
-
     return replace(outcome, result="hangup", queue=None)
