@@ -601,6 +601,14 @@ def missing_sounds(config: Config, sounds_dir: str | os.PathLike[str],
     return missing
 
 
+def retention_not_applied(config: Config) -> str:
+    """Retention keys are validated but nothing applies them yet; say so rather than imply it."""
+    p = config.privacy
+    keys = [f"{k} = {v}" for k, v in (("hash_after_days", p.hash_after_days),
+                                      ("drop_steps_after_days", p.drop_steps_after_days)) if v is not None]
+    return ", ".join(keys)
+
+
 def describe(config: Config) -> str:
     """A one-screen summary for ``check-config``: what the service will do, with no secret values."""
     f, a, m, s = config.fastagi, config.ami, config.mqtt, config.smtp
@@ -614,6 +622,9 @@ def describe(config: Config) -> str:
            f"mail     " + (f"{config.summary.send_at} via {s.host}:{s.port} ({s.security}) to "
                            f"{len(s.recipients)} recipient(s)" if s.host else "off (summary not mailed)"),
            f"queues   {len(config.queues)} declared"]
+    retention = retention_not_applied(config)
+    if retention:
+        out.append(f"privacy  NOT APPLIED in this version: {retention}")
     for line in config.lines.values():
         out.append(f"line {line.number} ({line.name}): default queue {line.default_queue}, "
                    f"{line.attempts} attempts, {line.key_timeout_ms / 1000:g} s per key")

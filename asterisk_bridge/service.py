@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .calls import CallFollower
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config, retention_not_applied
 from .fastagi import FastAGIServer
 from .ivr import IVR
 from .mqtt import CallEvents, Gauges, MQTTPublisher
@@ -59,6 +59,10 @@ class Service:
         )
 
     async def start(self) -> None:
+        retention = retention_not_applied(self.config)
+        if retention:
+            log.warning("[privacy] %s: retention is not implemented in this version; records are kept as they are",
+                        retention)
         await self.store.open()
         if self.mqtt is not None:
             await self.mqtt.start()

@@ -16,6 +16,7 @@ from asterisk_bridge.config import (
     missing_sounds,
     parse_config,
     resolve_config_path,
+    retention_not_applied,
 )
 
 EXAMPLE = Path(__file__).parent.parent / "asterisk-bridge.example.toml"
@@ -362,3 +363,13 @@ def test_missing_sounds_lists_key_paths_without_a_file(tmp_path):
 def test_example_toml_is_plain_toml():
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     assert [line["number"] for line in data["lines"]] == ["122", "117"]
+
+
+def test_retention_keys_are_reported_as_not_applied():
+    """Retention is validated but not implemented yet: check-config must not let an admin think it is."""
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    data["ami"] = {"enabled": False}
+    data["privacy"] = {"hash_after_days": 30, "salt": "pepper"}
+    config = parse_config(data)
+    assert retention_not_applied(config) == "hash_after_days = 30"
+    assert "privacy  NOT APPLIED in this version: hash_after_days = 30" in describe(config)
