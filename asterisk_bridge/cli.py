@@ -68,7 +68,7 @@ def demo(out: Path, seed: int, day_seconds: float) -> None:
     from .demo import format_calls, run_demo
 
     click.echo(f"Simulating one day at the contact center (seed {seed}, {day_seconds:g} s) ...")
-    result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds))
+    result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds, progress=sys.stderr.isatty()))
     failed = [r for r in result.results if r.agistatus == "FAILURE"]
     click.echo(f"{len(result.calls)} calls in {result.seconds:.1f} s; database: {result.database}")
     if failed:
