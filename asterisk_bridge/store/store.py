@@ -60,9 +60,17 @@ _UPSERT_SESSION = (
 )
 # A new session (the usual case) is a plain insert; only a session already stored (a re-save or a
 # retry after an uncertain failure) takes the upsert path that also replaces its steps.
-_INSERT_NEW_SESSION = (
+# The hot path: a whole batch as one JSON array per table, so SQLite inserts every row in one
+# statement step (the sqlite3 module releases and retakes the GIL around each step: with one
+# executemany row per step, the writer thread kept taking the GIL from the event loop).
+_INSERT_NEW_SESSIONS = (
     f"INSERT INTO menu_sessions ({', '.join(_SESSION_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)}) ON CONFLICT (session_id) DO NOTHING"
+    f"SELECT {', '.join(f'value ->> {i}' for i in range(len(_SESSION_COLUMNS)))} FROM json_each(?) WHERE true "
+    "ON CONFLICT (session_id) DO NOTHING"
+)
+_INSERT_STEPS = (
+    "INSERT INTO menu_steps (session_id, seq, at, kind, menu, prompt, key) "
+    f"SELECT {', '.join(f'value ->> {i}' for i in range(7))} FROM json_each(?)"
 )
 _DELETE_STEPS = "DELETE FROM menu_steps WHERE session_id = ?"
 _INSERT_STEP = (
@@ -604,9 +612,10 @@ class Store:
 
 def _write_menus(conn: sqlite3.Connection, records: list[MenuRecord]) -> None:
     """Menu records in order: new sessions as plain inserts, stored ones upserted, steps replaced."""
-    inserted = conn.executemany(_INSERT_NEW_SESSION, [_session_values(r) for r in records]).rowcount
+    sessions = json.dumps([_session_values(r) for r in records])
+    inserted = conn.execute(_INSERT_NEW_SESSIONS, (sessions,)).rowcount
     if inserted == len(records):  # all new: no old steps to delete
-        conn.executemany(_INSERT_STEP, [row for r in records for row in step_rows(r)])
+        conn.execute(_INSERT_STEPS, (json.dumps([row for r in records for row in step_rows(r)]),))
         return
     # Some were stored already (or repeat within this batch): the idempotent path, one by one, in
     # order. Rows the inserts above just wrote are simply written again.
