@@ -13,17 +13,20 @@ from .cli_options import config_option, load_or_exit
 from .config import describe, missing_sounds
 
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(verbose: int, log_format: str = "plain") -> None:
+    from .logs import setup
+
+    setup(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING, log_format)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="-v for INFO (one line per call), -vv for protocol DEBUG.")
+@click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
+              envvar="ASTERISK_BRIDGE_LOG_FORMAT", help="Log lines as text or as one JSON object each.")
 @click.version_option(package_name="asterisk-bridge")
-def main(verbose: int) -> None:
+def main(verbose: int, log_format: str) -> None:
     """Citizen contact-center bridge for Asterisk: topic menu over FastAGI, call records in SQLite."""
-    _setup_logging(verbose)
+    _setup_logging(verbose, log_format)
 
 
 @main.command("check-config")
@@ -88,7 +91,22 @@ def _register_report_commands() -> None:
     main.add_command(summary)
 
 
+def _register_ops_commands() -> None:
+    from .ops import db, status
+
+    main.add_command(db)
+    main.add_command(status)
+
+
+def _register_simulate_command() -> None:
+    from .pbxsim.commands import simulate
+
+    main.add_command(simulate)
+
+
 _register_report_commands()
+_register_ops_commands()
+_register_simulate_command()
 
 if __name__ == "__main__":
     main()

@@ -537,7 +537,31 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([toml_problem(source, text, str(exc))], source) from None
-    return parse_config(data, source)
+    exposed = _literal_secrets_exposed(path, data)
+    try:
+        config = parse_config(data, source)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems + exposed, source) from None
+    if exposed:
+        raise ConfigError(exposed, source)
+    return config
+
+
+SECRET_KEYS = (("ami", "secret"), ("mqtt", "password"), ("smtp", "password"), ("privacy", "salt"))
+
+
+def _literal_secrets_exposed(path: str | os.PathLike[str], data: dict[str, Any]) -> list[ConfigProblem]:
+    """A secret written in a file every local user may read is refused, naming the key."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return []
+    if not mode & 0o004:
+        return []
+    return [ConfigProblem(f"{section}.{key}", f"a secret written in a file readable by every user "
+                          f"(mode {mode & 0o777:04o}); use {key}_file or {key}_env, or chmod o-r {path}")
+            for section, key in SECRET_KEYS
+            if isinstance(data.get(section), dict) and data[section].get(key)]
 
 
 
@@ -601,14 +625,6 @@ def missing_sounds(config: Config, sounds_dir: str | os.PathLike[str],
     return missing
 
 
-def retention_not_applied(config: Config) -> str:
-    """Retention keys are validated but nothing applies them yet; say so rather than imply it."""
-    p = config.privacy
-    keys = [f"{k} = {v}" for k, v in (("hash_after_days", p.hash_after_days),
-                                      ("drop_steps_after_days", p.drop_steps_after_days)) if v is not None]
-    return ", ".join(keys)
-
-
 def describe(config: Config) -> str:
     """A one-screen summary for ``check-config``: what the service will do, with no secret values."""
     f, a, m, s = config.fastagi, config.ami, config.mqtt, config.smtp
@@ -622,9 +638,11 @@ def describe(config: Config) -> str:
            f"mail     " + (f"{config.summary.send_at} via {s.host}:{s.port} ({s.security}) to "
                            f"{len(s.recipients)} recipient(s)" if s.host else "off (summary not mailed)"),
            f"queues   {len(config.queues)} declared"]
-    retention = retention_not_applied(config)
-    if retention:
-        out.append(f"privacy  NOT APPLIED in this version: {retention}")
+    p = config.privacy
+    retention = [f"numbers hashed after {p.hash_after_days} days" if p.hash_after_days else "",
+                 f"menu steps dropped after {p.drop_steps_after_days} days" if p.drop_steps_after_days else ""]
+    out.append(f"privacy  callers {'masked' if p.mask_callers else 'shown in full'} in summaries; retention: "
+               + (", ".join(r for r in retention if r) or "off (records kept as they are)"))
     for line in config.lines.values():
         out.append(f"line {line.number} ({line.name}): default queue {line.default_queue}, "
                    f"{line.attempts} attempts, {line.key_timeout_ms / 1000:g} s per key")

@@ -19,22 +19,22 @@ midnight, so late calls stay in the day.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import secrets
 import sys
 import time
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .config import Config, Line, parse_config
-from .pbxsim.agi_caller import AGICallResult, Caller, SimulatedChannel, run_agi_call
-from .pbxsim.ami_calls import CallScenario, Ids, call_events, play_call
+from .config import Config, parse_config
+from .pbxsim.agi_caller import AGICallResult
+from .pbxsim.ami_calls import CallScenario
 from .pbxsim.ami_server import AMIServer
+from .pbxsim.driver import drive_calls, print_progress
 from .pbxsim.queues import QueueDecision, QueueModel
 from .pbxsim.traffic import PlannedCall, TrafficModel
 from .report.schedule import write_summary_files
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 AMI_USER = "asterisk-bridge"
-IDS_PER_CALL = 64  # Uniqueids and Local channel numbers reserved for one call's channels
 
 
 @dataclass
@@ -97,49 +96,6 @@ def simulated_day(config: Config, day: date | None = None) -> tuple[date, float]
     return day, datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
 
 
-def scenario_for(line: Line, call: PlannedCall, result: AGICallResult) -> CallScenario:
-    """What the dialplan does after the menu, from the variables the bridge set (no queue yet).
-
-    A queued call gets a placeholder abandon so that the menu part of its events can be built
-    (and the moment it joins the queue known) before the queue model decides."""
-    v = result.variables
-    ivr_result = v.get("IVR_RESULT", "")
-    common = dict(name=line.number, line=line.number, caller_number=call.caller_number,
-                  caller_name=call.caller_number, topic=v.get("IVR_TOPIC") or None,
-                  age_group=v.get("IVR_AGE_GROUP") or None, result=ivr_result)
-    if result.agistatus == "HANGUP" or ivr_result == "hangup":
-        return CallScenario(menu="hangup", **{**common, "result": "hangup"})
-    if ivr_result == "selfservice":
-        return CallScenario(menu="selfservice", **common)
-    queue = v.get("IVR_QUEUE") or line.default_queue
-    if ivr_result in ("topic", "operator"):
-        return CallScenario(menu="queue", queue=queue, abandon_after=1.0, **common)
-    if ivr_result in ("timeout", "error"):
-        return CallScenario(menu="timeout", queue=queue, default_queue=queue, abandon_after=1.0, **common)
-    # the bridge never set IVR_RESULT: the dialplan's bridge-down branch, default queue
-    return CallScenario(menu="bridge-down", default_queue=line.default_queue, abandon_after=1.0,
-                        **{**common, "result": None, "topic": None, "age_group": None})
-
-
-def joins_queue_at(scenario: CallScenario, start: float, base: int) -> float:
-    """Simulated time the caller joins the queue: the menu's events decide it."""
-    for t, headers in call_events(scenario, start, _ids(base)):
-        if headers[0] == ("Event", "QueueCallerJoin"):
-            return t
-    raise ValueError(f"scenario {scenario.name!r} ({scenario.menu}) never joins a queue")
-
-
-def with_decision(scenario: CallScenario, d: QueueDecision) -> CallScenario:
-    if d.operator is None:
-        return replace(scenario, abandon_after=d.wait)
-    return replace(scenario, abandon_after=None, operator=d.operator, no_answer=d.no_answer, hold=d.hold,
-                   answer_after=d.ring, talk=d.talk, hangup_by=d.hangup_by)
-
-
-def _ids(base: int) -> Ids:
-    return Ids(seq=itertools.count(base), local=itertools.count(base))
-
-
 async def run_demo(
     out: Path,
     *,
@@ -168,52 +124,13 @@ async def run_demo(
             model.calls_per_day = calls_per_day
         calls = model.day()
         queues = QueueModel(config.queues, seed=seed)
-        scenarios: dict[str, CallScenario] = {}
-        decisions: dict[str, QueueDecision] = {}
         async with Service(config, clock=clock) as service:
             await _wait_for_ami(service, pbx)
             started = time.monotonic()
-            port = service.fastagi.port
-            done = 0
-            menus: list[asyncio.Future[AGICallResult]] = [asyncio.get_running_loop().create_future() for _ in calls]
-            began: list[float] = [0.0] * len(calls)  # simulated time each menu began
-
-            async def menu(index: int, call: PlannedCall) -> AGICallResult:
-                nonlocal done
-                delay = call.at / speed - (time.monotonic() - started)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                base = 6 + index * IDS_PER_CALL
-                began[index] = clock()
-                channel = SimulatedChannel.for_call(call.line, sequence=base, uniqueid=f"{int(began[index])}.{base}")
-                caller = Caller(number=call.caller_number, reactions=call.reactions)
-                result = await run_agi_call("127.0.0.1", port, channel, caller, speed=speed)
-                menus[index].set_result(result)
-                done += 1
-                if progress and (done == len(calls) or done % max(1, len(calls) // 40) == 0):
-                    _progress(done, len(calls), call.at)
-                return result
-
-            async def pbx_side() -> None:
-                """In plan order (so the queue model is deterministic), play each call's AMI events."""
-                plays = []
-                for index, call in enumerate(calls):
-                    result = await menus[index]
-                    base = 6 + index * IDS_PER_CALL
-                    start = began[index]
-                    linkedid = f"{int(start)}.{base}"
-                    scenario = scenario_for(config.line_for(call.line), call, result)
-                    if scenario.queue_joined is not None:
-                        planned = midnight + call.at
-                        joined = joins_queue_at(scenario, planned, base) - midnight
-                        decision = queues.decide(f"{call.line}:{index}", scenario.queue_joined, joined)
-                        decisions[linkedid] = decision
-                        scenario = with_decision(scenario, decision)
-                    scenarios[linkedid] = scenario
-                    plays.append(asyncio.create_task(play_call(pbx, scenario, start, speed=speed, ids=_ids(base))))
-                await asyncio.gather(*plays)
-
-            results, _ = await asyncio.gather(asyncio.gather(*(menu(i, c) for i, c in enumerate(calls))), pbx_side())
+            driven = await drive_calls(calls, config=config, pbx=pbx, queues=queues,
+                                       fastagi=("127.0.0.1", service.fastagi.port), speed=speed, clock=clock,
+                                       day_start=midnight, progress=print_progress if progress else None)
+            scenarios, decisions, results = driven.scenarios, driven.decisions, driven.results
             rows = await _all_calls_written(service, set(scenarios))
     if progress:
         sys.stderr.write("\n")
@@ -248,14 +165,6 @@ async def _all_calls_written(service: Service, linkedids: set[str], timeout: flo
         missing = len(linkedids - {r["linkedid"] for r in rows if r["outcome"] is not None})
         log.warning("%d call(s) not stored as finished after %.0f s", missing, timeout)
         return rows
-
-
-def _progress(done: int, total: int, at: float) -> None:
-    width = 40
-    filled = int(width * done / total) if total else width
-    clock = time.strftime("%H:%M", time.gmtime(at))
-    sys.stderr.write(f"\r  simulated {clock}  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} calls")
-    sys.stderr.flush()
 
 
 def format_calls(config: Config, counts: list[dict], rows: list[dict]) -> str:

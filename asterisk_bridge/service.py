@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .calls import CallFollower
-from .config import Config, ConfigError, load_config, retention_not_applied
+from . import health
+from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer
 from .ivr import IVR
 from .mqtt import CallEvents, Gauges, MQTTPublisher
 from .report.schedule import SummaryScheduler
-from .store import Store
+from .report.period import local_date_of, local_day
+from .store import Store, maintenance
 
 log = logging.getLogger("asterisk_bridge.service")
+
+RETENTION_INTERVAL = 86400.0  # retention runs at start, then daily
 
 
 class Service:
@@ -57,12 +62,13 @@ class Service:
             env_timeout=settings.env_timeout,
             command_timeout=settings.command_timeout,
         )
+        self.status_path = health.status_path(config)
+        self.started_at = time.time()
+        self.state = "starting"
+        self._ami_down_since: float | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        retention = retention_not_applied(self.config)
-        if retention:
-            log.warning("[privacy] %s: retention is not implemented in this version; records are kept as they are",
-                        retention)
         await self.store.open()
         if self.mqtt is not None:
             await self.mqtt.start()
@@ -71,6 +77,11 @@ class Service:
         await self.fastagi.start()
         if self.summaries is not None:
             await self.summaries.start()
+        self.state = "running"
+        privacy = self.config.privacy
+        if privacy.hash_after_days is not None or privacy.drop_steps_after_days is not None:
+            self._background.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        self._background.append(asyncio.create_task(self._status_loop(), name="status-file"))
         log.info(
             "asterisk-bridge node %s: FastAGI on %s:%s, %d line(s), database %s",
             self.config.node, self.config.fastagi.host, self.fastagi.port,
@@ -79,6 +90,8 @@ class Service:
 
     async def stop(self) -> None:
         grace = self.config.fastagi.shutdown_grace
+        self.state = "stopping"
+        await self._write_status()
         log.info("stopping: letting %d call(s) in the menu finish (up to %.0f s)", self.fastagi.active, grace)
         await self.fastagi.close(grace)
         if self.summaries is not None:
@@ -87,7 +100,78 @@ class Service:
             await self.calls.stop()  # calls in progress stay open and are reconciled on the next start
         if self.mqtt is not None:
             await self.mqtt.stop()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         await self.store.close()
+        self.state = "stopped"
+        await self._write_status()
+
+    async def run_retention(self) -> maintenance.RetentionResult:
+        """Apply privacy retention now, on the writer's connection; logs what it changed."""
+        p = self.config.privacy
+        result = await self.store.maintain(
+            maintenance.apply_retention, now=time.time(), hash_after_days=p.hash_after_days,
+            drop_steps_after_days=p.drop_steps_after_days, salt=p.salt)
+        log.info("[privacy] retention: %s", result.describe())
+        return result
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await self.run_retention()
+            except Exception as exc:  # noqa: BLE001 - retried tomorrow; never stops the service
+                log.warning("[privacy] retention failed (retried in 24 h): %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(RETENTION_INTERVAL)
+
+    async def _status_loop(self) -> None:
+        while True:
+            await self._write_status()
+            await asyncio.sleep(health.INTERVAL)
+
+    async def _write_status(self) -> None:
+        """Refresh ``<database>.status.json`` for ``asterisk-bridge status``; never raises."""
+        try:
+            data = await self._status()
+            await asyncio.to_thread(health.write_status, self.status_path, data)
+        except Exception as exc:  # noqa: BLE001 - the status file must never stop the service
+            log.debug("status file %s not written: %s", self.status_path, exc)
+
+    async def _status(self) -> dict:
+        now = time.time()
+        config = self.config
+        ami: dict = {"enabled": self.calls is not None}
+        if self.calls is not None:
+            connected = self.calls.connected
+            if connected:
+                self._ami_down_since = None
+            elif self._ami_down_since is None:
+                self._ami_down_since = now
+            ami.update(connected=connected, connected_since=self.calls.connected_since,
+                       down_since=self._ami_down_since, active_calls=len(self.calls.active_calls))
+        mqtt: dict = {"enabled": self.mqtt is not None}
+        if self.mqtt is not None:
+            mqtt.update(connected=self.mqtt.connected, last_error=self.mqtt.last_error,
+                        outbox_depth=await self.store.outbox_depth() if self.store.is_open else None)
+        figures: dict = {}
+        if self.store.is_open:
+            day = local_day(local_date_of(now, config.timezone), config.timezone)
+            figures = await asyncio.to_thread(
+                maintenance.status_figures, config.database.path, day.start_utc, day.end_utc)
+        sent = figures.get("summary") or {}
+        return {
+            "schema": health.SCHEMA, "pid": os.getpid(), "node": config.node, "state": self.state,
+            "started_at": self.started_at, "written_at": now,
+            "fastagi": {"listen": f"{config.fastagi.host}:{self.fastagi.port}", "active": self.fastagi.active},
+            "ami": ami, "mqtt": mqtt,
+            "store": {"path": str(config.database.path), "pending": self.store.pending,
+                      "last_error": self.store.last_error if self.store.pending else None},
+            "summary": {"enabled": self.summaries is not None, "last_day": sent.get("day"),
+                        "last_sent_at": sent.get("sent_at")},
+            "today": {"menu_sessions": figures.get("menu_sessions", 0), "calls": figures.get("calls", 0)},
+            "retention": figures.get("retention"),
+        }
 
     def reload(self) -> bool:
         """Read the configuration file again; new calls get the new menu.
@@ -130,6 +214,15 @@ async def run(config: Config, config_path: Path | None = None) -> None:
     try:
         await stop.wait()
     finally:
+        # A second SIGTERM while calls finish must not kill the process mid-flush (systemd sends
+        # SIGKILL after TimeoutStopSec anyway); SIGHUP no longer reloads.
+        def again(name: str) -> None:
+            log.warning("%s while stopping: still letting calls finish and flushing the queue", name)
+
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-        await service.stop()
+            loop.add_signal_handler(sig, again, sig.name)
+        try:
+            await service.stop()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)

@@ -8,6 +8,7 @@ secret while doing so).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ def read_secret(t: Table, name: str) -> tuple[str | None, str]:
             return None, f"file {path}"
         if not value:
             t.problem(f"{name}_file", f"file {path!r} is empty")
+        _warn_if_readable_by_others(t.at(f"{name}_file"), path)
         return value or None, f"file {path}"
     if env:
         if not os.environ.get(env):
@@ -177,6 +179,16 @@ def read_secret(t: Table, name: str) -> tuple[str | None, str]:
     if literal:
         return literal, "written in the config file"
     return None, "not set"
+
+
+def _warn_if_readable_by_others(key: str, path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & 0o004:
+        logging.getLogger("asterisk_bridge.config").warning(
+            "%s: secret file %s is readable by every user (mode %04o); chmod o-r it", key, path, mode & 0o777)
 
 
 def toml_problem(source: str, text: str, message: str) -> ConfigProblem:

@@ -2,8 +2,10 @@
 """Run every benchmark under bench/ with modest sizes and print ONE table of figures and ratios.
 
 Every ratio is against a baseline measured in the same run (bare FastAGI server, panoramisk's
-bare AMI parsing, raw sqlite3 executemany); see each bench's --help for the method. The whole
-run takes about 4-5 minutes on 2 cores. ``make bench`` calls this.
+bare AMI parsing, raw sqlite3 executemany); see each bench's --help for the method. Then the report
+timings (bench/report_bench.py, small database) and the scale target of issue 6 (bench/scale_bench.py:
+1,000 open menu sessions, 100 new calls a second, 60 s measured), which have no baseline. The whole
+run takes about 6-7 minutes on 2 cores. ``make bench`` calls this.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ sys.path.insert(0, str(HERE))
 
 import agi_bench  # noqa: E402
 import ami_bench  # noqa: E402
+import report_bench  # noqa: E402
+import scale_bench  # noqa: E402
 import store_bench  # noqa: E402
 
 
@@ -42,6 +46,35 @@ def machine() -> str:
             f"{uv}, {platform.system()} {platform.release()}")
 
 
+def report_timings(calls: int) -> dict:
+    """bench/report_bench.py's figures for one generated database of ``calls`` calls (ms)."""
+    import shutil
+    import tempfile
+    from datetime import date
+
+    from asterisk_bridge.config import load_config
+    from asterisk_bridge.report.build import build_figures
+    from asterisk_bridge.report.render import render_summary
+
+    sys.path.insert(0, str(report_bench.CONFIG.parent))
+    from report_fixture import write_config
+
+    work = Path(tempfile.mkdtemp(prefix="report-bench-"))
+    try:
+        path = work / "calls.db"
+        report_bench.fill(path, calls)
+        cfg = load_config(write_config(work, path))
+        day = date(2025, 3, 12)
+        summary = report_bench.timed(lambda: build_figures(path, cfg, day, day))
+        figures = build_figures(path, cfg, day, day)
+        render = report_bench.timed(lambda: render_summary(figures, cfg))[1]
+        stats = report_bench.timed(lambda: build_figures(path, cfg, date(2025, 1, 1), date(2025, 5, 31),
+                                                         context=False, notable=0))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"summary": summary, "render": render, "stats": stats}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -53,6 +86,11 @@ def main(argv=None) -> None:
     p.add_argument("--scale-seconds", type=float, default=12.0, help="length of each paced scale run")
     p.add_argument("--ami-calls", type=int, default=250, help="calls in the AMI stream")
     p.add_argument("--store-records", type=int, default=10000, help="menu records per store variant")
+    p.add_argument("--report-calls", type=int, default=100000, help="calls in the report bench's database (0: skip)")
+    p.add_argument("--target-seconds", type=float, default=60.0,
+                   help="measured seconds of the issue 6 scale target run (0: skip)")
+    p.add_argument("--target-rate", type=float, default=100.0, help="new calls a second of the scale target run")
+    p.add_argument("--target-open", type=int, default=1000, help="sessions open at once in the scale target run")
     args = p.parse_args(argv)
     started = time.monotonic()
     if agi_bench.use_uvloop():
@@ -77,6 +115,16 @@ def main(argv=None) -> None:
     ami_rows, ami_info = ami_bench.bench(args.ami_calls, args.reps, verbose=False)
     print("Store ...", file=sys.stderr)
     store_rows = store_bench.bench(args.store_records, args.reps, verbose=False)
+    report = None
+    if args.report_calls:
+        print("Report ...", file=sys.stderr)
+        report = report_timings(args.report_calls)
+    scale_target = None
+    if args.target_seconds:
+        if gen == "uvloop":
+            agi_bench.use_uvloop()
+        scale_target = scale_bench.bench(args.target_seconds, args.target_rate, args.target_open)
+        asyncio.set_event_loop_policy(None)
 
     lines = [
         f"Machine: {machine()}",
@@ -104,6 +152,19 @@ def main(argv=None) -> None:
         lines.append(f"| Store ({args.store_records:,} records, {r['steps']} steps each) | menu records | "
                      f"{r['variant']} | {r['records_per_s']:,.0f} records/s, {r['cpu_us']:,.0f} us CPU/record "
                      f"| {ratio} | | {r['errors']} |")
+    if report is not None:
+        for case, (first, warm) in (("daily summary", report["summary"]), ("stats, 5 months", report["stats"])):
+            lines.append(f"| Report ({args.report_calls:,} calls) | {case} | build_figures | "
+                         f"{first:,.1f} ms first, {warm:,.1f} ms warm | | | 0 |")
+        lines.append(f"| Report ({args.report_calls:,} calls) | daily summary | render | "
+                     f"{report['render']:,.1f} ms warm | | | 0 |")
+    if scale_target is not None:
+        verdict = "met" if scale_target["met"] else "NOT met"
+        lines.append(f"| Scale target, issue 6 ({scale_target['seconds']:.0f} s measured) | {scale_target['conc']:,} open, "
+                     f"{scale_target['rate']:g} new calls/s, media {scale_target['media_ms']:,.0f} ms | {scale_target['server']} | "
+                     f"{scale_target['new_calls_per_s']:,.1f} new calls/s, {scale_target['open_mean']:,.0f} open, "
+                     f"server CPU {scale_target['server_cpu_pct']:.0f} %; target {verdict} | "
+                     f"| {scale_target['p50']:.2f} / {scale_target['p99']:.2f} / {scale_target['max']:.1f} | {scale_target['errors']} |")
     lines.append("")
     lines.append(f"Total run time {time.monotonic() - started:.0f} s.")
     print("\n".join(lines))

@@ -16,7 +16,6 @@ from asterisk_bridge.config import (
     missing_sounds,
     parse_config,
     resolve_config_path,
-    retention_not_applied,
 )
 
 EXAMPLE = Path(__file__).parent.parent / "asterisk-bridge.example.toml"
@@ -365,11 +364,55 @@ def test_example_toml_is_plain_toml():
     assert [line["number"] for line in data["lines"]] == ["122", "117"]
 
 
-def test_retention_keys_are_reported_as_not_applied():
-    """Retention is validated but not implemented yet: check-config must not let an admin think it is."""
+def test_retention_keys_are_described_as_applied():
+    """Retention runs (daily in `run`, `db retention`): check-config says what it will do."""
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     data["ami"] = {"enabled": False}
-    data["privacy"] = {"hash_after_days": 30, "salt": "pepper"}
-    config = parse_config(data)
-    assert retention_not_applied(config) == "hash_after_days = 30"
-    assert "privacy  NOT APPLIED in this version: hash_after_days = 30" in describe(config)
+    data["privacy"] = {"hash_after_days": 30, "drop_steps_after_days": 7, "salt": "pepper"}
+    text = describe(parse_config(data))
+    assert "retention: numbers hashed after 30 days, menu steps dropped after 7 days" in text
+    assert "NOT APPLIED" not in text and "pepper" not in text
+    data["privacy"] = {}
+    assert "retention: off (records kept as they are)" in describe(parse_config(data))
+
+
+# ---------------------------------------------------------------- secrets and file modes
+
+def _with_literal_secret(tmp_path, mode: int):
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        'secret_file = "/etc/asterisk-bridge/ami.secret"', f'secret = "{SECRET}"')
+    text = text.replace("mask_callers = true", 'mask_callers = true\nhash_after_days = 30\nsalt = "pepper"')
+    path = tmp_path / "literal.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def test_a_literal_secret_in_a_world_readable_file_is_refused_naming_the_key(tmp_path):
+    path = _with_literal_secret(tmp_path, 0o644)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    found = [str(p) for p in info.value.problems]
+    assert [p.split(":")[0] for p in found] == ["ami.secret", "privacy.salt"]
+    assert "readable by every user (mode 0644)" in found[0] and "secret_file or secret_env" in found[0]
+    assert SECRET not in str(info.value) and "pepper" not in str(info.value)
+
+
+def test_a_literal_secret_in_a_private_file_is_accepted(tmp_path):
+    path = _with_literal_secret(tmp_path, 0o640)
+    assert load_config(path).ami.secret == SECRET
+
+
+def test_a_secret_file_readable_by_others_is_a_warning(tmp_path, caplog):
+    path = example_with_secret(tmp_path)
+    secret = next(tmp_path.glob("*.secret"))
+    secret.chmod(0o644)
+    with caplog.at_level("WARNING", logger="asterisk_bridge.config"):
+        load_config(path)
+    assert any("ami.secret_file" in r.getMessage() and "readable by every user" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    secret.chmod(0o600)
+    with caplog.at_level("WARNING", logger="asterisk_bridge.config"):
+        load_config(path)
+    assert not caplog.records

@@ -196,6 +196,24 @@ def m004_summaries(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_retention(db: Database) -> None:
+    """What each retention run changed (caller numbers hashed, menu steps dropped), so an admin
+    and the daily summary can say what was removed and when."""
+    db.execute(
+        """
+        CREATE TABLE retention_runs (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            ran_at          TEXT NOT NULL,
+            hash_before     TEXT,
+            drop_before     TEXT,
+            sessions_hashed INTEGER NOT NULL CHECK (sessions_hashed >= 0),
+            calls_hashed    INTEGER NOT NULL CHECK (calls_hashed >= 0),
+            steps_dropped   INTEGER NOT NULL CHECK (steps_dropped >= 0)
+        ) STRICT
+        """
+    )
+
 def apply_migrations(db: Database) -> list[str]:
     """Bring ``db`` up to date; returns the names of the migrations this call applied."""
     pending = [migration.name for migration in migrations.pending(db)]

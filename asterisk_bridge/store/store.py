@@ -547,6 +547,21 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._on_connection, function, *args)
 
+    async def maintain(self, function, /, *args, **kwargs):
+        """Run ``function(database, ...)`` on the writer's connection between two batches (retention):
+        no second writer competes for the lock, and queued records simply wait a moment."""
+        if self._executor is None:
+            raise StoreClosedError(f"store {self.path} is not open")
+        loop = asyncio.get_running_loop()
+
+        def call():
+            if self._db is None:
+                self._connect()
+            assert self._db is not None
+            return function(self._db, *args, **kwargs)
+
+        return await loop.run_in_executor(self._executor, call)
+
     def _on_connection(self, function, *args):
         if self._db is None:
             self._connect()

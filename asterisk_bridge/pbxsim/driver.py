@@ -1,0 +1,162 @@
+"""Asterisk's side of planned calls against a bridge: menu over FastAGI, then the PBX over AMI.
+
+One call: at its planned moment a FastAGI session runs the menu with the caller's reactions;
+the variables the bridge set decide what the dialplan does next (``scenario_for``); a queued
+call gets its operator, wait and talk from the queue model; then the call's AMI events are
+played on the simulator's AMI server. ``demo`` (bridge and simulator in one process, simulated
+clock) and ``simulate`` (a running bridge, its FastAGI address) both drive calls with
+``drive_calls``.
+
+The queue model decides from the planned times, in plan order, so with one seed every caller
+meets the same queue, operator and wait in every run however late the event loop ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from ..config import Config, Line
+from .agi_caller import AGICallResult, Caller, SimulatedChannel, run_agi_call
+from .ami_calls import CallScenario, Ids, call_events, play_call
+from .ami_server import AMIServer
+from .queues import QueueDecision, QueueModel
+from .traffic import PlannedCall
+
+IDS_PER_CALL = 64  # Uniqueids and Local channel numbers reserved for one call's channels
+FIRST_ID = 6
+
+Progress = Callable[[int, int, float], None]  # (calls done, calls in all, simulated second of the day)
+
+
+@dataclass
+class DriveResult:
+    results: list[AGICallResult]
+    scenarios: dict[str, CallScenario] = field(default_factory=dict)   # linkedid -> what the PBX did
+    decisions: dict[str, QueueDecision] = field(default_factory=dict)  # linkedid -> queue model's decision
+
+
+def scenario_for(line: Line, call: PlannedCall, result: AGICallResult) -> CallScenario:
+    """What the dialplan does after the menu, from the variables the bridge set (no queue yet).
+
+    A queued call gets a placeholder abandon so that the menu part of its events can be built
+    (and the moment it joins the queue known) before the queue model decides."""
+    v = result.variables
+    ivr_result = v.get("IVR_RESULT", "")
+    common = dict(name=line.number, line=line.number, caller_number=call.caller_number,
+                  caller_name=call.caller_number, topic=v.get("IVR_TOPIC") or None,
+                  age_group=v.get("IVR_AGE_GROUP") or None, result=ivr_result)
+    if result.agistatus == "HANGUP" or ivr_result == "hangup":
+        return CallScenario(menu="hangup", **{**common, "result": "hangup"})
+    if ivr_result == "selfservice":
+        return CallScenario(menu="selfservice", **common)
+    queue = v.get("IVR_QUEUE") or line.default_queue
+    if ivr_result in ("topic", "operator"):
+        return CallScenario(menu="queue", queue=queue, abandon_after=1.0, **common)
+    if ivr_result in ("timeout", "error"):
+        return CallScenario(menu="timeout", queue=queue, default_queue=queue, abandon_after=1.0, **common)
+    # the bridge never set IVR_RESULT: the dialplan's bridge-down branch, default queue
+    return CallScenario(menu="bridge-down", default_queue=line.default_queue, abandon_after=1.0,
+                        **{**common, "result": None, "topic": None, "age_group": None})
+
+
+def joins_queue_at(scenario: CallScenario, start: float, base: int) -> float:
+    """Simulated time the caller joins the queue: the menu's events decide it."""
+    for t, headers in call_events(scenario, start, ids_from(base)):
+        if headers[0] == ("Event", "QueueCallerJoin"):
+            return t
+    raise ValueError(f"scenario {scenario.name!r} ({scenario.menu}) never joins a queue")
+
+
+def with_decision(scenario: CallScenario, d: QueueDecision) -> CallScenario:
+    if d.operator is None:
+        return replace(scenario, abandon_after=d.wait)
+    return replace(scenario, abandon_after=None, operator=d.operator, no_answer=d.no_answer, hold=d.hold,
+                   answer_after=d.ring, talk=d.talk, hangup_by=d.hangup_by)
+
+
+def ids_from(base: int) -> Ids:
+    return Ids(seq=itertools.count(base), local=itertools.count(base))
+
+
+async def drive_calls(
+    calls: Sequence[PlannedCall],
+    *,
+    config: Config,
+    pbx: AMIServer,
+    queues: QueueModel,
+    fastagi: tuple[str, int],
+    speed: float,
+    clock: Callable[[], float],
+    day_start: float = 0.0,
+    first_index: int = 0,
+    progress: Progress | None = None,
+) -> DriveResult:
+    """Play ``calls`` (one day, in arrival order) against the bridge; returns when every call ended.
+
+    ``call.at / speed`` wall seconds after the start, a call's menu begins; its simulated start is
+    ``clock()`` then (the AGI uniqueid and the AMI events' times come from it). ``day_start +
+    call.at`` is the planned time the queue model decides from. ``first_index`` numbers the calls
+    (ids, queue model keys) after those of earlier days."""
+    host, port = fastagi
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    done = 0
+    menus: list[asyncio.Future[AGICallResult]] = [loop.create_future() for _ in calls]
+    began: list[float] = [0.0] * len(calls)  # simulated time each menu began
+    result = DriveResult(results=[])
+
+    async def menu(offset: int, call: PlannedCall) -> AGICallResult:
+        nonlocal done
+        delay = call.at / speed - (time.monotonic() - started)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        base = FIRST_ID + (first_index + offset) * IDS_PER_CALL
+        began[offset] = clock()
+        channel = SimulatedChannel.for_call(call.line, sequence=base, uniqueid=f"{int(began[offset])}.{base}")
+        caller = Caller(number=call.caller_number, reactions=call.reactions)
+        try:
+            outcome = await run_agi_call(host, port, channel, caller, speed=speed)
+        except BaseException as exc:
+            menus[offset].set_exception(exc)
+            raise
+        menus[offset].set_result(outcome)
+        done += 1
+        if progress is not None and (done == len(calls) or done % max(1, len(calls) // 40) == 0):
+            progress(done, len(calls), call.at)
+        return outcome
+
+    async def pbx_side() -> None:
+        """In plan order (so the queue model is deterministic), play each call's AMI events."""
+        plays = []
+        for offset, call in enumerate(calls):
+            outcome = await menus[offset]
+            index = first_index + offset
+            base = FIRST_ID + index * IDS_PER_CALL
+            start = began[offset]
+            linkedid = f"{int(start)}.{base}"
+            scenario = scenario_for(config.line_for(call.line), call, outcome)
+            if scenario.queue_joined is not None:
+                joined = joins_queue_at(scenario, day_start + call.at, base) - day_start
+                decision = queues.decide(f"{call.line}:{index}", scenario.queue_joined, joined)
+                result.decisions[linkedid] = decision
+                scenario = with_decision(scenario, decision)
+            result.scenarios[linkedid] = scenario
+            plays.append(asyncio.create_task(play_call(pbx, scenario, start, speed=speed, ids=ids_from(base))))
+        await asyncio.gather(*plays)
+
+    results, _ = await asyncio.gather(asyncio.gather(*(menu(i, c) for i, c in enumerate(calls))), pbx_side())
+    result.results = list(results)
+    return result
+
+
+def print_progress(done: int, total: int, at: float) -> None:
+    width = 40
+    filled = int(width * done / total) if total else width
+    clock = time.strftime("%H:%M", time.gmtime(at))
+    sys.stderr.write(f"\r  simulated {clock}  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} calls")
+    sys.stderr.flush()

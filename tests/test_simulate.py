@@ -1,0 +1,58 @@
+"""``simulate`` against a running bridge: FastAGI to its server, AMI from the simulator's server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from click.testing import CliRunner
+
+from asterisk_bridge.cli import main
+from asterisk_bridge.demo import demo_config
+from asterisk_bridge.pbxsim.ami_server import AMIServer
+from asterisk_bridge.pbxsim.commands import _calls_per_day
+from asterisk_bridge.pbxsim.simulate import format_simulation, run_simulation, wait_for_bridge
+from asterisk_bridge.service import Service
+from asterisk_bridge.store import queries
+
+
+async def test_simulate_drives_a_running_bridge_and_its_database_has_the_calls(tmp_path):
+    async with AMIServer(username="asterisk-bridge", secret="s3cret", timestampevents=True, login_delay=0.05) as pbx:
+        config = demo_config(tmp_path, ami_port=pbx.port, ami_secret="s3cret")  # the admin's bridge
+        async with Service(config) as service:
+            assert await wait_for_bridge(pbx, 5.0)
+            result = await run_simulation(config, pbx, ("127.0.0.1", service.fastagi.port), seed=3, days=2,
+                                          calls_per_day={"122": 8, "117": 4}, day_seconds=2.0)
+            linkedids = set(result.scenarios)
+            path = config.database.path
+            async with asyncio.timeout(10):
+                while True:
+                    await service.store.flush(5)
+                    rows = {r["linkedid"]: r for r in queries.calls(path) if r["outcome"] is not None}
+                    if linkedids <= set(rows):
+                        break
+                    await asyncio.sleep(0.05)
+    assert len(result.calls) == 24 and len(linkedids) == 24
+    assert all(r.agistatus != "FAILURE" for r in result.results)
+    db = sqlite3.connect(path)
+    sessions = {lid: (line, res) for lid, line, res in db.execute("SELECT linkedid, line, result FROM menu_sessions")}
+    assert set(sessions) == linkedids
+    assert db.execute("SELECT count(*) FROM calls").fetchone()[0] == 24
+    for linkedid, scenario in result.scenarios.items():
+        row = rows[linkedid]
+        assert row["line"] == sessions[linkedid][0] == scenario.line
+        if scenario.operator is not None:
+            assert row["outcome"] == "answered" and row["operator"] == scenario.operator.name
+    assert sum(1 for r in rows.values() if r["outcome"] == "answered") == sum(
+        1 for s in result.scenarios.values() if s.operator is not None)
+    table = format_simulation(result)
+    assert [t.split()[:2] for t in table.splitlines()[1:]] == [["117", "8"], ["122", "16"]]
+
+
+def test_simulate_command_line_checks_its_arguments(tmp_path):
+    assert _calls_per_day("122=160, 117=90") == {"122": 160, "117": 90}
+    runner = CliRunner()
+    out = runner.invoke(main, ["simulate", "--calls-per-day", "122:5"])
+    assert out.exit_code == 2 and "LINE=COUNT" in out.output
+    out = runner.invoke(main, ["simulate", "--fastagi", "nowhere"])
+    assert out.exit_code == 2 and "HOST:PORT" in out.output
