@@ -219,3 +219,25 @@ def test_status_problems(over, expected):
     assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found)), found
     text = health.format_status(_status(**over), NOW)
     assert "2 session(s) in the menu now" in text and "5 menu session(s), 4 call record(s)" in text
+
+
+async def test_the_daily_summary_says_what_retention_removed(tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from asterisk_bridge.demo import demo_config
+    from asterisk_bridge.report.build import build_figures
+    from asterisk_bridge.report.render import render_summary
+
+    path = tmp_path / "calls.db"
+    await fill(path, [record(1, NOW - 100 * DAY), record(2, NOW - 1 * DAY)])
+    maintenance.apply_retention_to_file(path, now=NOW, hash_after_days=30, drop_steps_after_days=60, salt="pepper")
+    config = demo_config(tmp_path)
+    day = datetime.fromtimestamp(NOW, ZoneInfo(config.timezone)).date()
+    _, text, html = render_summary(build_figures(path, config, day, day, now=NOW), config)
+    expected = "номера звонящих заменены хешем (сеансов меню — 1, звонков — 0), удалено шагов меню — 2"
+    assert expected in text and expected in html
+    # a day without a retention run says nothing about it
+    _, text, _ = render_summary(build_figures(path, config, day.replace(day=day.day - 1), day.replace(day=day.day - 1),
+                                              now=NOW), config)
+    assert "Хранение данных" not in text

@@ -14,6 +14,7 @@ from asterisk_bridge.config import Config, Menu
 from asterisk_bridge.privacy import mask_number
 from asterisk_bridge.store import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
+from asterisk_bridge.store.maintenance import retention_removed
 from asterisk_bridge.store.queries import reading
 
 from .figures import (
@@ -79,6 +80,8 @@ def build_figures(
         figures.calls = _notable(db_path, config, main.period, line, notable)
     if not context:
         return figures
+    with reading(db_path) as database:
+        figures.retention = retention_removed(database, main.period.start_utc, main.period.end_utc)
     if main.period.single_day:
         figures.previous_day = period_figures(db_path, config, local_day(last - timedelta(days=1), tz), line=line)
         figures.week_before = period_figures(db_path, config, local_day(last - timedelta(days=7), tz), line=line)

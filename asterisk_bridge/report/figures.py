@@ -319,6 +319,7 @@ class Figures:
     since_first_record: Totals | None = None
     first_record: date | None = None
     calls: list[CallLine] = field(default_factory=list)
+    retention: dict[str, int] | None = None  # what privacy retention changed that day (email only)
 
     def to_json(self) -> dict[str, Any]:
         d = self.definitions
