@@ -107,36 +107,35 @@ def hour_counts(
 ) -> list[dict[str, Any]]:
     """Calls per line and UTC quarter-hour (``hour`` = ``YYYY-MM-DDTHH``, ``quarter`` 0..3)."""
     bucket = "substr({p}started_at, 1, 13) AS hour, CAST(substr({p}started_at, 15, 2) AS INTEGER) / 15 AS quarter"
-    with reading(db) as database:
-        rows: list[dict[str, Any]] = []
-        if has_calls(database):
-            where, params = _range(start_utc, end_utc, line)
-            sql = (f"SELECT line, {bucket.format(p='')}, COUNT(*) AS calls FROM calls WHERE {where} "
-                   "GROUP BY line, hour, quarter")
-            rows += [dict(r) for r in database.query(sql, params)]
-        where, params = _range(start_utc, end_utc, line, "m")
-        only = f" AND {_MENU_ONLY}" if has_calls(database) else ""
-        sql = (f"SELECT m.line AS line, {bucket.format(p='m.')}, COUNT(DISTINCT {_MENU_CALL_ID}) AS calls "
-               f"FROM menu_sessions m WHERE {where}{only} GROUP BY m.line, hour, quarter")
-        rows += [dict(r) for r in database.query(sql, params)]
-        return rows
+    return _calls_and_menu_only(db, start_utc, end_utc, line, bucket.format(p=""), bucket.format(p="m."),
+                                "hour, quarter")
 
 
 def bucket_totals(
     db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
 ) -> list[dict[str, Any]]:
     """Calls per (line, outcome bucket), calls and menu-only sessions together: for long spans."""
+    return _calls_and_menu_only(db, start_utc, end_utc, line, f"{CALL_BUCKET_SQL} AS bucket",
+                                f"{MENU_BUCKET_SQL} AS bucket", "bucket")
+
+
+def _calls_and_menu_only(
+    db: DatabaseLike, start_utc: Any, end_utc: Any, line: str | None,
+    call_columns: str, menu_columns: str, group: str,
+) -> list[dict[str, Any]]:
+    """Counts grouped by line and ``group``: rows of ``calls``, then menu sessions AMI never saw
+    (one call per linkedid) — so a period mixing AMI data and gaps counts every call once."""
     with reading(db) as database:
         rows: list[dict[str, Any]] = []
-        if has_calls(database):
+        with_calls = has_calls(database)
+        if with_calls:
             where, params = _range(start_utc, end_utc, line)
-            sql = (f"SELECT line, {CALL_BUCKET_SQL} AS bucket, COUNT(*) AS calls FROM calls "
-                   f"WHERE {where} GROUP BY line, bucket")
+            sql = f"SELECT line, {call_columns}, COUNT(*) AS calls FROM calls WHERE {where} GROUP BY line, {group}"
             rows += [dict(r) for r in database.query(sql, params)]
         where, params = _range(start_utc, end_utc, line, "m")
-        only = f" AND {_MENU_ONLY}" if has_calls(database) else ""
-        sql = (f"SELECT m.line AS line, {MENU_BUCKET_SQL} AS bucket, COUNT(DISTINCT {_MENU_CALL_ID}) AS calls "
-               f"FROM menu_sessions m WHERE {where}{only} GROUP BY m.line, bucket")
+        only = f" AND {_MENU_ONLY}" if with_calls else ""
+        sql = (f"SELECT m.line AS line, {menu_columns}, COUNT(DISTINCT {_MENU_CALL_ID}) AS calls "
+               f"FROM menu_sessions m WHERE {where}{only} GROUP BY m.line, {group}")
         rows += [dict(r) for r in database.query(sql, params)]
         return rows
 
