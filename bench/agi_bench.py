@@ -186,10 +186,10 @@ def serve_bridge(kind: str, db_dir: str, loop_kind: str, log_level: str, profile
 
     sys.path.insert(0, str(REPO))
     from asterisk_bridge.demo import demo_config
+    from asterisk_bridge.logs import setup as setup_logging
     from asterisk_bridge.service import Service
 
-    logging.basicConfig(level=getattr(logging, log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(getattr(logging, log_level.upper()))
     config = demo_config(Path(db_dir))
 
     async def main() -> None:
