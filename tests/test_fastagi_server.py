@@ -458,6 +458,32 @@ async def test_command_input_checks_before_anything_is_sent() -> None:
     assert len(errors) == 6 and "'x' is not a DTMF key" in errors[-1]
 
 
+async def test_a_second_command_while_one_runs_is_refused_and_nothing_is_sent() -> None:
+    outcome: dict = {}
+
+    async def handler(channel: AGIChannel) -> None:
+        first = asyncio.ensure_future(channel.stream_file("cc/122-menu", "12"))
+        await asyncio.sleep(0)  # the first command is on the wire, its reply not yet read
+        try:
+            await channel.command("NOOP")
+        except AGICommandError as exc:
+            outcome["refused"] = str(exc)
+        outcome["first"] = (await first).digit
+        outcome["after"] = (await channel.command("NOOP")).result
+
+    async with FastAGIServer(handler, port=0) as server:
+        reader, writer = await connect(server.port)
+        writer.write(ENV)
+        assert await asyncio.wait_for(reader.readline(), 3) == b'STREAM FILE cc/122-menu "12"\n'
+        await asyncio.sleep(0.05)  # a refused command would have been written by now
+        writer.write(b"200 result=50 endpos=1200\n")  # "2" (ASCII 50) interrupted the prompt
+        assert await asyncio.wait_for(reader.readline(), 3) == b"NOOP\n"
+        writer.write(b"200 result=0\n")
+        assert await read_eof(reader) == b""
+    assert outcome == {"refused": "NOOP: another command is still running on this session", "first": "2",
+                       "after": "0"}
+
+
 @pytest.mark.parametrize(
     "line, code, result, data, endpos, text",
     [  # every shape of reply line seen in the captures

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from .errors import (
     AGICommandError,
+    AGIError,
     AGICommandTimeout,
     AGIConnectionClosed,
     AGIDeadChannel,
@@ -55,7 +57,6 @@ class AGIChannel:
         self.hung_up = False
         self._reader = reader
         self._writer = writer
-        self._lock = asyncio.Lock()
         self._closed = False
         # Command timeout: one lazily re-armed timer per session instead of one per
         # command (asyncio.timeout per command was the largest per-session CPU cost).
@@ -76,34 +77,37 @@ class AGIChannel:
         breaks elsewhere raise AGICommandError. ``bytes``: sent verbatim, must be
         exactly one line ending in "\\n" (for replaying raw traffic).
         Raises AGIInvalidCommand (510), AGIDeadChannel (511), AGIUsageError
-        (520), AGIProtocolError, AGIConnectionClosed or AGICommandTimeout.
+        (520), AGIProtocolError, AGIConnectionClosed or AGICommandTimeout;
+        AGICommandError when another command of this session is still running.
         """
         data = _encode(command)
-        async with self._lock:
-            if self._closed or self._writer.is_closing():
-                self._closed = True
-                raise AGIConnectionClosed(f"session with {self.peer} is closed; not sending {_show(data)}")
-            self._writer.write(data)
-            if self.command_timeout is not None:
-                self._deadline = self._loop.time() + self.command_timeout
-                if self._timer is None:
-                    self._timer = self._loop.call_at(self._deadline, self._check_deadline)
-            self._busy = True
-            try:
-                return await self._read_reply(data)
-            except AGIConnectionClosed:
-                self._closed = True
-                if self._timed_out:
-                    raise AGICommandTimeout(
-                        f"no reply to {_show(data)} from {self.peer} within {self.command_timeout} s"
-                    ) from None
-                raise
-            except (AGIProtocolError, asyncio.CancelledError):
-                # The reply may still arrive later and would be taken for the next one.
-                self._closed = True
-                raise
-            finally:
-                self._busy = False
+        if self._busy:
+            # Asterisk reads one command at a time; a second one now would abort the first (A10).
+            raise AGICommandError(f"{_show(data)}: another command is still running on this session")
+        if self._closed or self._writer.is_closing():
+            self._closed = True
+            raise AGIConnectionClosed(f"session with {self.peer} is closed; not sending {_show(data)}")
+        self._writer.write(data)
+        if self.command_timeout is not None:
+            self._deadline = self._loop.time() + self.command_timeout
+            if self._timer is None:
+                self._timer = self._loop.call_at(self._deadline, self._check_deadline)
+        self._busy = True
+        try:
+            return await self._read_reply(data)
+        except AGIConnectionClosed:
+            self._closed = True
+            if self._timed_out:
+                raise AGICommandTimeout(
+                    f"no reply to {_show(data)} from {self.peer} within {self.command_timeout} s"
+                ) from None
+            raise
+        except (AGIProtocolError, asyncio.CancelledError):
+            # The reply may still arrive later and would be taken for the next one.
+            self._closed = True
+            raise
+        finally:
+            self._busy = False
 
     def _check_deadline(self) -> None:
         """Timer callback: abort the connection if the running command is overdue.
@@ -133,7 +137,14 @@ class AGIChannel:
         if debug:
             log.debug("%s >> %r", self.peer, data)
         while True:
-            line = await self._read_line(data)
+            # _read_line inlined: one coroutine less per command on the hot path
+            try:
+                raw = await self._reader.readuntil(b"\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError) as exc:
+                raise self._read_failed(exc, data) from None
+            if len(raw) > self.line_limit:
+                raise self._too_long(raw, data)
+            line = raw[:-1].decode("utf-8", "replace")
             if debug:
                 log.debug("%s << %r", self.peer, line)
             if line == "HANGUP":
@@ -176,26 +187,29 @@ class AGIChannel:
     async def _read_line(self, data: bytes) -> str:
         try:
             raw = await self._reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            self._closed = True
-            extra = f" after partial line {exc.partial[:80]!r}" if exc.partial else ""
-            raise AGIConnectionClosed(
-                f"{self.peer} closed the connection while we waited for the reply to {_show(data)}{extra}"
-            ) from None
-        except asyncio.LimitOverrunError:
-            self._closed = True
-            raise AGIProtocolError(
-                f"reply line from {self.peer} to {_show(data)} is longer than the stream limit"
-            ) from None
-        except (ConnectionError, OSError) as exc:
-            self._closed = True
-            raise AGIConnectionClosed(f"connection to {self.peer} failed: {exc}") from None
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError) as exc:
+            raise self._read_failed(exc, data) from None
         if len(raw) > self.line_limit:
-            self._closed = True
-            raise AGIProtocolError(
-                f"reply line from {self.peer} to {_show(data)} is {len(raw)} bytes, over {self.line_limit}"
-            )
+            raise self._too_long(raw, data)
         return raw[:-1].decode("utf-8", "replace")
+
+    def _read_failed(self, exc: Exception, data: bytes) -> AGIError:
+        """The error for a failed read of the reply to ``data``; the session is unusable after it."""
+        self._closed = True
+        if isinstance(exc, asyncio.IncompleteReadError):
+            extra = f" after partial line {exc.partial[:80]!r}" if exc.partial else ""
+            return AGIConnectionClosed(
+                f"{self.peer} closed the connection while we waited for the reply to {_show(data)}{extra}"
+            )
+        if isinstance(exc, asyncio.LimitOverrunError):
+            return AGIProtocolError(f"reply line from {self.peer} to {_show(data)} is longer than the stream limit")
+        return AGIConnectionClosed(f"connection to {self.peer} failed: {exc}")
+
+    def _too_long(self, raw: bytes, data: bytes) -> AGIProtocolError:
+        self._closed = True
+        return AGIProtocolError(
+            f"reply line from {self.peer} to {_show(data)} is {len(raw)} bytes, over {self.line_limit}"
+        )
 
     def _mark_hung_up(self) -> None:
         if not self.hung_up:
@@ -220,25 +234,27 @@ class AGIChannel:
         except (TimeoutError, ConnectionError, OSError):
             pass
 
-    # Typed commands the IVR uses. Each returns the Reply or the value it carries.
+    # Typed commands the IVR uses. Each returns the Reply or the value it carries. Those that
+    # return the Reply as it is hand back command()'s coroutine instead of wrapping it in one of
+    # their own: a coroutine less per command (checks on the arguments still run at the call).
 
-    async def answer(self) -> Reply:
-        return await self.command(format_command("ANSWER"))
+    def answer(self) -> Awaitable[Reply]:
+        return self.command(format_command("ANSWER"))
 
-    async def stream_file(self, prompt: str, escape_digits: str = "") -> Reply:
+    def stream_file(self, prompt: str, escape_digits: str = "") -> Awaitable[Reply]:
         """Play a prompt; ``reply.digit`` is the escape key pressed (A5), endpos in samples (A6)."""
         _check_keys(escape_digits)
-        return await self.command(format_command("STREAM FILE", prompt, Quoted(escape_digits)))
+        return self.command(format_command("STREAM FILE", prompt, Quoted(escape_digits)))
 
-    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Reply:
+    def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Awaitable[Reply]:
         """Play a prompt and collect keys; ``reply.digits`` holds them, ``reply.timed_out`` on timeout."""
-        return await self.command(format_command("GET DATA", prompt, int(timeout_ms), int(max_digits)))
+        return self.command(format_command("GET DATA", prompt, int(timeout_ms), int(max_digits)))
 
-    async def wait_for_digit(self, timeout_ms: int) -> Reply:
-        return await self.command(format_command("WAIT FOR DIGIT", int(timeout_ms)))
+    def wait_for_digit(self, timeout_ms: int) -> Awaitable[Reply]:
+        return self.command(format_command("WAIT FOR DIGIT", int(timeout_ms)))
 
-    async def set_variable(self, name: str, value: str) -> Reply:
-        return await self.command(format_command("SET VARIABLE", name, value))
+    def set_variable(self, name: str, value: str) -> Awaitable[Reply]:
+        return self.command(format_command("SET VARIABLE", name, value))
 
     async def get_variable(self, name: str) -> str | None:
         """The variable's value, or None when it is not set (A13: result=0, no data)."""
@@ -262,12 +278,12 @@ class AGIChannel:
         except ValueError:
             raise AGIProtocolError(f"CHANNEL STATUS result {reply.result!r} is not an integer") from None
 
-    async def verbose(self, message: str, level: int = 1) -> Reply:
-        return await self.command(format_command("VERBOSE", message, int(level)))
+    def verbose(self, message: str, level: int = 1) -> Awaitable[Reply]:
+        return self.command(format_command("VERBOSE", message, int(level)))
 
-    async def hangup(self) -> Reply:
+    def hangup(self) -> Awaitable[Reply]:
         """Request a hangup of our channel (A12: the socket must still be closed by us)."""
-        return await self.command(b"HANGUP\n")
+        return self.command(b"HANGUP\n")
 
 
 def _encode(command: str | bytes) -> bytes:
