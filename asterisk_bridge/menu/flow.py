@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from asterisk_bridge.config import Line, Menu, Topic
 
@@ -91,12 +92,13 @@ Answer = Pressed | NoKey | PromptMissing | HungUp
 
 # ---------------------------------------------------------------- the record of the call's path
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One event on the call's path through the menu, for the store.
 
     kind: prompt | key | invalid | timeout | repeat | operator | missing_prompt | hangup | age | error;
     menu: where it happened ("122", "122/health", "greeting", "age", "info:<topic>", "offer:<topic>").
+    A named tuple rather than a dataclass: a session makes several, and tuples are cheap to build
+    and drop out of the garbage collector's work once it has seen them.
     """
 
     at: float
