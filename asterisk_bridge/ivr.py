@@ -45,6 +45,10 @@ log = logging.getLogger("asterisk_bridge.ivr")
 
 IVR_SCRIPT = "ivr"
 
+#: how long a finished session waits for its record's commit before it closes anyway (seconds);
+#: a commit normally takes the store's coalescing window (25 ms) plus a few milliseconds
+COMMIT_WAIT = 0.5
+
 
 def route(config: Config, env: AGIEnv) -> Line | None:
     """Find the line a session belongs to.
@@ -75,8 +79,10 @@ class IVR:
         events: CallEvents | None = None,
         gauges: Gauges | None = None,
         clock: Callable[[], float] = time.time,
+        commit_wait: float = COMMIT_WAIT,
     ):
         self.config = config
+        self.commit_wait = commit_wait
         self.store = store
         self.events = events
         self.gauges = gauges
@@ -147,7 +153,11 @@ class IVR:
         if self.gauges is not None:
             self.gauges.menu_finished(record)
         if self.store is not None:
-            self.store.submit_menu(record, events=self.events.menu_events(record) if self.events else None)
+            # The dialplan goes on once the session closes; by then the record is on disk
+            # (unless the database is failing or slow: then it stays queued and the call goes on).
+            events = self.events.menu_events(record) if self.events else None
+            if not await self.store.keep_menu(record, wait=self.commit_wait, events=events):
+                log.debug("menu record %s still queued as its session closes", record.session_id)
 
     async def _run(self, agi: AGIChannel, flow: MenuFlow) -> MenuOutcome:
         step = flow.start()

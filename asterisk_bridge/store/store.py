@@ -6,7 +6,8 @@ Why this shape:
   The event loop never waits on the disk: a slow fsync or a locked file stalls the writer thread,
   not the calls in the menu.
 - A menu session must never fail because the database is unhappy. ``submit_menu`` only appends to
-  an in-memory queue; the writer task retries a failed write with capped exponential backoff and
+  an in-memory queue (``keep_menu`` also waits a bounded time for the commit, so an ended session
+  survives a crash); the writer task retries a failed write with capped exponential backoff and
   keeps the record until the database takes it. Records are upserts by ``session_id`` with their
   steps replaced, so writing one again after an uncertain failure is harmless.
 - Queued records are written in one transaction (up to ``batch_max``), and a record nobody awaits
@@ -18,6 +19,7 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sqlite3
@@ -60,22 +62,14 @@ _UPSERT_SESSION = (
 )
 # A new session (the usual case) is a plain insert; only a session already stored (a re-save or a
 # retry after an uncertain failure) takes the upsert path that also replaces its steps.
-# The hot path: a whole batch as one JSON array per table, so SQLite inserts every row in one
-# statement step (the sqlite3 module releases and retakes the GIL around each step: with one
-# executemany row per step, the writer thread kept taking the GIL from the event loop).
-_INSERT_NEW_SESSIONS = (
-    f"INSERT INTO menu_sessions ({', '.join(_SESSION_COLUMNS)}) "
-    f"SELECT {', '.join(f'value ->> {i}' for i in range(len(_SESSION_COLUMNS)))} FROM json_each(?) WHERE true "
-    "ON CONFLICT (session_id) DO NOTHING"
-)
-_INSERT_STEPS = (
-    "INSERT INTO menu_steps (session_id, seq, at, kind, menu, prompt, key) "
-    f"SELECT {', '.join(f'value ->> {i}' for i in range(7))} FROM json_each(?)"
-)
+# The hot path inserts many rows per statement (multi-row VALUES, see _insert_rows): SQLite runs a
+# whole INSERT in one step, and the sqlite3 module releases and retakes the GIL around each step,
+# so with one executemany row per step the writer thread kept taking the GIL from the event loop.
+# (An earlier INSERT ... SELECT FROM json_each did the same in one step but parsed every row's JSON
+# once per column: about 50 us more writer CPU per menu session.)
+_STEP_COLUMNS = ("session_id", "seq", "at", "kind", "menu", "prompt", "key")
 _DELETE_STEPS = "DELETE FROM menu_steps WHERE session_id = ?"
-_INSERT_STEP = (
-    "INSERT INTO menu_steps (session_id, seq, at, kind, menu, prompt, key) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_STEP = f"INSERT INTO menu_steps ({', '.join(_STEP_COLUMNS)}) VALUES ({', '.join('?' * len(_STEP_COLUMNS))})"
 
 # Calls: upsert by linkedid, legs replaced. A known age group / resolution is never replaced by
 # "unknown" / nothing: an operator's input may have reached the row before this write.
@@ -255,6 +249,7 @@ class Store:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._in_flight: list[_Pending] = []
         self._outage_since: float | None = None
+        self._maintaining = 0  # maintenance jobs holding the writer thread now
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -341,6 +336,31 @@ class Store:
         """
         await self._save(_menu_record(record), check_events(events), timeout)
 
+    async def keep_menu(
+        self, record: MenuRecord, *, wait: float, events: Iterable[OutboxMessage] | None = None
+    ) -> bool:
+        """Queue ``record`` and wait up to ``wait`` seconds for its commit; True once it is on disk.
+
+        For the end of a menu session: the session closes after its record is committed, so a
+        crash of the bridge cannot lose a menu session that had ended. The caller never waits on an
+        unhappy database: not at all while writes are failing or maintenance holds the writer, at
+        most ``wait`` seconds otherwise, and the record stays queued either way. Unlike
+        ``save_menu`` it does not cut the coalescing window short, so under load many sessions
+        still share one commit.
+        """
+        done = asyncio.get_running_loop().create_future()
+        item = self._enqueue(_menu_record(record), done, check_events(events), urgent=False)
+        if self._outage_since is not None or self._maintaining:
+            item.done = None
+            return False
+        try:
+            async with asyncio.timeout(wait):
+                await done
+        except (TimeoutError, StoreError):
+            item.done = None
+            return False
+        return True
+
     def submit_call(
         self, record: Any, *, node: str | None = None, events: Iterable[OutboxMessage] | None = None
     ) -> None:
@@ -416,7 +436,7 @@ class Store:
 
     def _enqueue(
         self, record: MenuRecord | CallRows | OperatorInputRow, done: asyncio.Future[None] | None,
-        events: tuple[OutboxMessage, ...] = (),
+        events: tuple[OutboxMessage, ...] = (), *, urgent: bool = True,
     ) -> _Pending:
         if self._writer is None:
             raise StoreClosedError(f"store {self.path} is not open; {_label(record)} was not accepted")
@@ -424,7 +444,7 @@ class Store:
         item = _Pending(self._submitted, record, done, events)
         self._backlog.append(item)
         self._wakeup.set()
-        if done is not None or len(self._backlog) >= self.batch_max:
+        if (done is not None and urgent) or len(self._backlog) >= self.batch_max:
             self._urgent.set()
         return item
 
@@ -560,7 +580,11 @@ class Store:
             assert self._db is not None
             return function(self._db, *args, **kwargs)
 
-        return await loop.run_in_executor(self._executor, call)
+        self._maintaining += 1
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        finally:
+            self._maintaining -= 1
 
     def _on_connection(self, function, *args):
         if self._db is None:
@@ -627,10 +651,10 @@ class Store:
 
 def _write_menus(conn: sqlite3.Connection, records: list[MenuRecord]) -> None:
     """Menu records in order: new sessions as plain inserts, stored ones upserted, steps replaced."""
-    sessions = json.dumps([_session_values(r) for r in records])
-    inserted = conn.execute(_INSERT_NEW_SESSIONS, (sessions,)).rowcount
+    inserted = _insert_rows(conn, "menu_sessions", _SESSION_COLUMNS, [_session_values(r) for r in records],
+                            " ON CONFLICT (session_id) DO NOTHING")
     if inserted == len(records):  # all new: no old steps to delete
-        conn.execute(_INSERT_STEPS, (json.dumps([row for r in records for row in step_rows(r)]),))
+        _insert_rows(conn, "menu_steps", _STEP_COLUMNS, [row for r in records for row in step_rows(r)])
         return
     # Some were stored already (or repeat within this batch): the idempotent path, one by one, in
     # order. Rows the inserts above just wrote are simply written again.
@@ -638,6 +662,31 @@ def _write_menus(conn: sqlite3.Connection, records: list[MenuRecord]) -> None:
         conn.execute(_UPSERT_SESSION, session_row(record))
         conn.execute(_DELETE_STEPS, (record.session_id,))
         conn.executemany(_INSERT_STEP, step_rows(record))
+
+
+#: rows per INSERT statement: power-of-two chunks, so a handful of statements (each prepared once and
+#: kept in the connection's statement cache) cover every batch size; 256 x 20 columns stays far
+#: below SQLite's limit on bound parameters
+_CHUNKS = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[tuple],
+                 suffix: str = "") -> int:
+    """``INSERT INTO table (columns) VALUES (...), (...), ...`` for ``rows``; returns rows inserted."""
+    inserted = start = 0
+    while start < len(rows):
+        size = next(n for n in _CHUNKS if n <= len(rows) - start)
+        chunk = rows[start:start + size]
+        inserted += conn.execute(_values_sql(table, tuple(columns), size, suffix),
+                                 [value for row in chunk for value in row]).rowcount
+        start += size
+    return inserted
+
+
+@functools.cache
+def _values_sql(table: str, columns: tuple[str, ...], rows: int, suffix: str) -> str:
+    row = "(" + ", ".join("?" * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * rows) + suffix
 
 
 def _write_call(conn: sqlite3.Connection, rows: CallRows) -> None:
