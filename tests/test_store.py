@@ -342,6 +342,38 @@ async def test_save_menu_timeout_leaves_the_record_queued(tmp_path):
     assert written_ids(path) == [make_record(5).session_id]
 
 
+async def test_keep_menu_waits_for_the_commit_but_never_on_a_failing_database(tmp_path):
+    path = tmp_path / "calls.db"
+    async with fast_store(path, coalesce=0.05) as store:
+        began = time.perf_counter()
+        assert await store.keep_menu(make_record(1), wait=5) is True
+        waited = time.perf_counter() - began
+        assert written_ids(path) == [make_record(1).session_id]  # on disk when it returns
+        assert waited >= 0.04  # it shared the coalescing window instead of forcing a commit of its own
+
+        retention = asyncio.ensure_future(store.maintain(lambda db: time.sleep(0.3)))  # holds the writer
+        await asyncio.sleep(0.05)
+        began = time.perf_counter()
+        assert await store.keep_menu(make_record(0), wait=5) is False
+        assert time.perf_counter() - began < 0.05  # no wait behind maintenance
+        await retention
+
+        other = hold_write_lock(path)
+        began = time.perf_counter()
+        assert await store.keep_menu(make_record(2), wait=0.2) is False  # the database is locked: gave up
+        assert 0.19 <= time.perf_counter() - began < 1
+        await asyncio.sleep(0.1)  # a retry fails: the store knows the database is unhappy now
+        assert store.last_error is not None
+        began = time.perf_counter()
+        assert await store.keep_menu(make_record(3), wait=5) is False
+        assert time.perf_counter() - began < 0.05  # no wait at all during an outage
+        assert store.pending == 2
+        other.execute("ROLLBACK")
+        other.close()
+        await store.flush(5)
+    assert sorted(written_ids(path)) == sorted(make_record(i).session_id for i in (0, 1, 2, 3))
+
+
 async def test_a_record_the_database_refuses_does_not_hold_up_the_others(tmp_path, caplog):
     path = tmp_path / "calls.db"
     async with Store(path):
