@@ -344,12 +344,15 @@ async def test_save_menu_timeout_leaves_the_record_queued(tmp_path):
 
 async def test_keep_menu_waits_for_the_commit_but_never_on_a_failing_database(tmp_path):
     path = tmp_path / "calls.db"
-    async with fast_store(path, coalesce=0.05) as store:
+    async with fast_store(path, coalesce=0.2) as store:
         began = time.perf_counter()
         assert await store.keep_menu(make_record(1), wait=5) is True
-        waited = time.perf_counter() - began
         assert written_ids(path) == [make_record(1).session_id]  # on disk when it returns
-        assert waited >= 0.04  # it shared the coalescing window instead of forcing a commit of its own
+        assert time.perf_counter() - began < 0.15  # alone: written at once, no coalescing wait
+        store.submit_menu(make_record(4))  # queued: the writer now waits for company
+        began = time.perf_counter()
+        assert await store.keep_menu(make_record(5), wait=5) is True
+        assert time.perf_counter() - began >= 0.15  # it shared the window instead of forcing a commit
 
         retention = asyncio.ensure_future(store.maintain(lambda db: time.sleep(0.3)))  # holds the writer
         await asyncio.sleep(0.05)
@@ -371,7 +374,7 @@ async def test_keep_menu_waits_for_the_commit_but_never_on_a_failing_database(tm
         other.execute("ROLLBACK")
         other.close()
         await store.flush(5)
-    assert sorted(written_ids(path)) == sorted(make_record(i).session_id for i in (0, 1, 2, 3))
+    assert sorted(written_ids(path)) == sorted(make_record(i).session_id for i in (0, 1, 2, 3, 4, 5))
 
 
 async def test_a_record_the_database_refuses_does_not_hold_up_the_others(tmp_path, caplog):

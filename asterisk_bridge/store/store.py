@@ -344,12 +344,13 @@ class Store:
         For the end of a menu session: the session closes after its record is committed, so a
         crash of the bridge cannot lose a menu session that had ended. The caller never waits on an
         unhappy database: not at all while writes are failing or maintenance holds the writer, at
-        most ``wait`` seconds otherwise, and the record stays queued either way. Unlike
-        ``save_menu`` it does not cut the coalescing window short, so under load many sessions
-        still share one commit.
+        most ``wait`` seconds otherwise, and the record stays queued either way. A record that
+        finds the writer idle is written at once; one that finds others queued or being written
+        shares their coalescing window, so under load many sessions still share one commit.
         """
         done = asyncio.get_running_loop().create_future()
-        item = self._enqueue(_menu_record(record), done, check_events(events), urgent=False)
+        idle = not self._backlog and not self._in_flight
+        item = self._enqueue(_menu_record(record), done, check_events(events), urgent=idle)
         if self._outage_since is not None or self._maintaining:
             item.done = None
             return False
