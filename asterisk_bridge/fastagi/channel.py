@@ -142,9 +142,7 @@ class AGIChannel:
                 raw = await self._reader.readuntil(b"\n")
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError) as exc:
                 raise self._read_failed(exc, data) from None
-            if len(raw) > self.line_limit:
-                raise self._too_long(raw, data)
-            line = raw[:-1].decode("utf-8", "replace")
+            line = self._decode(raw, data)
             if debug:
                 log.debug("%s << %r", self.peer, line)
             if line == "HANGUP":
@@ -189,9 +187,7 @@ class AGIChannel:
             raw = await self._reader.readuntil(b"\n")
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError) as exc:
             raise self._read_failed(exc, data) from None
-        if len(raw) > self.line_limit:
-            raise self._too_long(raw, data)
-        return raw[:-1].decode("utf-8", "replace")
+        return self._decode(raw, data)
 
     def _read_failed(self, exc: Exception, data: bytes) -> AGIError:
         """The error for a failed read of the reply to ``data``; the session is unusable after it."""
@@ -205,11 +201,14 @@ class AGIChannel:
             return AGIProtocolError(f"reply line from {self.peer} to {_show(data)} is longer than the stream limit")
         return AGIConnectionClosed(f"connection to {self.peer} failed: {exc}")
 
-    def _too_long(self, raw: bytes, data: bytes) -> AGIProtocolError:
-        self._closed = True
-        return AGIProtocolError(
-            f"reply line from {self.peer} to {_show(data)} is {len(raw)} bytes, over {self.line_limit}"
-        )
+    def _decode(self, raw: bytes, data: bytes) -> str:
+        """A reply line without its "\\n"; bytes that are not UTF-8 become U+FFFD."""
+        if len(raw) > self.line_limit:
+            self._closed = True
+            raise AGIProtocolError(
+                f"reply line from {self.peer} to {_show(data)} is {len(raw)} bytes, over {self.line_limit}"
+            )
+        return raw[:-1].decode("utf-8", "replace")
 
     def _mark_hung_up(self) -> None:
         if not self.hung_up:
