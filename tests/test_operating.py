@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.pbxsim.agi_caller import Caller, Press, Silence, SimulatedChannel, run_agi_call
-from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events
+from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events, play_events
 from asterisk_bridge.pbxsim.ami_server import AMIServer, QueueState
 from asterisk_bridge.store import maintenance, queries
 from asterisk_bridge.store.records import parse_utc_iso
@@ -209,22 +209,6 @@ def split_after(events, name: str, uid: str):
     return events[:cut], events[cut:]
 
 
-async def play(pbx: AMIServer, events, speed: float) -> int:
-    """Broadcast events built beforehand with their simulated gaps / speed (as ``play_call`` does);
-    returns how many sessions received them."""
-    reached = 0
-    prev = events[0][0] if events else 0.0
-    for t, headers in events:
-        gap = (t - prev) / speed
-        if gap > 0.0005:
-            await pbx.drain()
-            await asyncio.sleep(gap)
-        prev = t
-        reached += pbx.broadcast(headers, timestamp=t)
-    await pbx.drain()
-    return reached
-
-
 def stored_calls(db: Path) -> dict[str, dict]:
     return {row["linkedid"]: row for row in queries.calls(db)}  # a read-only connection
 
@@ -283,7 +267,7 @@ async def test_kill_9_with_calls_in_progress_then_restart_reconciles_them(tmp_pa
             lid[name] = linkedid_of(full[name])
             head[name], tail[name] = split_after(full[name], cut_at, lid[name])
             pbx.channels[lid[name]] = caller_channel_state(full[name], lid[name])  # up on the PBX
-        await asyncio.gather(*(play(pbx, events, speed=100) for events in [*wave, *head.values()]))
+        await asyncio.gather(*(play_events(pbx, events, speed=100) for events in [*wave, *head.values()]))
 
         def first_run_committed() -> bool:
             rows = stored_calls(db)
@@ -304,7 +288,7 @@ async def test_kill_9_with_calls_in_progress_then_restart_reconciles_them(tmp_pa
                     scenario, outcome = finished_call(n)
                     events = build(scenario)
                     burst[linkedid_of(events)] = outcome
-                    tasks.append(asyncio.create_task(play(pbx, events, speed=20)))
+                    tasks.append(asyncio.create_task(play_events(pbx, events, speed=20)))
                     await asyncio.sleep(0.05)
                 await asyncio.gather(*tasks)
             finally:
@@ -334,12 +318,12 @@ async def test_kill_9_with_calls_in_progress_then_restart_reconciles_them(tmp_pa
         await wait_for(lambda: pbx.connections == 0, 10, "the PBX saw the bridge's AMI session drop")
         for name in ("waits-gone", "talks-gone"):
             del pbx.channels[lid[name]]
-            assert await play(pbx, tail[name], speed=float("inf")) == 0  # nobody hears it
+            assert await play_events(pbx, tail[name], speed=float("inf")) == 0  # nobody hears it
         newcomer = build(CallScenario("newcomer", queue="housing", topic="2", keys=("2",), operator=OPERATOR,
                                       talk=5.0, hangup_by="agent"))
         new_id = linkedid_of(newcomer)
         new_head, new_tail = split_after(newcomer, "QueueCallerJoin", new_id)
-        assert await play(pbx, new_head, speed=float("inf")) == 0
+        assert await play_events(pbx, new_head, speed=float("inf")) == 0
         pbx.channels[new_id] = caller_channel_state(newcomer, new_id)
         for queue, waiting in (("housing", [(new_id, new_head), (lid["waits-live"], head["waits-live"])]),
                                ("social", [(lid["waits-abandons"], head["waits-abandons"])])):
@@ -378,7 +362,7 @@ async def test_kill_9_with_calls_in_progress_then_restart_reconciles_them(tmp_pa
                            "the status file showing the four calls followed")
 
             # -- the calls still up end now: the restarted bridge follows them to their real end
-            await asyncio.gather(*(play(pbx, events, speed=100)
+            await asyncio.gather(*(play_events(pbx, events, speed=100)
                                    for events in [new_tail, *(tail[n] for n in progress if lid[n] in live)]))
             for l in [*live, new_id]:
                 del pbx.channels[l]

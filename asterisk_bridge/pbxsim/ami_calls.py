@@ -837,13 +837,27 @@ async def play_call(server: AMIServer, scenario: CallScenario, start_time: float
     if speed <= 0:
         raise ScenarioError(f"speed must be > 0, got {speed!r}")
     events = call_events(scenario, start_time, ids)
-    prev = start_time
+    await play_events(server, events, speed, since=start_time)
+    return len(events)
+
+
+async def play_events(server: AMIServer, events: list[tuple[float, Headers]], speed: float = 1.0, *,
+                      since: float | None = None) -> int:
+    """Broadcast events built by ``call_events`` (or part of them), paced like ``play_call``; the
+    first waits from ``since`` (simulated time), if given.
+
+    Returns how many deliveries were made (events x logged-in sessions that received them).
+    """
+    if speed <= 0:
+        raise ScenarioError(f"speed must be > 0, got {speed!r}")
+    delivered = 0
+    prev = since if since is not None else events[0][0] if events else 0.0
     for t, headers in events:
         gap = (t - prev) / speed
         if gap > 0.0005:
             await server.drain()
             await asyncio.sleep(gap)
         prev = t
-        server.broadcast(headers, timestamp=t)
+        delivered += server.broadcast(headers, timestamp=t)
     await server.drain()
-    return len(events)
+    return delivered
