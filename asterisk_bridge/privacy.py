@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
+
+# a phone number inside a caller ID name: digits, possibly with spaces, dashes, dots or brackets
+_NUMBER_IN_NAME = re.compile(r"\+?\d(?:[\s().-]*\d){4,}")
 
 
 def mask_number(number: str | None) -> str:
@@ -15,6 +19,17 @@ def mask_number(number: str | None) -> str:
     if len(number) <= 6:
         return "*" * (len(number) - 2) + number[-2:] if len(number) > 2 else "*" * len(number)
     return f"{number[:4]}***{number[-4:]}"
+
+
+def mask_name(name: str | None) -> str:
+    """A caller ID name with any phone number in it masked like ``mask_number``.
+
+    Trunks without caller names leave the number itself in the name (``79161234567`` or
+    ``+7 916 123-45-67``), which would otherwise show the number a masked column hides.
+    """
+    if not name:
+        return ""
+    return _NUMBER_IN_NAME.sub(lambda m: mask_number(re.sub(r"\D", "", m.group())), name)
 
 
 def hash_number(number: str | None, salt: str) -> str:

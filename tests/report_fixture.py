@@ -114,7 +114,8 @@ DAY_CALLS = [
     call(6, "2026-11-25T02:10:00.000Z", "short_abandon", wait=3),
     call(7, "2026-11-25T02:20:00.000Z", "abandoned_menu"),
     call(8, "2026-11-25T02:30:00.000Z", "selfservice", topic="hours"),
-    call(9, "2026-11-25T03:00:00.000Z", "queue_timeout", wait=300, topic="housing"),  # 11:00
+    call(9, "2026-11-25T03:00:00.000Z", "queue_timeout", wait=300, topic="housing",
+         name="+7 916 123-45-67"),  # 11:00; a trunk that sends the number as the name
     call(10, "2026-11-25T03:30:00.000Z", "unknown_end", topic="housing", complete=0),
     call(11, "2026-11-25T04:00:00.000Z", "failed"),  # 12:00
     call(12, "2026-11-25T15:50:00.000Z", None, complete=0),  # 23:50, still in progress

@@ -170,6 +170,7 @@ def test_html_escapes_hostile_name_and_masks_numbers(setup):
     assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in html.lower() and "<img" not in html.lower()
     assert "79161234567" not in html and "79161234567" not in text and "7916***4567" in html
+    assert "123-45-67" not in html and "123-45-67" not in text  # nor the number in a caller name
     assert HOSTILE in text  # plain text is not HTML: shown as typed
     assert subject == "Контакт-центр: сводка за 25 ноября 2026: 16 звонков (данные неполные)"
     assert "Данные неполные" in html and "1 звонок с неизвестным окончанием" in text

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from asterisk_bridge.config import Config, Menu
-from asterisk_bridge.privacy import mask_number
+from asterisk_bridge.privacy import mask_name, mask_number
 from asterisk_bridge.store import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.maintenance import retention_removed
@@ -121,7 +121,7 @@ def _notable(db_path: str | Path, config: Config, period: Period, line: str | No
             started_local=datetime.fromtimestamp(parse_utc_iso(r["started_at"]), tz),
             line=r["line"] or "?",
             caller=mask_number(number) if mask else number,
-            caller_name=r["caller_name"],
+            caller_name=mask_name(r["caller_name"]) if mask else r["caller_name"],
             topic=r["topic"],
             outcome=r["outcome"],
             wait=r["queued_seconds"],
