@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from asterisk_bridge import health
 from asterisk_bridge.cli import main
 from asterisk_bridge.menu.flow import Step
-from asterisk_bridge.privacy import hash_number
+from asterisk_bridge.privacy import hash_number, mask_name
 from asterisk_bridge.store import MenuRecord, Store, maintenance
 from test_cli import write_config
 
@@ -20,10 +20,10 @@ DAY = 86400.0
 NOW = 1_790_000_000.0  # a fixed "now" for retention
 
 
-def record(n: int, started: float, number: str | None = None, steps: int = 2) -> MenuRecord:
+def record(n: int, started: float, number: str | None = None, steps: int = 2, name: str | None = None) -> MenuRecord:
     return MenuRecord(
         session_id=f"s{n}", node="pbx1", line="122", caller_number=number or f"7916000{n:04d}",
-        caller_name=None, channel=f"PJSIP/t-{n}", uniqueid=f"u{n}", linkedid=f"l{n}", agi_script="ivr",
+        caller_name=name, channel=f"PJSIP/t-{n}", uniqueid=f"u{n}", linkedid=f"l{n}", agi_script="ivr",
         started_at=started, ended_at=started + 10, result="topic", topic="gov", queue="cc-122-gov",
         age_group="unknown", ended_in="122", hung_up=False,
         steps=tuple(Step(at=started + i, kind="prompt", menu="122", prompt="cc/122-menu") for i in range(steps)))
@@ -36,12 +36,12 @@ async def fill(path, records) -> None:
         await store.flush(10)
 
 
-def add_call(path, linkedid: str, started: float, number: str) -> None:
+def add_call(path, linkedid: str, started: float, number: str, name: str | None = None) -> None:
     from asterisk_bridge.store import utc_iso
 
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO calls (linkedid, started_at, caller_number) VALUES (?, ?, ?)",
-                     (linkedid, utc_iso(started), number))
+        conn.execute("INSERT INTO calls (linkedid, started_at, caller_number, caller_name) VALUES (?, ?, ?, ?)",
+                     (linkedid, utc_iso(started), number, name))
 
 
 # ---------------------------------------------------------------- retention
@@ -51,10 +51,11 @@ async def test_retention_hashes_old_numbers_drops_old_steps_and_leaves_the_rest(
     path = tmp_path / "calls.db"
     # ages in days: 100 (hash + drop), 40 (hash only), 10 (neither), the same caller twice when old
     ages = {1: 100, 2: 40, 3: 10, 4: 100}
-    await fill(path, [record(n, NOW - age * DAY, number="79160001111" if n in (1, 4) else None)
+    await fill(path, [record(n, NOW - age * DAY, number="79160001111" if n in (1, 4) else None,
+                             name="+7 916 000-11-11" if n in (1, 4) else "Иван Петров")
                       for n, age in ages.items()])
-    add_call(path, "c-old", NOW - 40 * DAY, "79160002222")
-    add_call(path, "c-new", NOW - 1 * DAY, "79160003333")
+    add_call(path, "c-old", NOW - 40 * DAY, "79160002222", "Пётр Иванов")
+    add_call(path, "c-new", NOW - 1 * DAY, "79160003333", "Анна")
     settings = dict(hash_after_days=30, drop_steps_after_days=60, salt="pepper")
 
     first = maintenance.apply_retention_to_file(path, now=NOW, **settings)
@@ -67,6 +68,9 @@ async def test_retention_hashes_old_numbers_drops_old_steps_and_leaves_the_rest(
                        "s3": "79160000003"}  # the repeat caller still groups as one
     calls = dict(conn.execute("SELECT linkedid, caller_number FROM calls"))
     assert calls == {"c-old": "h:" + hash_number("79160002222", "pepper"), "c-new": "79160003333"}
+    names = dict(conn.execute("SELECT session_id, caller_name FROM menu_sessions"))
+    assert names == {"s1": None, "s2": None, "s4": None, "s3": "Иван Петров"}  # names go with the numbers
+    assert dict(conn.execute("SELECT linkedid, caller_name FROM calls")) == {"c-old": None, "c-new": "Анна"}
     steps = dict(conn.execute("SELECT session_id, COUNT(*) FROM menu_steps GROUP BY session_id"))
     assert steps == {"s2": 2, "s3": 2}
     assert conn.execute("SELECT step_count FROM menu_sessions WHERE session_id = 's1'").fetchone() == (2,)
@@ -241,3 +245,15 @@ async def test_the_daily_summary_says_what_retention_removed(tmp_path):
     _, text, _ = render_summary(build_figures(path, config, day.replace(day=day.day - 1), day.replace(day=day.day - 1),
                                               now=NOW), config)
     assert "Хранение данных" not in text
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("79161234567", "7916***4567"),  # the trunk sent the number as the name
+    ("+7 916 123-45-67", "7916***4567"),
+    ("Ivan 8(916)123-45-67 mob", "Ivan 8916***4567 mob"),
+    ("Иван Петров", "Иван Петров"),
+    ("ext 1002", "ext 1002"),  # four digits are not a phone number
+    (None, ""),
+])
+def test_mask_name_hides_a_number_in_a_caller_name(name, shown):
+    assert mask_name(name) == shown

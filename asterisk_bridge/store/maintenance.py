@@ -176,15 +176,19 @@ def _chunks(conn: sqlite3.Connection, table: str, before: str):
 
 
 def _hash_numbers(db: Database, table: str, before: str) -> int:
+    """Hash the caller numbers of old rows; their caller names go too (a trunk without names puts
+    the number there, and a name is personal data no figure needs). Returns numbers hashed."""
     conn = db.conn
     changed = 0
     for rowids in _chunks(conn, table, before):
+        rows = f"rowid IN ({', '.join('?' * len(rowids))})"
         with db.atomic():
             changed += conn.execute(
                 f"UPDATE {table} SET caller_number = {_HASH_FUNCTION}(caller_number) "
-                f"WHERE rowid IN ({', '.join('?' * len(rowids))}) AND caller_number IS NOT NULL "
+                f"WHERE {rows} AND caller_number IS NOT NULL "
                 "AND caller_number != '' AND substr(caller_number, 1, 2) != ?",
                 (*rowids, HASH_PREFIX)).rowcount
+            conn.execute(f"UPDATE {table} SET caller_name = NULL WHERE {rows} AND caller_name IS NOT NULL", rowids)
     return changed
 
 
