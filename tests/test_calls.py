@@ -290,10 +290,24 @@ def caller_channel_state(events, uid: str) -> ChannelState:
                         started_at=first_ts(events, "Newchannel", uid))
 
 
-def split_at_join(events, uid: str):
+def split_after(events, name: str, uid: str):
+    """The events up to and including the caller's first ``name`` event, and the rest."""
     cut = next(i for i, (_, h) in enumerate(events)
-               if dict(h).get("Event") == "QueueCallerJoin" and dict(h).get("Uniqueid") == uid) + 1
+               if dict(h).get("Event") == name and dict(h).get("Uniqueid") == uid) + 1
     return events[:cut], events[cut:]
+
+
+def gone_and_live():
+    """Two calls waiting in the housing queue: "gone" ends while we are blind, "live" stays up.
+    Returns (the live call's events, their ids, both calls' events up to the join, the live rest)."""
+    gone = CallScenario("gone", queue="housing", topic="2", keys=("2",), operator=OP_1002)
+    live = CallScenario("live", queue="housing", topic="2", operator=OP_1002, talk=3.0)
+    ev_gone = call_events(gone, 1795700000.0, Ids(seq=itertools.count(6), local=itertools.count(3)))
+    ev_live = call_events(live, 1795700001.0, Ids(seq=itertools.count(40), local=itertools.count(30)))
+    gone_id, live_id = "1795700000.6", "1795700001.40"
+    gone_head, _ = split_after(ev_gone, "QueueCallerJoin", gone_id)
+    live_head, live_tail = split_after(ev_live, "QueueCallerJoin", live_id)
+    return ev_live, (gone_id, live_id), (gone_head, live_head), live_tail
 
 
 def send(server: AMIServer, events) -> None:
@@ -302,13 +316,7 @@ def send(server: AMIServer, events) -> None:
 
 
 async def test_server_drops_mid_call_reconcile_closes_the_ended_call_and_keeps_the_live_one(tmp_path):
-    gone = CallScenario("gone", queue="housing", topic="2", keys=("2",), operator=OP_1002)
-    live = CallScenario("live", queue="housing", topic="2", operator=OP_1002, talk=3.0)
-    ev_gone = call_events(gone, 1795700000.0, Ids(seq=itertools.count(6), local=itertools.count(3)))
-    ev_live = call_events(live, 1795700001.0, Ids(seq=itertools.count(40), local=itertools.count(30)))
-    gone_id, live_id = "1795700000.6", "1795700001.40"
-    gone_head, _ = split_at_join(ev_gone, gone_id)
-    live_head, live_tail = split_at_join(ev_live, live_id)
+    ev_live, (gone_id, live_id), (gone_head, live_head), live_tail = gone_and_live()
     async with pbx() as server, Store(tmp_path / "calls.db") as store:
         async with follower(make_config(server.port), store) as follow:
             await wait_until(lambda: follow.connected)
@@ -334,13 +342,7 @@ async def test_server_drops_mid_call_reconcile_closes_the_ended_call_and_keeps_t
 
 
 async def test_restart_reloads_open_calls_closes_the_gone_and_follows_the_live(tmp_path):
-    gone = CallScenario("gone", queue="housing", topic="2", keys=("2",), operator=OP_1002)
-    live = CallScenario("live", queue="housing", topic="2", operator=OP_1002, talk=3.0)
-    ev_gone = call_events(gone, 1795700000.0, Ids(seq=itertools.count(6), local=itertools.count(3)))
-    ev_live = call_events(live, 1795700001.0, Ids(seq=itertools.count(40), local=itertools.count(30)))
-    gone_id, live_id = "1795700000.6", "1795700001.40"
-    gone_head, _ = split_at_join(ev_gone, gone_id)
-    live_head, live_tail = split_at_join(ev_live, live_id)
+    ev_live, (gone_id, live_id), (gone_head, live_head), live_tail = gone_and_live()
     path = tmp_path / "calls.db"
     async with pbx() as server:
         async with Store(path) as store:  # first run: stops (or crashes) with two calls open

@@ -23,7 +23,7 @@ from asterisk_bridge.pbxsim.ami_server import AMIServer, QueueState
 from asterisk_bridge.store import maintenance, queries
 from asterisk_bridge.store.records import parse_utc_iso
 from helpers import free_port
-from test_calls import caller_channel_state
+from test_calls import caller_channel_state, split_after
 from test_cli import _Poll, _wait_for_port, write_config
 
 STATUS_FILE = "calls.db.status.json"
@@ -200,13 +200,6 @@ def finished_call(n: int) -> tuple[CallScenario, str]:
 
 def linkedid_of(events) -> str:
     return dict(events[0][1])["Uniqueid"]  # the caller channel's Newchannel comes first
-
-
-def split_after(events, name: str, uid: str):
-    """The events up to and including the caller's first ``name`` event, and the rest."""
-    cut = next(i for i, (_, h) in enumerate(events)
-               if dict(h).get("Event") == name and dict(h).get("Uniqueid") == uid) + 1
-    return events[:cut], events[cut:]
 
 
 def stored_calls(db: Path) -> dict[str, dict]:
