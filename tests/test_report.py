@@ -24,6 +24,7 @@ from asterisk_bridge.report.build import build_figures
 from asterisk_bridge.report.figures import BUCKETS, menu_bucket, outcome_bucket
 from asterisk_bridge.report.period import PeriodError, local_day, local_period
 from asterisk_bridge.report.render import SummaryTemplateError, plural_ru, render_summary
+from asterisk_bridge.resources import templates_dir as shipped_templates_dir
 from asterisk_bridge.report.schedule import SummaryScheduler, send_summary
 from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.queries import reading
@@ -204,6 +205,20 @@ def test_broken_template_directory(tmp_path):
     cfg = load_config(_with_templates(tmp_path, db, tmp_path / "missing"))
     with pytest.raises(SummaryTemplateError, match="missing.*not a directory"):
         render_summary(figures_for(db, cfg), cfg)
+
+
+def test_templates_dir_overrides_one_language_or_only_the_wording(tmp_path):
+    db = day_db(tmp_path / "calls.db")
+    mine = tmp_path / "my-templates"
+    mine.mkdir()
+    (mine / "summary.ru.txt").write_text("свой текст: {{ total.counts.offered }}\n", encoding="utf-8")
+    shipped = (shipped_templates_dir() / "_labels.en.j2").read_text(encoding="utf-8")
+    (mine / "_labels.en.j2").write_text(shipped.replace('"Calls offered"', '"Calls that came in"'), encoding="utf-8")
+    cfg = load_config(_with_templates(tmp_path, db, mine))
+    _, text, html = render_summary(figures_for(db, cfg), cfg)
+    assert text == "свой текст: 16\n" and "Поступило звонков" in html  # ru: my text part, the shipped HTML
+    _, text, html = render_summary(figures_for(db, cfg), cfg, language="en")
+    assert "Calls that came in" in text and "Calls that came in" in html and "Calls offered" not in text
 
 
 def _with_templates(tmp_path: Path, db: Path, directory: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Figures -> subject, plain text and HTML, through Jinja templates (``summary.<lang>.html`` etc).
+"""Figures -> subject, plain text and HTML, through Jinja templates (``summary.html``, ``summary.txt``
+with the wording of ``_labels.<lang>.j2``; ``subject.<lang>.txt``).
 
 Why these settings: caller names come from caller ID, which anyone can set, so HTML is
 autoescaped (``select_autoescape`` looks at the *final* extension: ``.html`` is escaped,
@@ -117,16 +118,19 @@ def render_summary(figures: Figures, config: Config, *, language: str | None = N
     dirs = template_dirs(config)
     env = environment(dirs, language)
     context = _context(figures, config, language)
-    subject = _render(env, dirs, f"subject.{language}.txt", context)
-    text = _render(env, dirs, f"summary.{language}.txt", context)
-    html = _render(env, dirs, f"summary.{language}.html", context)
+    subject = _render(env, dirs, [f"subject.{language}.txt"], context)
+    text = _render(env, dirs, [f"summary.{language}.txt", "summary.txt"], context)
+    html = _render(env, dirs, [f"summary.{language}.html", "summary.html"], context)
     return " ".join(subject.split()), text, html
 
 
-def _render(env: jinja2.Environment, dirs: list[Path], name: str, context: dict[str, Any]) -> str:
+def _render(env: jinja2.Environment, dirs: list[Path], names: list[str], context: dict[str, Any]) -> str:
+    """The first of ``names`` found (a ``summary.<lang>.*`` of the admin's overrides the shared
+    ``summary.*``, whose wording comes from ``_labels.<lang>.j2``)."""
     where = " or ".join(str(d) for d in dirs)
+    name = " or ".join(names)
     try:
-        return env.get_template(name).render(context)
+        return env.select_template(names).render(context)
     except jinja2.TemplateNotFound:
         raise SummaryTemplateError(where, name, "template not found") from None
     except jinja2.TemplateSyntaxError as exc:
