@@ -8,8 +8,10 @@ each gets its own class instead of an error code on a generic exception.
 
 from __future__ import annotations
 
+from ..errors import AsteriskBridgeError
 
-class AGIError(Exception):
+
+class AGIError(AsteriskBridgeError):
     """Base class of every FastAGI error raised by this package."""
 
 
