@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 	$(BIN)/asterisk-bridge demo --out demo-out
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet uvloop
