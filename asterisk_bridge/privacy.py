@@ -7,6 +7,7 @@ import re
 
 # a phone number inside a caller ID name: digits, possibly with spaces, dashes, dots or brackets
 _NUMBER_IN_NAME = re.compile(r"\+?\d(?:[\s().-]*\d){4,}")
+_ONLY_NUMBER = re.compile(r"\+?[\d\s().-]+")
 
 
 def mask_number(number: str | None) -> str:
@@ -30,6 +31,15 @@ def mask_name(name: str | None) -> str:
     if not name:
         return ""
     return _NUMBER_IN_NAME.sub(lambda m: mask_number(re.sub(r"\D", "", m.group())), name)
+
+
+def name_is_number(name: str | None, number: str | None) -> bool:
+    """True when a caller ID name says nothing but the caller's number (``+7 916 123-45-67`` for
+    ``79161234567``): trunks without names fill the name with the number, and a report that
+    shows both prints the same number twice."""
+    if not name or not number or not _ONLY_NUMBER.fullmatch(name.strip()):
+        return False
+    return re.sub(r"\D", "", name) == re.sub(r"\D", "", number)
 
 
 def hash_number(number: str | None, salt: str) -> str:

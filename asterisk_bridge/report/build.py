@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from asterisk_bridge.config import Config, Menu
-from asterisk_bridge.privacy import mask_name, mask_number
+from asterisk_bridge.privacy import mask_name, mask_number, name_is_number
 from asterisk_bridge.store import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.maintenance import retention_removed
@@ -117,11 +117,12 @@ def _notable(db_path: str | Path, config: Config, period: Period, line: str | No
     out = []
     for r in rq.notable_calls(db_path, period.start_utc, period.end_utc, limit=limit, line=line):
         number = r["caller_number"] or ""
+        name = None if name_is_number(r["caller_name"], number) else r["caller_name"]
         out.append(CallLine(
             started_local=datetime.fromtimestamp(parse_utc_iso(r["started_at"]), tz),
             line=r["line"] or "?",
             caller=mask_number(number) if mask else number,
-            caller_name=mask_name(r["caller_name"]) if mask else r["caller_name"],
+            caller_name=(mask_name(name) if mask else name) or None,
             topic=r["topic"],
             outcome=r["outcome"],
             wait=r["queued_seconds"],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import sys
 from datetime import date
@@ -16,18 +14,11 @@ from asterisk_bridge.cli_options import config_option, load_or_exit
 from asterisk_bridge.store import StoreError
 
 from .build import build_figures
-from .figures import BUCKETS, Figures
+from .export import stats_csv
 from .mail import MailError
 from .period import PeriodError
 from .render import SummaryTemplateError, render_summary
 from .schedule import send_summary, write_summary_files
-
-#: ``stats --format csv`` columns: one row per line plus a "total" row.
-CSV_COLUMNS = (
-    "line", "name", "offered", *BUCKETS, "selfservice_rate", "queued", "answered_within", "abandoned_within",
-    "service_level", "asa_seconds", "longest_wait_seconds", "avg_talk_seconds", "abandon_rate",
-)
-
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
     if value is None:
@@ -57,24 +48,11 @@ def stats(config: str | None, first: date, last: date, line: str | None, fmt: st
         if fmt == "json":
             click.echo(json.dumps(figures.to_json(), ensure_ascii=False, indent=2))
         elif fmt == "csv":
-            click.echo(stats_csv(figures), nl=False)
+            click.echo(stats_csv(figures, cfg), nl=False)
         else:
             click.echo(render_summary(figures, cfg)[1], nl=False)
     except (PeriodError, FileNotFoundError, StoreError, SummaryTemplateError) as exc:
         _fail(f"stats: {exc}")
-
-
-def stats_csv(figures: Figures) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    main = figures.main
-    for section in [*main.lines, main.total]:
-        data = section.to_json()
-        row = {"line": section.line or "total", "name": section.name, **data["counts"]}
-        row.update(data["queue"] or {})
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in CSV_COLUMNS})
-    return out.getvalue()
 
 
 @click.command("summary")

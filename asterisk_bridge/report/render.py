@@ -23,7 +23,7 @@ from babel.numbers import format_decimal, format_percent
 from asterisk_bridge.config import Config
 from asterisk_bridge.resources import templates_dir as shipped_templates_dir
 
-from .figures import AGE_GROUPS, BUCKETS, DEFINITIONS, Figures
+from .figures import AGE_GROUPS, BUCKETS, DEFINITIONS, Counts, Figures, Totals
 
 LANGUAGES = ("ru", "en")
 
@@ -124,6 +124,19 @@ def render_summary(figures: Figures, config: Config, *, language: str | None = N
     return " ".join(subject.split()), text, html
 
 
+def labels(figures: Figures, config: Config, *, language: str | None = None) -> Any:
+    """The summary's wording (``_labels.<lang>.j2``) as an object, for output that is not a
+    template (the CSV's row names): ``labels(...).total``, ``.no_topic``, ``.age[code]``."""
+    language = language or config.summary.language
+    dirs = template_dirs(config)
+    env = environment(dirs, language)
+    name = f"_labels.{language}.j2"
+    try:
+        return env.get_template(name).make_module(_context(figures, config, language))
+    except jinja2.TemplateError as exc:
+        raise SummaryTemplateError(" or ".join(str(d) for d in dirs), name, str(exc)) from None
+
+
 def _render(env: jinja2.Environment, dirs: list[Path], names: list[str], context: dict[str, Any]) -> str:
     """The first of ``names`` found (a ``summary.<lang>.*`` of the admin's overrides the shared
     ``summary.*``, whose wording comes from ``_labels.<lang>.j2``)."""
@@ -141,9 +154,23 @@ def _render(env: jinja2.Environment, dirs: list[Path], names: list[str], context
         raise SummaryTemplateError(where, name, f"{type(exc).__name__}: {exc}") from None
 
 
+#: The counts the comparison and the totals show (the same in both parts of the email).
+HEADLINE_BUCKETS = ("offered", "answered", "abandoned_queue", "selfservice")
+
+
 def _context(figures: Figures, config: Config, language: str) -> dict[str, Any]:
     main = figures.main
     peak = max(main.total.hours) if any(main.total.hours) else 0
+    line_order = list(config.lines)
+
+    def totals_columns(totals: Totals) -> list[tuple[str | None, Counts]]:
+        """``(line or None for all lines, counts)`` columns of a totals table, lines in config
+        order; one line alone is its own total (as in the calls table)."""
+        lines = [n for n in line_order if n in totals.lines] + sorted(n for n in totals.lines if n not in line_order)
+        if len(lines) == 1:
+            return [(lines[0], totals.lines[lines[0]])]
+        return [(None, totals.total), *((n, totals.lines[n]) for n in lines)]
+
     return {
         "f": figures,
         "period": main.period,
@@ -160,4 +187,7 @@ def _context(figures: Figures, config: Config, language: str) -> dict[str, Any]:
         "node": config.node,
         "language": language,
         "masked": config.privacy.mask_callers,
+        "headline_buckets": HEADLINE_BUCKETS,
+        "totals_columns": totals_columns,
+        "line_names": {number: line.name for number, line in config.lines.items()},
     }

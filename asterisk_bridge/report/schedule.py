@@ -2,15 +2,15 @@
 
 Rules (issue 4): each send is recorded in ``summaries``; a day already recorded is never mailed
 again unless forced; on start, days missed while the service was down (up to
-``summary.catch_up_days``) are sent oldest first; an SMTP failure is retried with capped
-exponential backoff, and the day stays unsent until the server accepts it. The clock is injected
+``summary.catch_up_days``) are sent oldest first; an SMTP failure is retried with exponential
+backoff from 30 s, capped at 5 min so that a mail server back after an outage gets the morning
+email within minutes, and the day stays unsent until the server accepts it. The clock is injected
 so tests can move time without sleeping for a day.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
 import time
 from collections.abc import Callable
@@ -18,13 +18,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from asterisk_bridge.config import Config
-from asterisk_bridge.privacy import mask_number
 from asterisk_bridge.store import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
 
 from .build import build_figures
+from .export import write_calls_csv
 from .mail import MailError, build_message, send_message
-from .period import local_date_of, local_day, zone
+from .period import local_date_of, zone
 from .render import render_summary
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ async def send_summary(config: Config, db_path: str | Path, day: date, *, force:
     now = time.time() if now is None else now
     figures = await asyncio.to_thread(build_figures, db_path, config, day, day, now=now)
     subject, text, html = render_summary(figures, config)
-    msg = build_message(config.smtp, subject, text, html)
+    msg = build_message(config.smtp, subject, text, html, timezone=config.timezone, now=now)
     await send_message(config.smtp, msg)
     rq.record_summary(db_path, key, sent_at=now, recipients=list(config.smtp.recipients), subject=subject,
                       forced=force)
@@ -69,21 +69,6 @@ def write_summary_files(config: Config, db_path: str | Path, day: date, out_dir:
     return written
 
 
-def write_calls_csv(config: Config, db_path: str | Path, day: date, path: Path) -> int:
-    """The day's calls, one row each, caller numbers masked unless ``privacy.mask_callers`` is off."""
-    period = local_day(day, config.timezone)
-    count = 0
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=rq.CSV_COLUMNS)
-        writer.writeheader()
-        for row in rq.day_calls(db_path, period.start_utc, period.end_utc):
-            if config.privacy.mask_callers:
-                row = {**row, "caller_number": mask_number(row["caller_number"])}
-            writer.writerow(row)
-            count += 1
-    return count
-
-
 class SummaryScheduler:
     """Sends yesterday's summary every day at ``summary.send_at`` local time, catching up after downtime."""
 
@@ -95,7 +80,7 @@ class SummaryScheduler:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] = asyncio.sleep,
         retry_initial: float = 30.0,
-        retry_max: float = 1800.0,
+        retry_max: float = 300.0,
     ) -> None:
         self.config = config
         self.store_path = store_path
