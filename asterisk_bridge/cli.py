@@ -62,7 +62,7 @@ def run(config: str | None) -> None:
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Directory for the database.")
+              show_default=True, help="Directory for the database and the day's summary (HTML and text).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Traffic model seed.")
 @click.option("--day-seconds", type=float, default=20.0, show_default=True,
               help="Wall-clock seconds one simulated day takes.")

@@ -132,10 +132,12 @@ async def run_demo(
                                        day_start=midnight, progress=print_progress if progress else None)
             scenarios, decisions, results = driven.scenarios, driven.decisions, driven.results
             rows = await _all_calls_written(service, set(scenarios))
+            # Read while the writer is still open: the last connection to close checkpoints the
+            # WAL and removes -wal/-shm, and read-only readers cannot (they would leave them).
+            counts = await asyncio.to_thread(queries.menu_counts, config.database.path)
+            summary = await asyncio.to_thread(write_summary_files, config, config.database.path, day, out)
     if progress:
         sys.stderr.write("\n")
-    counts = queries.menu_counts(config.database.path)
-    summary = write_summary_files(config, config.database.path, day, out)
     return DemoResult(config, Path(config.database.path), calls, list(results), counts,
                       time.monotonic() - started, day, scenarios, decisions, rows, summary)
 

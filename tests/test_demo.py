@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections import Counter
 from datetime import date
+from types import SimpleNamespace
+
+import pytest
+
+from browser import DESKTOP, PHONE, horizontal_overflow, set_width
+from email_view import figures, visible_text
 
 from asterisk_bridge.demo import format_calls, run_demo
 from asterisk_bridge.pbxsim.queues import QueueModel
 
 
-async def test_small_day_every_call_has_a_menu_session_and_one_call_record(tmp_path):
-    result = await run_demo(tmp_path / "out", seed=7, day_seconds=4.0, calls_per_day={"122": 30, "117": 15},
-                            progress=False, day=date(2026, 11, 25))
+@pytest.fixture(scope="module")
+def small_day(tmp_path_factory):
+    """One small demo day (45 calls in 4 s), shared by the tests below, with the files it left."""
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = asyncio.run(run_demo(out, seed=7, day_seconds=4.0, calls_per_day={"122": 30, "117": 15},
+                                  progress=False, day=date(2026, 11, 25)))
+    return SimpleNamespace(result=result, files=sorted(p.name for p in out.iterdir()))
+
+
+def test_small_day_every_call_has_a_menu_session_and_one_call_record(small_day):
+    result = small_day.result
     assert len(result.calls) == 45 and all(r.agistatus != "FAILURE" for r in result.results)
-    db = sqlite3.connect(result.database)
+    db = sqlite3.connect(f"{result.database.resolve().as_uri()}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     sessions = {r["linkedid"]: dict(r) for r in db.execute("SELECT * FROM menu_sessions")}
     assert len(sessions) == 45 and set(sessions) == set(result.scenarios)
@@ -63,6 +78,23 @@ async def test_small_day_every_call_has_a_menu_session_and_one_call_record(tmp_p
     assert offered.split()[2:5] == ["45", "30", "15"]
     answered_line = next(t for t in summary.splitlines() if t.strip().startswith("Ответили операторы"))
     assert answered_line.split()[2] == str(sum(1 for r in rows.values() if r["outcome"] == "answered"))
+
+
+def test_the_demo_leaves_a_closed_database_and_a_summary_whose_parts_agree(small_day):
+    # closed cleanly: no -wal or -shm beside the database
+    assert small_day.files == ["asterisk-bridge.db", "asterisk-bridge.db.status.json",
+                               "summary-2026-11-25.html", "summary-2026-11-25.txt"]
+    html, text = small_day.result.summary_files[:2]
+    assert figures(text.read_text(encoding="utf-8")) == figures(visible_text(html.read_text(encoding="utf-8")))
+
+
+def test_the_demo_summary_fits_a_phone(small_day, browser):
+    html = small_day.result.summary_files[0]
+    for width, height in (PHONE, DESKTOP):
+        set_width(browser, width, height)
+        browser.get(html.resolve().as_uri())
+        scroll_width, inner_width = horizontal_overflow(browser)
+        assert scroll_width <= inner_width, f"{html.name} at {width} px is {scroll_width} px wide"
 
 
 def test_queue_model_is_deterministic_and_serves_first_come_first_served():
