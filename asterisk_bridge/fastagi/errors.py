@@ -20,7 +20,15 @@ class AGIConnectionClosed(AGIError):
 
 
 class AGIEnvError(AGIError):
-    """The agi_* env block was garbage, oversized, cut short or too slow."""
+    """The agi_* env block was garbage, oversized, cut short or too slow.
+
+    ``kind`` is the short name the server's once-a-minute summary of bad connections counts by
+    (``closed early``, ``no env block in time``, ``env block too large``, ...).
+    """
+
+    def __init__(self, message: str, *, kind: str = "not an AGI env block") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class AGIProtocolError(AGIError):

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+from .badpeers import BadConnections
 from .channel import DEFAULT_LINE_LIMIT, AGIChannel
 from .errors import AGIEnvError
 from .protocol import parse_env
@@ -45,6 +46,7 @@ class FastAGIServer:
         line_limit: int = DEFAULT_LINE_LIMIT,
         shutdown_grace: float = 30.0,
         backlog: int = 1024,
+        bad_peer_window: float = 60.0,
     ) -> None:
         if env_limit < 64 or line_limit < 64:
             raise ValueError(f"env_limit {env_limit} / line_limit {line_limit}: must be at least 64 bytes")
@@ -60,6 +62,9 @@ class FastAGIServer:
         self._allow_exact, self._allow_networks = _parse_allow(allow)
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task] = set()
+        self._bad_connections = BadConnections(bad_peer_window)
+        self._bad_window_opened = asyncio.Event()
+        self._bad_reporter: asyncio.Task[None] | None = None
         self._closing = False
         self.served = 0  # sessions whose handler ran (whatever the outcome)
         self.rejected = 0  # peers refused by the allow-list or with a bad env block
@@ -93,6 +98,7 @@ class FastAGIServer:
             limit=max(self.env_limit, self.line_limit) + 1,
             backlog=self._backlog,
         )
+        self._bad_reporter = asyncio.create_task(self._report_bad_connections(), name="fastagi-bad-peers")
         log.info("FastAGI listening on %s:%d", self.host, self.port)
 
     async def close(self, grace: float | None = None) -> None:
@@ -118,6 +124,12 @@ class FastAGIServer:
                 await self._server.wait_closed()
         except TimeoutError:
             log.warning("FastAGI listener did not finish closing within 5 s")
+        if self._bad_reporter is not None:
+            self._bad_reporter.cancel()
+            await asyncio.gather(self._bad_reporter, return_exceptions=True)
+            self._bad_reporter = None
+        for line in self._bad_connections.flush():
+            log.warning("%s", line)
         log.info("FastAGI stopped: %d session(s) served, %d cancelled at shutdown", self.served, cancelled)
 
     async def __aenter__(self) -> FastAGIServer:
@@ -133,8 +145,8 @@ class FastAGIServer:
         peer = f"{peer_ip}:{peername[1]}" if peername else "?"
         if self._closing or not self._allowed(peer_ip):
             if not self._closing:
-                self.rejected += 1
-                log.warning("FastAGI connection from %s refused: address not in fastagi.allow", peer)
+                self._bad(peer_ip, "not in fastagi.allow", "address not in fastagi.allow",
+                          f"FastAGI connection from {peer} refused: address not in fastagi.allow")
             writer.transport.abort()
             return
         task = asyncio.current_task()
@@ -144,8 +156,7 @@ class FastAGIServer:
             try:
                 env = parse_env(await self._read_env(reader, peer))
             except AGIEnvError as exc:
-                self.rejected += 1
-                log.warning("FastAGI session from %s dropped: %s", peer, exc)
+                self._bad(peer_ip, exc.kind, str(exc), f"FastAGI session from {peer} dropped: {exc}")
                 return
             channel = AGIChannel(
                 reader, writer, env, self.command_timeout, peer=peer, line_limit=self.line_limit
@@ -167,6 +178,25 @@ class FastAGIServer:
                 channel._release()
             await _close_writer(writer)
 
+    def _bad(self, peer_ip: str, kind: str, detail: str, line: str) -> None:
+        """A connection that never became a session: logged at once when it is the peer's first
+        in a while, else counted into the peer's once-a-minute line (badpeers.py)."""
+        self.rejected += 1
+        if self._bad_connections.add(peer_ip, kind, detail):
+            log.warning("%s", line)
+            self._bad_window_opened.set()
+
+    async def _report_bad_connections(self) -> None:
+        while True:
+            wait = self._bad_connections.next_due()
+            if wait is None:
+                await self._bad_window_opened.wait()
+                self._bad_window_opened.clear()
+                continue
+            await asyncio.sleep(wait)
+            for line in self._bad_connections.due():
+                log.warning("%s", line)
+
     async def _read_env(self, reader: asyncio.StreamReader, peer: str) -> bytes:
         """The env block through its blank line, bounded in size and time."""
         try:
@@ -174,20 +204,24 @@ class FastAGIServer:
                 block = await reader.readuntil(b"\n\n")
         except TimeoutError:
             raise AGIEnvError(
-                f"no complete env block within {self.env_timeout} s ({len(_buffered(reader))} bytes received)"
+                f"no complete env block within {self.env_timeout} s ({len(_buffered(reader))} bytes received)",
+                kind="no env block in time",
             ) from None
         except asyncio.IncompleteReadError as exc:
             if not exc.partial:
-                raise AGIEnvError("connection closed before sending anything") from None
+                raise AGIEnvError("connection closed before sending anything", kind="closed early") from None
             raise AGIEnvError(
-                f"connection closed after {len(exc.partial)} bytes, before the env block's blank line"
+                f"connection closed after {len(exc.partial)} bytes, before the env block's blank line",
+                kind="closed early",
             ) from None
         except asyncio.LimitOverrunError:
-            raise AGIEnvError(f"env block larger than {self.env_limit} bytes") from None
+            raise AGIEnvError(f"env block larger than {self.env_limit} bytes", kind="env block too large") from None
         except (ConnectionError, OSError) as exc:
-            raise AGIEnvError(f"connection failed while reading the env block: {exc}") from None
+            raise AGIEnvError(f"connection failed while reading the env block: {exc}",
+                              kind="connection failed") from None
         if len(block) > self.env_limit:
-            raise AGIEnvError(f"env block of {len(block)} bytes is larger than {self.env_limit} bytes")
+            raise AGIEnvError(f"env block of {len(block)} bytes is larger than {self.env_limit} bytes",
+                              kind="env block too large")
         return block
 
     def _allowed(self, peer_ip: str) -> bool:
