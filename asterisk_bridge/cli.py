@@ -64,7 +64,7 @@ def run(config: str | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Directory for the database and the day's summary (HTML and text).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Traffic model seed.")
-@click.option("--day-seconds", type=float, default=20.0, show_default=True,
+@click.option("--day-seconds", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
               help="Wall-clock seconds one simulated day takes.")
 def demo(out: Path, seed: int, day_seconds: float) -> None:
     """Run the bridge against the built-in PBX simulator for one simulated day."""

@@ -1,8 +1,8 @@
 """Commands for operating the bridge: ``db migrate|backup|check|retention`` and ``status``.
 
 Thin shells over :mod:`asterisk_bridge.store.maintenance` and :mod:`asterisk_bridge.health`.
-Exit codes: 0 all well, 1 something needs an admin (or the command failed), 2 the configuration
-is not valid.
+Exit codes: 0 all well, 1 something needs an admin (or the command failed), 2 the command line
+or the configuration is not valid.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def db_check(config: str | None) -> None:
     _, cfg = load_or_exit(config)
     try:
         result = maintenance.check(cfg.database.path)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
     except Exception as exc:  # noqa: BLE001
         _fail(f"cannot check {cfg.database.path}: {exc}")
     for line in result.integrity:
@@ -70,6 +72,8 @@ def db_check(config: str | None) -> None:
 def db_backup(config: str | None, file: Path, force: bool) -> None:
     """Copy the database to FILE, consistent and online (the service may keep running)."""
     _, cfg = load_or_exit(config)
+    if file.exists() and not force:
+        raise click.BadParameter(f"{file} exists (use --force to replace it)", param_hint="FILE")
     started = time.monotonic()
     try:
         maintenance.backup(cfg.database.path, file, overwrite=force)
@@ -101,11 +105,11 @@ def db_retention(config: str | None) -> None:
 @click.command("status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status file as JSON (plus a 'problems' list).")
-@click.option("--stale-after", type=float, default=30.0, show_default=True,
+@click.option("--stale-after", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds after which an unrefreshed status means the service is not working.")
-@click.option("--outbox-warn", type=int, default=1000, show_default=True,
+@click.option("--outbox-warn", type=click.IntRange(min=0), default=1000, show_default=True,
               help="MQTT outbox depth that needs an admin.")
-@click.option("--ami-grace", type=float, default=60.0, show_default=True,
+@click.option("--ami-grace", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds AMI may be down before it needs an admin.")
 def status(config: str | None, as_json: bool, stale_after: float, outbox_warn: int, ami_grace: float) -> None:
     """What the running service is doing; exit 1 when something needs an admin (for monitoring)."""

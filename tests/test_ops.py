@@ -119,6 +119,7 @@ def test_db_migrate_and_check(tmp_path):
     runner = CliRunner()
     missing = runner.invoke(main, ["db", "check", "-c", str(path)])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+    assert "create it with `asterisk-bridge db migrate`" in missing.output
     result = runner.invoke(main, ["db", "migrate", "-c", str(path)])
     assert result.exit_code == 0 and "m001_menu" in result.output and "m005_retention" in result.output
     assert "up to date" in runner.invoke(main, ["db", "migrate", "-c", str(path)]).output
@@ -182,7 +183,7 @@ async def test_backup_while_the_store_and_another_connection_keep_writing(tmp_pa
             await asyncio.sleep(0.2)
         assert sizes[0] > 0 and sizes == sorted(sizes)
         again = CliRunner().invoke(main, ["db", "backup", "-c", str(config), str(tmp_path / "backup-0.db")])
-        assert again.exit_code == 1 and "exists" in again.output
+        assert again.exit_code == 2 and "exists (use --force to replace it)" in again.output
     finally:
         stop.set()
         written = await writer

@@ -389,7 +389,7 @@ def test_stats_line_csv_and_text(setup):
     rows = result.output.splitlines()
     assert rows[0].startswith("kind,line,name,key,offered,answered") and rows[1].startswith("line,117,Линия 117,,3,2")
     result = runner.invoke(_cli(), ["stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-24"])
-    assert result.exit_code == 1 and "before it starts" in result.output
+    assert result.exit_code == 2 and "2026-11-24 is before --from 2026-11-25" in result.output
     result = runner.invoke(_cli(), ["stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-25"])
     assert result.exit_code == 0 and "Поступило звонков" in result.output
 

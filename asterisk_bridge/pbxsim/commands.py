@@ -67,6 +67,10 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
     agi = _address(fastagi, "--fastagi") if fastagi else None
     listen = _address(ami_listen, "--ami-listen") if ami_listen else None
     path, cfg = load_or_exit(config)
+    unknown = sorted(set(per_day or {}) - set(cfg.lines))
+    if unknown:
+        raise click.BadParameter(f"no line {', '.join(map(repr, unknown))} in {path}: the lines are "
+                                 f"{', '.join(cfg.lines)}", param_hint="--calls-per-day")
     agi = agi or ("127.0.0.1", cfg.fastagi.port)
     listen = listen or (cfg.ami.host, cfg.ami.port)
     username = ami_username or cfg.ami.username

@@ -1,4 +1,9 @@
-"""``asterisk-bridge stats`` and ``asterisk-bridge summary`` (registered in cli.py with add_command)."""
+"""``asterisk-bridge stats`` and ``asterisk-bridge summary`` (registered in cli.py with add_command).
+
+Exit codes: 0 done, 1 the work failed (no database, SMTP refused, a broken template), 2 the
+command line or the configuration is wrong (a bad date, a period that ends before it starts, a
+line that does not exist, --force without --send).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from pathlib import Path
 import click
 
 from asterisk_bridge.cli_options import config_option, load_or_exit
+from asterisk_bridge.config import Config
 from asterisk_bridge.store import StoreError
+from asterisk_bridge.store.report_queries import recorded_lines
 
 from .build import build_figures
 from .export import stats_csv
@@ -19,6 +26,7 @@ from .mail import MailError
 from .period import PeriodError
 from .render import SummaryTemplateError, render_summary
 from .schedule import send_summary, write_summary_files
+
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
     if value is None:
@@ -42,7 +50,11 @@ def _fail(message: str, code: int = 1) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 def stats(config: str | None, first: date, last: date, line: str | None, fmt: str) -> None:
     """Figures for any period of local days: per line and in total (JSON keys: see README)."""
+    if last < first:
+        raise click.BadParameter(f"{last.isoformat()} is before --from {first.isoformat()}", param_hint="'--to'")
     _, cfg = load_or_exit(config)
+    if line is not None:
+        _known_line(cfg, line)
     try:
         figures = build_figures(cfg.database.path, cfg, first, last, line=line, context=False, notable=0)
         if fmt == "json":
@@ -64,6 +76,8 @@ def stats(config: str | None, first: date, last: date, line: str | None, fmt: st
 @click.option("--force", is_flag=True, help="With --send: mail it even if this day was already sent.")
 def summary(config: str | None, day: date, out: Path | None, send: bool, force: bool) -> None:
     """Write the daily summary of DATE to files and/or mail it."""
+    if force and not send:
+        raise click.UsageError("--force only applies to --send (mail a day that was already sent)")
     _, cfg = load_or_exit(config)
     try:
         if out is not None or not send or cfg.summary.out_dir:
@@ -77,3 +91,16 @@ def summary(config: str | None, day: date, out: Path | None, send: bool, force: 
                 click.echo(f"the summary for {day.isoformat()} was already sent; use --force to send it again")
     except (PeriodError, FileNotFoundError, StoreError, SummaryTemplateError, MailError) as exc:
         _fail(f"summary: {exc}")
+
+
+def _known_line(cfg: Config, line: str) -> None:
+    """A line of the configuration, or one the database has records of (a line since removed)."""
+    if line in cfg.lines:
+        return
+    try:
+        recorded = recorded_lines(cfg.database.path)
+    except (FileNotFoundError, StoreError):
+        recorded = []
+    if line not in recorded:
+        known = list(cfg.lines) + sorted(set(recorded) - set(cfg.lines))
+        raise click.BadParameter(f"no line {line!r}: the lines are {', '.join(known) or 'none'}", param_hint="'--line'")

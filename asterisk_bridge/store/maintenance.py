@@ -25,6 +25,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..privacy import hash_number
+from .queries import no_database
 from .records import utc_iso
 from .schema import apply_migrations, migrations
 
@@ -74,7 +75,7 @@ class RetentionResult:
 def _existing(path: str | PathLike[str]) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"database {path} does not exist (run the service once to create it)")
+        raise no_database(path)
     return path
 
 

@@ -32,6 +32,12 @@ TimeBound = Union[float, int, datetime, str, None]
 GROUPABLE = ("node", "line", "topic", "result", "queue", "age_group", "ended_in", "hung_up")
 
 
+def no_database(path: str | PathLike[str]) -> FileNotFoundError:
+    """The one message for a database file that is not there, saying how to create it."""
+    return FileNotFoundError(f"database {path} does not exist: create it with `asterisk-bridge db migrate` "
+                             "(the service also creates it when it starts)")
+
+
 @contextmanager
 def reading(db: DatabaseLike) -> Iterator[Database]:
     """A ``Database`` to read from: the one given, or a read-only connection to the file, closed after."""
@@ -42,7 +48,7 @@ def reading(db: DatabaseLike) -> Iterator[Database]:
         raise TypeError(f"expected a database path or sqlite_utils.Database, got {type(db).__name__}")
     path = Path(db)
     if not path.is_file():
-        raise FileNotFoundError(f"database {path} does not exist (run the service once to create it)")
+        raise no_database(path)
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         database = Database(conn)

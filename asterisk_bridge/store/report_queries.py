@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from .queries import DatabaseLike, reading, time_bound
+from .queries import DatabaseLike, no_database, reading, time_bound
 from .records import parse_utc_iso, utc_iso
 
 # Mirrors report.figures.outcome_bucket / menu_bucket (a test checks they agree).
@@ -169,6 +169,21 @@ def notable_calls(
         return [dict(r) for r in longest] + [dict(r) for r in unknown if r["linkedid"] not in seen]
 
 
+def recorded_lines(db: DatabaseLike) -> list[str]:
+    """Every line with menu sessions or calls, sorted: one index seek per line on
+    ``(line, started_at)`` (a loose index scan), not a pass over millions of rows."""
+    found: set[str] = set()
+    with reading(db) as database:
+        for table in ("menu_sessions", "calls"):
+            if not database[table].exists():
+                continue
+            last = ""
+            while (row := database.execute(f"SELECT MIN(line) FROM {table} WHERE line > ?", [last]).fetchone())[0]:
+                last = row[0]
+                found.add(last)
+    return sorted(found)
+
+
 def day_calls(
     db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -187,7 +202,7 @@ def day_calls(
 def _writable(path: str | Path, timeout: float = 10.0) -> Database:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"database {path} does not exist (run the service once to create it)")
+        raise no_database(path)
     return Database(sqlite3.connect(str(path), timeout=timeout))
 
 

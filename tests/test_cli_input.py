@@ -1,0 +1,71 @@
+"""Bad input on the command line: exit 2 and a message that names what was wrong, for every command."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from report_fixture import DAY_CALLS, call, make_db, write_config
+
+from asterisk_bridge.cli import main
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.delenv("ASTERISK_BRIDGE_CONFIG", raising=False)
+    db = make_db(tmp_path / "calls.db", DAY_CALLS + [call(99, "2026-11-25T05:00:00.000Z", "answered", line="118",
+                                                          wait=5, talk=30)])  # a line since removed from the config
+    return str(write_config(tmp_path, db))
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["stats", "-c", "{cfg}", "--from", "2026-11-25", "--to", "2026-11-24"],
+     "Invalid value for '--to': 2026-11-24 is before --from 2026-11-25"),
+    (["stats", "-c", "{cfg}", "--from", "2026-11-32", "--to", "2026-11-24"],
+     "'2026-11-32' is not a date like 2026-11-25"),
+    (["stats", "-c", "{cfg}", "--from", "2026-11-25", "--to", "2026-11-25", "--line", "999"],
+     "Invalid value for '--line': no line '999': the lines are 122, 117, 118"),
+    (["stats", "-c", "{cfg}", "--from", "2026-11-25", "--to", "2026-11-25", "--format", "xml"],
+     "'xml' is not one of"),
+    (["summary", "-c", "{cfg}", "--date", "2026-11-25", "--force"], "--force only applies to --send"),
+    (["summary", "-c", "{cfg}", "--date", "25.11.2026"], "'25.11.2026' is not a date like 2026-11-25"),
+    (["db", "backup", "-c", "{cfg}", "{db}"], "exists (use --force to replace it)"),
+    (["status", "-c", "{cfg}", "--stale-after", "-5"], "Invalid value for '--stale-after'"),
+    (["simulate", "-c", "{cfg}", "--calls-per-day", "122=10,999=5", "--ami-wait", "0"],
+     "no line '999' in {cfg}: the lines are 122, 117"),
+    (["simulate", "-c", "{cfg}", "--calls-per-day", "122=abc"], "'122=abc' is not LINE=COUNT"),
+])
+def test_bad_input_exits_2_and_says_what(config, args, message):
+    db = config.replace("asterisk-bridge.toml", "calls.db")
+    result = run(*(a.replace("{cfg}", config).replace("{db}", db) for a in args))
+    assert result.exit_code == 2, result.output
+    assert message.replace("{cfg}", config) in result.output
+
+
+def test_demo_day_seconds_must_be_positive(tmp_path):
+    result = run("demo", "--out", str(tmp_path / "demo"), "--day-seconds", "0")
+    assert result.exit_code == 2 and "Invalid value for '--day-seconds'" in result.output
+    assert not (tmp_path / "demo").exists()
+
+
+def test_a_line_known_only_from_the_records_is_accepted(config):
+    result = run("stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-25", "--line", "118",
+                 "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].startswith("line,118,118,,1,1")
+
+
+def test_stats_text_has_no_masked_numbers_note_when_no_number_is_shown(config):
+    result = run("stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-25")
+    assert result.exit_code == 0, result.output
+    assert "Поступило звонков" in result.output and "Номера звонящих скрыты" not in result.output
+    assert "7916" not in result.output
+
+
+def test_demo_help_says_the_summary_goes_to_out():
+    result = run("demo", "--help")
+    assert result.exit_code == 0 and "Directory for the database and the day's summary" in result.output
