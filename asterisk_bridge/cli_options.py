@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .config import Config, ConfigError, load_config, resolve_config_path
+from .config import DEFAULT_PATHS, ENV_VAR, Config, ConfigError, load_config, resolve_config_path
 
 config_option = click.option(
     "-c", "--config", "config", metavar="FILE", envvar="ASTERISK_BRIDGE_CONFIG",
@@ -17,7 +17,18 @@ config_option = click.option(
 
 
 def load_or_exit(config: str | None) -> tuple[Path, Config]:
-    """Load the configuration; on any problem print every one of them and exit 2."""
+    """Load the configuration; on any problem print every one of them and exit 2.
+
+    With neither -c nor $ASTERISK_BRIDGE_CONFIG and no file at a default place, the message lists
+    every place looked at and how to make one: a first-time admin otherwise only learns that
+    the last of them is missing.
+    """
+    if not config and not any(candidate.is_file() for candidate in DEFAULT_PATHS):
+        places = "\n".join(f"  {candidate.resolve() if not candidate.is_absolute() else candidate}: no such file"
+                           for candidate in DEFAULT_PATHS)
+        click.echo(f"no configuration found; looked at:\n  -c/--config: not given\n  ${ENV_VAR}: not set\n{places}\n"
+                   "Write one with `asterisk-bridge init` (or `init --dir DIR`), or pass -c FILE.", err=True)
+        sys.exit(2)
     path = resolve_config_path(config)
     try:
         return path, load_config(path)

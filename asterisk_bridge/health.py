@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .config import Config
+from .report.period import local_date_of, local_day
+from .store import maintenance, parse_utc_iso
 
 SCHEMA = 1
 INTERVAL = 2.0
@@ -41,6 +45,25 @@ def read_status(path: Path) -> dict[str, Any]:
     return data
 
 
+def with_records(status: dict[str, Any], config: Config, now: float) -> dict[str, Any]:
+    """``status`` with what the database says now: today's counts, the last summary sent (the
+    send log, so a ``summary --send`` run a moment ago shows even when the service is stopped and
+    its file is old) and the last retention run. The file's values stay when the database
+    cannot be read."""
+    day = local_day(local_date_of(now, config.timezone), config.timezone)
+    try:
+        figures = maintenance.status_figures(config.database.path, day.start_utc, day.end_utc)
+    except (OSError, sqlite3.Error):
+        return status
+    sent = figures.get("summary") or {}
+    return {
+        **status,
+        "summary": {**(status.get("summary") or {}), "last_day": sent.get("day"), "last_sent_at": sent.get("sent_at")},
+        "today": {"menu_sessions": figures.get("menu_sessions", 0), "calls": figures.get("calls", 0)},
+        "retention": figures.get("retention"),
+    }
+
+
 def _alive(pid: Any) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
@@ -54,12 +77,12 @@ def _alive(pid: Any) -> bool:
 
 
 def problems(status: dict[str, Any], now: float, *, stale_after: float = 30.0, outbox_warn: int = 1000,
-             ami_grace: float = 60.0) -> list[str]:
+             ami_grace: float = 60.0, timezone: str = "UTC") -> list[str]:
     """Everything that needs an admin; empty when all is well."""
     out = []
     age = now - float(status.get("written_at", 0))
     if status.get("state") == "stopped":
-        out.append(f"the service stopped at {_when(status.get('written_at'))}")
+        out.append(f"the service stopped at {_when(status.get('written_at'), timezone)}")
         return out
     if age > stale_after or not _alive(status.get("pid")):
         out.append(f"status is stale ({age:.0f} s old, pid {status.get('pid')} "
@@ -81,24 +104,37 @@ def problems(status: dict[str, Any], now: float, *, stale_after: float = 30.0, o
     return out
 
 
-def _when(epoch: Any) -> str:
-    if not isinstance(epoch, (int, float)):
+def _when(moment: Any, tz: str) -> str:
+    """Epoch seconds or a stored UTC ISO time, on the contact center's clock (``timezone``): the
+    host's zone may differ, and every other time the bridge shows is in ``timezone``."""
+    if isinstance(moment, str):
+        try:
+            moment = parse_utc_iso(moment)
+        except ValueError:
+            return moment
+    if not isinstance(moment, (int, float)):
         return "never"
-    return datetime.fromtimestamp(epoch, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    return datetime.fromtimestamp(moment, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def format_status(status: dict[str, Any], now: float) -> str:
+def format_status(status: dict[str, Any], now: float, timezone: str) -> str:
+    """The status for people, every time in ``timezone``."""
     f, a, m = status.get("fastagi") or {}, status.get("ami") or {}, status.get("mqtt") or {}
     summary, today, retention = status.get("summary") or {}, status.get("today") or {}, status.get("retention")
+    if status.get("state") == "stopped":
+        state = (f"stopped at {_when(status.get('written_at'), timezone)} "
+                 f"(had run since {_when(status.get('started_at'), timezone)})")
+    else:
+        state = (f"{status.get('state')} since {_when(status.get('started_at'), timezone)} "
+                 f"(status written {now - float(status.get('written_at', 0)):.0f} s ago)")
     lines = [
-        f"node {status.get('node')}, pid {status.get('pid')}, {status.get('state')} since "
-        f"{_when(status.get('started_at'))} (status written {now - float(status.get('written_at', 0)):.0f} s ago)",
+        f"node {status.get('node')}, pid {status.get('pid')}, {state}",
         f"FastAGI  {f.get('listen')}: {f.get('active', 0)} session(s) in the menu now",
     ]
     if a.get("enabled"):
-        lines.append("AMI      " + (f"connected since {_when(a.get('connected_since'))}, "
+        lines.append("AMI      " + (f"connected since {_when(a.get('connected_since'), timezone)}, "
                                     f"{a.get('active_calls', 0)} call(s) followed" if a.get("connected")
-                                    else f"NOT connected since {_when(a.get('down_since'))}"))
+                                    else f"NOT connected since {_when(a.get('down_since'), timezone)}"))
     else:
         lines.append("AMI      off")
     if m.get("enabled"):
@@ -106,7 +142,7 @@ def format_status(status: dict[str, Any], now: float) -> str:
                      f"outbox {m.get('outbox_depth')} event(s)")
     else:
         lines.append("MQTT     off")
-    lines.append("summary  " + (f"last sent for {summary['last_day']} at {summary['last_sent_at']}"
+    lines.append("summary  " + (f"last sent for {summary['last_day']} at {_when(summary['last_sent_at'], timezone)}"
                                 if summary.get("last_day") else "never sent")
                  + ("" if summary.get("enabled") else " (mail off)"))
     lines.append(f"today    {today.get('menu_sessions', 0)} menu session(s), {today.get('calls', 0)} call record(s)")
@@ -114,7 +150,8 @@ def format_status(status: dict[str, Any], now: float) -> str:
     lines.append(f"database {store.get('path')}: {store.get('pending', 0)} record(s) waiting"
                  + (f", last error {store['last_error']}" if store.get("last_error") else ""))
     if retention:
-        lines.append(f"privacy  retention last ran {retention.get('ran_at')}: {retention.get('sessions_hashed')} "
+        lines.append(f"privacy  retention last ran {_when(retention.get('ran_at'), timezone)}: "
+                     f"{retention.get('sessions_hashed')} "
                      f"session(s) and {retention.get('calls_hashed')} call(s) hashed, "
                      f"{retention.get('steps_dropped')} step(s) dropped")
     return "\n".join(lines)

@@ -113,7 +113,7 @@ def db_retention(config: str | None) -> None:
               help="Seconds AMI may be down before it needs an admin.")
 def status(config: str | None, as_json: bool, stale_after: float, outbox_warn: int, ami_grace: float) -> None:
     """What the running service is doing; exit 1 when something needs an admin (for monitoring)."""
-    from .health import format_status, problems, read_status, status_path
+    from .health import format_status, problems, read_status, status_path, with_records
 
     _, cfg = load_or_exit(config)
     path = status_path(cfg)
@@ -124,11 +124,13 @@ def status(config: str | None, as_json: bool, stale_after: float, outbox_warn: i
     except (OSError, ValueError) as exc:
         _fail(f"CRITICAL: cannot read the status file {path}: {exc}")
     now = time.time()
-    found = problems(data, now, stale_after=stale_after, outbox_warn=outbox_warn, ami_grace=ami_grace)
+    data = with_records(data, cfg, now)
+    found = problems(data, now, stale_after=stale_after, outbox_warn=outbox_warn, ami_grace=ami_grace,
+                     timezone=cfg.timezone)
     if as_json:
         click.echo(json.dumps({**data, "problems": found}, ensure_ascii=False, indent=1))
     else:
-        click.echo(format_status(data, now))
+        click.echo(format_status(data, now, cfg.timezone))
         click.echo("status   " + ("OK" if not found else "NEEDS AN ADMIN:"))
         for problem in found:
             click.echo(f"  - {problem}")

@@ -167,7 +167,7 @@ class Service:
             "started_at": self.started_at, "written_at": now,
             "fastagi": {"listen": f"{config.fastagi.host}:{self.fastagi.port}", "active": self.fastagi.active},
             "ami": ami, "mqtt": mqtt,
-            "store": {"path": str(config.database.path), "pending": self.store.pending,
+            "store": {"path": os.path.abspath(config.database.path), "pending": self.store.pending,
                       "last_error": self.store.last_error if self.store.pending else None},
             "summary": {"enabled": self.summaries is not None, "last_day": sent.get("day"),
                         "last_sent_at": sent.get("sent_at")},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -69,3 +71,23 @@ def test_stats_text_has_no_masked_numbers_note_when_no_number_is_shown(config):
 def test_demo_help_says_the_summary_goes_to_out():
     result = run("demo", "--help")
     assert result.exit_code == 0 and "Directory for the database and the day's summary" in result.output
+
+
+def test_no_configuration_found_lists_every_place_looked_at(tmp_path, monkeypatch):
+    monkeypatch.delenv("ASTERISK_BRIDGE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    if Path("/etc/asterisk-bridge/asterisk-bridge.toml").exists():
+        pytest.skip("this machine has /etc/asterisk-bridge/asterisk-bridge.toml, so a configuration is found")
+    result = run("check-config")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[:5] == [
+        "no configuration found; looked at:",
+        "  -c/--config: not given",
+        "  $ASTERISK_BRIDGE_CONFIG: not set",
+        f"  {tmp_path / 'asterisk-bridge.toml'}: no such file",
+        "  /etc/asterisk-bridge/asterisk-bridge.toml: no such file",
+    ]
+    assert "asterisk-bridge init" in result.output
+    # a file named with -c that is not there is named as such
+    result = run("check-config", "-c", str(tmp_path / "nope.toml"))
+    assert result.exit_code == 2 and "nope.toml: cannot read the file" in result.output
