@@ -11,6 +11,7 @@ import click
 
 from .cli_options import config_option, load_or_exit
 from .config import describe, missing_sounds
+from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR
 
 
 def _setup_logging(verbose: int, log_format: str = "plain") -> None:
@@ -82,6 +83,44 @@ def demo(out: Path, seed: int, day_seconds: float) -> None:
     html, text = result.summary_files[:2]
     click.echo(f"\nThe day's summary email: {html} and {text}\n")
     click.echo(text.read_text(encoding="utf-8"))
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DIR,
+              show_default=True, help="Where to write asterisk-bridge.toml and ami.secret.")
+@click.option("--systemd", is_flag=True, help="Also write the systemd unit (into --systemd-dir).")
+@click.option("--systemd-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SYSTEMD_DIR,
+              show_default=True, help="Where --systemd writes asterisk-bridge.service.")
+@click.option("--force", is_flag=True, help="Replace files that already exist.")
+def init(directory: Path, systemd: bool, systemd_dir: Path, force: bool) -> None:
+    """Write a configuration to start from: the example, a random AMI secret file (0640), the
+    systemd unit with --systemd; print the manager.conf account and where the dialplan is."""
+    from .install import InitError, init as write_files
+
+    try:
+        result = write_files(directory, systemd_dir=systemd_dir if systemd else None, force=force)
+    except InitError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        click.echo(f"init: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {result.config}: the example for lines 122 and 117; edit it for your contact center")
+    owner = f", group {result.group}" if result.group else ""
+    click.echo(f"wrote {result.secret_file}: a random AMI secret (mode 0640{owner})")
+    if result.unit is not None:
+        click.echo(f"wrote {result.unit}: runs {result.executable} with {result.config}")
+    click.echo("\nAsterisk: add this account to /etc/asterisk/manager.conf (the [general] lines merge into yours),"
+               "\nthen run: asterisk -rx \"manager reload\"\n")
+    click.echo("\n".join("    " + line if line else "" for line in result.manager_conf.splitlines()))
+    click.echo("\nDialplan snippets: copy each to /etc/asterisk/ and #include it from the file named")
+    for path, target in result.dialplan.items():
+        click.echo(f"    {path}  ->  /etc/asterisk/{target}")
+    click.echo(f"\nNext: asterisk-bridge check-config -c {result.config}")
+    if result.unit is not None:
+        if result.group is None:
+            click.echo("      useradd --system --home-dir /var/lib/asterisk-bridge --shell /usr/sbin/nologin "
+                       f"asterisk-bridge && chgrp -R asterisk-bridge {result.config.parent}")
+        click.echo("      systemctl daemon-reload && systemctl enable --now asterisk-bridge")
 
 
 def _register_report_commands() -> None:

@@ -1,4 +1,5 @@
-"""Files shipped next to the code: the example configuration, the templates, the dialplan.
+"""Files shipped next to the code: the example configuration, the templates, the dialplan, the
+systemd unit.
 
 In a wheel they live inside the package (see ``force-include`` in pyproject.toml); in a source
 checkout they sit at the repository root. Both layouts are looked up here, nowhere else.
@@ -29,3 +30,7 @@ def templates_dir() -> Path:
 
 def dialplan_dir() -> Path:
     return _find("dialplan", "dialplan")
+
+
+def systemd_unit() -> Path:
+    return _find("systemd/asterisk-bridge.service", "systemd/asterisk-bridge.service")
