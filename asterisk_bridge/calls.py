@@ -99,6 +99,7 @@ class CallFollower:
         self._orphans: dict[str, OperatorInput] = {}
         self._touched: set[str] = set()  # linkedids with events since the link was last lost
         self._ever_connected = False
+        self._silent_since: tuple[float, float] | None = None  # (last message received, loss noticed)
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
         self._started = False
@@ -231,14 +232,20 @@ class CallFollower:
         now = self.clock()
         if connected:
             if self._outages and self._outages[-1][1] is None:
-                down_from = self._outages[-1][0]
                 self._outages[-1][1] = now
-                if self._ever_connected:
-                    log.warning("AMI connection back after %.0f s; reconciling calls", now - (down_from or now))
+                if self._ever_connected and self._silent_since is not None:
+                    silent, noticed = self._silent_since
+                    log.warning("AMI connection back after %.1f s without data from Asterisk (the loss was noticed "
+                                "after %.1f s); reconciling calls", time.time() - silent, noticed - silent)
             self._ever_connected = True
             self._spawn(self._reconcile(), "call-follower reconcile")
         elif not self._stopping:
             self._touched = set()  # from here on, an event proves its call was up after the loss
+            # The gap in the data starts at the last message Asterisk sent (an event or a Pong),
+            # not when the loss was noticed: a hung Asterisk is found only by an unanswered Ping,
+            # ping_interval + action_timeout later (wall-clock times, as the client stamps them).
+            noticed = time.time()
+            self._silent_since = (self.client.last_received or noticed, noticed)
             self._outages.append([now, None])
             log.warning("AMI connection lost: %d call(s) in progress will be reconciled on reconnect",
                         len(self.tracker.active()))

@@ -183,7 +183,7 @@ class _LineSafeProtocol(AMIProtocol):
             if bad:
                 self.log.warning("AMI %s: ignored %d malformed line(s), first %.100r",
                                  frame.get("Event") or frame.get("Response"), len(bad), bad[0])
-        received_at = time.time()
+        received_at = self.factory.client.last_received = time.time()
         if "event" in frame:
             action_id = frame.get("ActionID")
             action = self.responses.get(action_id) if action_id is not None else None
@@ -351,6 +351,7 @@ class AMIClient:
         self.reconnect_max = max(reconnect_max, reconnect_min)
         self.events = events
         self.connected_since: float | None = None
+        self.last_received: float | None = None  # epoch seconds of the last message from Asterisk
         self.last_error: AMIError | None = None
         self._event_callbacks: list[Callable[[Frame], None]] = []
         self._connection_callbacks: list[Callable[[bool], None]] = []
