@@ -152,7 +152,7 @@ def test_the_parts_read_right(tmp_path):
     # a trunk that puts the number in the name: the masked number once, no name; a real name is shown
     row = next(line for line in text.splitlines() if "очередь не ответила" in line and "7916***4567" in line)
     assert row.count("7916***4567") == 1
-    assert f"({HOSTILE})" in text and "&lt;script&gt;" in html
+    assert f"\n{' ' * 16}{HOSTILE}\n" in text and "&lt;script&gt;" in html  # under the number, as in HTML
     assert "Номера звонящих скрыты" in text and "Номера звонящих скрыты" in seen
     # a day without calls says so, not "no AMI data"
     text, seen, _ = parts["no calls"]
