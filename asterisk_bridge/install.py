@@ -6,7 +6,8 @@ writes, in ``--dir`` (``/etc/asterisk-bridge``):
 
 - ``asterisk-bridge.toml``: the shipped example (lines 122 and 117), its paths under ``--dir``;
 - ``ami.secret``: a random AMI secret, mode 0640 (group ``asterisk-bridge`` when that group exists
-  and init runs as root, so the service user can read it and nobody else);
+  and init runs as root, so the service user can read it and nobody else; the directory and the
+  configuration get that group too);
 - with ``--systemd``: ``asterisk-bridge.service`` in ``--systemd-dir``, the shipped unit running
   this installation's executable with this configuration;
 
@@ -67,6 +68,9 @@ def init(directory: Path = DEFAULT_DIR, *, systemd_dir: Path | None = None, forc
     secret = secrets.token_urlsafe(24)
     group = _service_group()
     directory.mkdir(parents=True, exist_ok=True)
+    if group is not None:  # the unit's ConfigurationDirectoryMode is 0750: the service reads by group
+        shutil.chown(directory, group=group)
+        directory.chmod(0o750)
     _write(config, example_text(directory), 0o640, group)
     _write(secret_file, secret + "\n", 0o640, group)
     written = [config, secret_file]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 from datetime import date, datetime, timedelta, timezone
 from email import policy
 from email.utils import parsedate_to_datetime
@@ -149,6 +150,8 @@ def test_the_parts_read_right(tmp_path):
     assert "(среда) · узел pbx1 · время местное" in seen  # a space before the dot
     assert f"{LONG_NAME}\n" in text and f"{LONG_NAME}:" not in text  # no colon after a name that has one
     assert "Уровень обслуживания" in text.split("СРАВНЕНИЕ")[1]  # the comparison has its service level row
+    hours = [line for line in text.splitlines() if re.fullmatch(r"  \d\d:00 +\d+( #+)?", line)]
+    assert len(hours) == 24 and hours[9] == "  09:00      5 " + "#" * 40 and hours[1] == "  01:00      0"
     # a trunk that puts the number in the name: the masked number once, no name; a real name is shown
     row = next(line for line in text.splitlines() if "очередь не ответила" in line and "7916***4567" in line)
     assert row.count("7916***4567") == 1
