@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .cli_options import config_option, load_or_exit
-from .config import describe, missing_sounds
+from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config, resolve_config_path
 from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR
 
 
@@ -33,20 +33,45 @@ def main(verbose: int, log_format: str) -> None:
 @main.command("check-config")
 @config_option
 @click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Asterisk sounds directory; report every configured prompt without a sound file.")
+              help="Asterisk sounds directory; report every prompt without a sound file Asterisk can play.")
 @click.option("--language", default="ru", show_default=True, help="Sound language subdirectory.")
 def check_config(config: str | None, sounds_dir: Path | None, language: str) -> None:
-    """Validate the configuration; exit 2 naming every problem, 0 with a summary."""
-    path, cfg = load_or_exit(config)
+    """Validate the configuration; exit 2 naming every problem, 0 with a summary.
+
+    With --sounds-dir the prompts are checked even when another section has a problem (the menus
+    are read on their own then), so one run names everything to fix."""
+    path = resolve_config_path(config)
+    try:
+        cfg: Config | None = load_config(path)
+    except ConfigError as exc:
+        click.echo(f"configuration is not valid: {exc}", err=True)
+        cfg = None
+    sounds_ok = True
     if sounds_dir is not None:
-        missing = missing_sounds(cfg, sounds_dir, language)
-        if missing:
-            click.echo(f"{path}: {len(missing)} prompt(s) have no sound file in {sounds_dir}:", err=True)
-            for key, prompt in missing:
-                click.echo(f"  {key}: {prompt!r}", err=True)
-            sys.exit(2)
+        sounds_ok = _check_sounds(path, cfg, sounds_dir, language)
+    if cfg is None or not sounds_ok:
+        sys.exit(2)
     click.echo(f"{path}: OK")
     click.echo(describe(cfg))
+
+
+def _check_sounds(path: Path, cfg: Config | None, sounds_dir: Path, language: str) -> bool:
+    from .menu.prompts import missing_sounds
+
+    if cfg is None:
+        try:
+            cfg = load_config(path, sections=MENU_SECTIONS)
+        except ConfigError:
+            return False  # the menus themselves are broken; their problems are printed above
+    missing = missing_sounds(cfg, sounds_dir, language)
+    if missing:
+        click.echo(f"{path}: {len(missing)} prompt(s) have no sound file Asterisk can play in "
+                   f"{sounds_dir}:", err=True)
+        for key, prompt in missing:
+            click.echo(f"  {key}: {prompt!r}", err=True)
+        return False
+    click.echo(f"{path}: every prompt has a sound file in {sounds_dir / language}")
+    return True
 
 
 @main.command()
@@ -143,9 +168,16 @@ def _register_simulate_command() -> None:
     main.add_command(simulate)
 
 
+def _register_prompts_commands() -> None:
+    from .menu.prompts.commands import prompts
+
+    main.add_command(prompts)
+
+
 _register_report_commands()
 _register_ops_commands()
 _register_simulate_command()
+_register_prompts_commands()
 
 if __name__ == "__main__":
     main()

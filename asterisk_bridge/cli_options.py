@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import click
@@ -16,8 +17,8 @@ config_option = click.option(
 )
 
 
-def load_or_exit(config: str | None) -> tuple[Path, Config]:
-    """Load the configuration; on any problem print every one of them and exit 2.
+def load_or_exit(config: str | None, sections: Collection[str] | None = None) -> tuple[Path, Config]:
+    """Load the configuration (only ``sections`` when given); on any problem print every one and exit 2.
 
     With neither -c nor $ASTERISK_BRIDGE_CONFIG and no file at a default place, the message lists
     every place looked at and how to make one: a first-time admin otherwise only learns that
@@ -31,7 +32,7 @@ def load_or_exit(config: str | None) -> tuple[Path, Config]:
         sys.exit(2)
     path = resolve_config_path(config)
     try:
-        return path, load_config(path)
+        return path, load_config(path, sections=sections)
     except ConfigError as exc:
         click.echo(f"configuration is not valid: {exc}", err=True)
         sys.exit(2)

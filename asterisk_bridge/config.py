@@ -15,18 +15,26 @@ import re
 import socket
 import tomllib
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from asterisk_bridge.config_prompts import (
+    InfoText,
+    PromptText,
+    count_texts,
+    prompt_text_problems,
+    prompt_uses,
+    read_prompt_texts,
+)
 from asterisk_bridge.tomlcheck import MISSING, ConfigProblem, Table, read_secret, show, toml_problem
 
 __all__ = [
     "AMISettings", "AgeQuestion", "Config", "ConfigError", "ConfigProblem", "DatabaseSettings",
-    "FastAGISettings", "Line", "MQTTSettings", "Menu", "PrivacySettings", "SMTPSettings",
-    "SOUND_EXTENSIONS", "SummarySettings", "Topic", "describe", "load_config", "missing_sounds",
+    "FastAGISettings", "InfoText", "Line", "MENU_SECTIONS", "MQTTSettings", "Menu", "PrivacySettings", "PromptText",
+    "SMTPSettings", "SOUND_EXTENSIONS", "SummarySettings", "Topic", "describe", "load_config",
     "parse_config", "resolve_config_path",
 ]
 
@@ -192,6 +200,8 @@ class Config:
     privacy: PrivacySettings
     queues: Mapping[str, str]  # queue name -> description
     lines: Mapping[str, Line]  # line number -> line, in config order
+    # language -> prompt name -> what it says ([prompts.<language>], config_prompts.py)
+    prompts: Mapping[str, Mapping[str, PromptText]] = field(default_factory=lambda: MappingProxyType({}))
 
     def line_for(self, number: str) -> Line | None:
         return self.lines.get(number)
@@ -510,6 +520,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
             t.problem("number", f"{line.number!r} is already used by lines[{first}]")
         elif line.number:
             lines[line.number] = line
+    texts = read_prompt_texts(top)
+    problems += prompt_text_problems(texts, prompt_uses(lines.values()))
     hashing = settings["mqtt"].caller_numbers == "hash" or settings["privacy"].hash_after_days is not None
     if hashing and settings["privacy"].salt is None and settings["privacy"].salt_source == "not set":
         problems.append(ConfigProblem("privacy.salt_file", "hashing caller numbers needs a salt "
@@ -518,11 +530,18 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     if problems:
         raise ConfigError(problems, source)
     return Config(node=node, timezone=timezone, database=database, queues=MappingProxyType(queues),
-                  lines=MappingProxyType(lines), **settings)
+                  lines=MappingProxyType(lines), **settings,
+                  prompts=MappingProxyType({k: MappingProxyType(v) for k, v in texts.items()}))
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a TOML file; every failure (unreadable, bad TOML, bad values) is a ConfigError."""
+MENU_SECTIONS = ("queues", "lines", "prompts")  # what the menus and their prompts are made of
+
+
+def load_config(path: str | os.PathLike[str], *, sections: Collection[str] | None = None) -> Config:
+    """Read and validate a TOML file; every failure (unreadable, bad TOML, bad values) is a ConfigError.
+
+    With ``sections`` only those top-level tables are read and checked, the rest takes its
+    defaults: the prompts commands need the menus (``MENU_SECTIONS``), not the AMI secret."""
     source = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -537,6 +556,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([toml_problem(source, text, str(exc))], source) from None
+    if sections is not None:
+        data = {key: value for key, value in data.items() if key in sections}
     exposed = _literal_secrets_exposed(path, data)
     try:
         config = parse_config(data, source)
@@ -580,50 +601,7 @@ def resolve_config_path(cli_value: str | None) -> Path:
     return DEFAULT_PATHS[-1]
 
 
-# ---------------------------------------------------------------- sounds and the human summary
-
-def prompt_refs(config: Config) -> list[tuple[str, str]]:
-    """Every prompt the menus can play, as (TOML key path, prompt name), in config order."""
-    refs: list[tuple[str, str]] = []
-
-    def add(path: str, prompt: str | None) -> None:
-        if prompt:
-            refs.append((path, prompt))
-
-    def walk(menu: Menu, path: str, prompt_key: str) -> None:
-        add(f"{path}.{prompt_key}", menu.prompt)
-        for i, topic in enumerate(menu.topics.values()):
-            tp = f"{path}.topics[{i}]"
-            if topic.menu is not None:
-                walk(topic.menu, tp, "menu_prompt")
-            add(f"{tp}.info_prompt", topic.info_prompt)
-            add(f"{tp}.offer_prompt", topic.offer_prompt)
-
-    for n, line in enumerate(config.lines.values()):
-        lp = f"lines[{n}]"
-        for key in ("greeting", "invalid_prompt", "timeout_prompt", "transfer_prompt", "goodbye_prompt"):
-            add(f"{lp}.{key}", getattr(line, key))
-        walk(line.menu, lp, "menu_prompt")
-        if line.age_question is not None:
-            add(f"{lp}.age_question.prompt", line.age_question.prompt)
-    return refs
-
-
-def missing_sounds(config: Config, sounds_dir: str | os.PathLike[str],
-                   language: str = "ru") -> list[tuple[str, str]]:
-    """(key path, prompt) for each prompt with no sound file, looked up the way Asterisk does.
-
-    Asterisk tries ``<sounds>/<language>/<prompt>.<ext>`` and then ``<sounds>/<prompt>.<ext>``;
-    an absolute prompt name is used as is.
-    """
-    base = Path(sounds_dir)
-    missing = []
-    for path, prompt in prompt_refs(config):
-        stems = [Path(prompt)] if prompt.startswith("/") else [base / language / prompt, base / prompt]
-        if not any(stem.with_name(stem.name + ext).is_file() for stem in stems for ext in SOUND_EXTENSIONS):
-            missing.append((path, prompt))
-    return missing
-
+# ---------------------------------------------------------------- the human summary
 
 def describe(config: Config) -> str:
     """A one-screen summary for ``check-config``: what the service will do, with no secret values."""
@@ -637,7 +615,8 @@ def describe(config: Config) -> str:
                            if m.enabled else "off"),
            f"mail     " + (f"{config.summary.send_at} via {s.host}:{s.port} ({s.security}) to "
                            f"{len(s.recipients)} recipient(s)" if s.host else "off (summary not mailed)"),
-           f"queues   {len(config.queues)} declared"]
+           f"queues   {len(config.queues)} declared",
+           f"prompts  texts: {count_texts(config.prompts)} (menus without a text are written from the menu)"]
     p = config.privacy
     retention = [f"numbers hashed after {p.hash_after_days} days" if p.hash_after_days else "",
                  f"menu steps dropped after {p.drop_steps_after_days} days" if p.drop_steps_after_days else ""]

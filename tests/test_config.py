@@ -13,7 +13,6 @@ from asterisk_bridge.config import (
     ConfigProblem,
     describe,
     load_config,
-    missing_sounds,
     parse_config,
     resolve_config_path,
 )
@@ -331,32 +330,6 @@ def test_resolve_config_path_order(tmp_path, monkeypatch):
     monkeypatch.setenv("ASTERISK_BRIDGE_CONFIG", "/srv/ab.toml")
     assert resolve_config_path(None) == Path("/srv/ab.toml")
     assert resolve_config_path("given.toml") == Path("given.toml")
-
-
-# ---------------------------------------------------------------- sound files
-
-def test_missing_sounds_lists_key_paths_without_a_file(tmp_path):
-    config = load_config(example_with_secret(tmp_path))
-    sounds = tmp_path / "sounds"
-    present = {"cc/122-greeting": ".wav", "cc/122-menu": ".gsm", "cc/invalid-choice": ".ulaw",
-               "cc/no-choice": ".alaw", "cc/transfer-operator": ".sln", "cc/goodbye": ".g722",
-               "cc/age-question": ".wav", "cc/offer-operator": ".wav", "cc/122-health-menu": ".wav",
-               "cc/117-greeting": ".wav", "cc/117-menu": ".wav"}
-    for topic in ("gov", "housing", "social", "health-appointments", "health-hours", "other",
-                  "conditions", "documents"):
-        present[f"cc/info-{topic}"] = ".wav"
-    for name, ext in present.items():
-        target = sounds / "ru" / (name + ext)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(b"x")
-    (sounds / "ru" / "cc" / "info-health-drugs.mp3").write_bytes(b"x")  # not a format Asterisk plays
-    (sounds / "cc").mkdir()
-    (sounds / "cc" / "info-where-to-apply.wav").write_bytes(b"x")  # language-less fallback counts
-    assert missing_sounds(config, sounds) == [("lines[0].topics[3].topics[1].info_prompt", "cc/info-health-drugs")]
-    missing_en = missing_sounds(config, sounds, language="en")
-    assert ("lines[0].greeting", "cc/122-greeting") in missing_en
-    assert ("lines[1].topics[2].info_prompt", "cc/info-where-to-apply") not in missing_en
-    assert ("lines[1].age_question.prompt", "cc/age-question") in missing_en
 
 
 def test_example_toml_is_plain_toml():
