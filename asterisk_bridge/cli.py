@@ -88,16 +88,20 @@ def run(config: str | None) -> None:
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Directory for the database and the day's summary (HTML and text).")
+              show_default=True, help="Directory for the database, the day's summary (HTML and text) and the "
+              "prompts (sounds/).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Traffic model seed.")
 @click.option("--day-seconds", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
               help="Wall-clock seconds one simulated day takes.")
 def demo(out: Path, seed: int, day_seconds: float) -> None:
     """Run the bridge against the built-in PBX simulator for one simulated day."""
-    from .demo import format_calls, run_demo
+    from .demo import format_calls, render_demo_prompts, run_demo
 
+    prompt_ms, note = render_demo_prompts(out)
+    click.echo(note)
     click.echo(f"Simulating one day at the contact center (seed {seed}, {day_seconds:g} s) ...")
-    result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds, progress=sys.stderr.isatty()))
+    result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds, progress=sys.stderr.isatty(),
+                                  prompt_ms=prompt_ms))
     failed = [r for r in result.results if r.agistatus == "FAILURE"]
     click.echo(f"{len(result.calls)} calls in {result.seconds:.1f} s; database: {result.database}")
     if failed:

@@ -31,11 +31,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .config import Config, parse_config
+from .menu.prompts import PromptError, ToolMissingError, build
 from .pbxsim.agi_caller import AGICallResult
 from .pbxsim.ami_calls import CallScenario
 from .pbxsim.ami_server import AMIServer
 from .pbxsim.driver import drive_calls, print_progress
 from .pbxsim.queues import QueueDecision, QueueModel
+from .pbxsim.sounds import prompt_lengths_from_files
 from .pbxsim.traffic import PlannedCall, TrafficModel
 from .report.schedule import write_summary_files
 from .resources import example_config
@@ -84,6 +86,28 @@ def demo_config(out: Path, source: Path | None = None, *, ami_port: int | None =
     return parse_config(data, source=str(source))
 
 
+def render_demo_prompts(out: Path, language: str = "ru") -> tuple[dict[str, int], str]:
+    """The example's prompts rendered into ``out/sounds`` (only new or changed texts), and their lengths.
+
+    Returns (prompt name -> ms, a line saying what happened). Without espeak-ng or sox the files
+    already there still count and every other prompt plays the simulator's default 2 s."""
+    sounds = out / "sounds"
+    config = demo_config(out)
+    try:
+        report = build(config, sounds, language)
+        done = (f"{report.counts['rendered']} rendered with espeak-ng now, {report.seconds:.1f} s"
+                if report.counts["rendered"] else "none changed")
+    except ToolMissingError as exc:
+        done = f"{exc}: nothing rendered"
+    except PromptError as exc:
+        done = f"not rendered: {exc}"
+    lengths = prompt_lengths_from_files(config, sounds, language)
+    if not lengths:
+        return lengths, f"Prompts: {done}; every prompt plays 2 s"
+    return lengths, (f"Prompts: {len(lengths)} sound files in {sounds / language} ({done}); "
+                     f"each plays as long as its file")
+
+
 def _fresh_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -104,7 +128,9 @@ async def run_demo(
     calls_per_day: dict[str, int] | None = None,
     progress: bool = True,
     day: date | None = None,
+    prompt_ms: dict[str, int] | None = None,
 ) -> DemoResult:
+    """One simulated day; ``prompt_ms`` (``render_demo_prompts``) makes prompts play as long as their files."""
     out.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(16)
     speed = DAY / day_seconds
@@ -119,7 +145,7 @@ async def run_demo(
         config = demo_config(out, ami_port=pbx.port, ami_secret=secret)
         day, midnight = simulated_day(config, day)
         _fresh_database(Path(config.database.path))
-        model = TrafficModel(config, seed=seed)
+        model = TrafficModel(config, seed=seed, prompt_ms=prompt_ms)
         if calls_per_day is not None:
             model.calls_per_day = calls_per_day
         calls = model.day()
@@ -129,7 +155,8 @@ async def run_demo(
             started = time.monotonic()
             driven = await drive_calls(calls, config=config, pbx=pbx, queues=queues,
                                        fastagi=("127.0.0.1", service.fastagi.port), speed=speed, clock=clock,
-                                       day_start=midnight, progress=print_progress if progress else None)
+                                       day_start=midnight, progress=print_progress if progress else None,
+                                       prompt_ms=prompt_ms)
             scenarios, decisions, results = driven.scenarios, driven.decisions, driven.results
             rows = await _all_calls_written(service, set(scenarios))
             # Read while the writer is still open: the last connection to close checkpoints the

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from collections import Counter
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,8 +15,11 @@ import pytest
 from browser import DESKTOP, PHONE, horizontal_overflow, set_width
 from email_view import figures, visible_text
 
-from asterisk_bridge.demo import format_calls, run_demo
+from asterisk_bridge.demo import demo_config, format_calls, render_demo_prompts, run_demo
+from asterisk_bridge.menu.prompts import survey
+from asterisk_bridge.pbxsim.caller import Press, Silence
 from asterisk_bridge.pbxsim.queues import QueueModel
+from asterisk_bridge.pbxsim.traffic import TrafficModel
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +118,62 @@ def test_queue_model_is_deterministic_and_serves_first_come_first_served():
             assert d.wait == d.wait and d.talk == 0.0
         else:
             assert d.wait == d.hold + 6.0 * len(d.no_answer) + d.ring
+
+
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
+                    reason="espeak-ng or sox is not installed (apt-get install espeak-ng sox; .ci/run installs both)")
+def test_the_demo_renders_its_prompts_once_and_times_them_from_the_files(tmp_path):
+    lengths, note = render_demo_prompts(tmp_path)
+    assert note.startswith(f"Prompts: 23 sound files in {tmp_path / 'sounds' / 'ru'} (23 rendered with espeak-ng now")
+    config = demo_config(tmp_path)
+    files = {s.script.name: s.playing.seconds for s in survey(config, tmp_path / "sounds")}
+    assert lengths == {name: round(seconds * 1000) for name, seconds in files.items()}
+    assert 15000 < lengths["cc/122-menu"] < 20000 and lengths["cc/invalid-choice"] < 3000
+    again, note = render_demo_prompts(tmp_path)
+    assert again == lengths and "(none changed)" in note
+
+
+def test_without_espeak_the_demo_says_so_and_prompts_play_two_seconds(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    lengths, note = render_demo_prompts(tmp_path)
+    assert lengths == {}
+    assert note == ("Prompts: espeak-ng is not installed (apt-get install espeak-ng sox): nothing rendered; "
+                    "every prompt plays 2 s")
+
+
+async def test_prompts_play_as_long_as_given_and_callers_wait_to_hear_their_key(tmp_path):
+    # one absurdly long greeting: every session that heard it out lasts at least that long
+    greeting_ms = 600_000
+    result = await run_demo(tmp_path / "out", seed=3, day_seconds=4.0, calls_per_day={"122": 12, "117": 0},
+                            progress=False, day=date(2026, 11, 25),
+                            prompt_ms={"cc/122-greeting": greeting_ms, "cc/122-menu": 18_000})
+    db = sqlite3.connect(result.database)
+    heard = [duration for duration, in db.execute(
+        "SELECT duration_ms FROM menu_sessions m WHERE EXISTS (SELECT 1 FROM menu_steps s WHERE "
+        "s.session_id = m.session_id AND s.seq = 1 AND s.kind = 'prompt' AND s.prompt = 'cc/122-menu')")]
+    assert heard and all(duration >= greeting_ms for duration in heard)
+    # the traffic model got the lengths too: first keys come once the 18 s menu has said them
+    firsts = [next(r for r in c.reactions if isinstance(r, Press)) for c in result.calls
+              if c.intent not in ("hangup", "silent") and isinstance(c.reactions[0], Silence)]
+    assert any(p.after_ms > 3000 for p in firsts)
+
+
+def test_with_prompt_lengths_callers_press_a_key_once_the_menu_has_said_it():
+    config = demo_config(Path("unused"))
+    menu = config.line_for("122").menu
+    lengths = {menu.prompt: 18_000, "cc/age-question": 12_000}
+    plain = TrafficModel(config, seed=5).day()
+    listening = TrafficModel(config, seed=5, prompt_ms=lengths).day()
+    assert all(p.after_ms <= 3000 for c in plain for p in c.reactions if isinstance(p, Press))
+    entries = [*sorted(menu.topics), "0", "*"]
+    waited = 0
+    for call in listening:
+        if call.line != "122" or call.intent in ("hangup", "silent") or len(call.reactions) < 2:
+            continue
+        greeting, first = call.reactions[:2]
+        if not (isinstance(greeting, Silence) and isinstance(first, Press) and first.key in entries):
+            continue  # pressed in the greeting, or a wrong key first
+        said = 18_000 * (entries.index(first.key) + 2) / (len(entries) + 1)
+        assert first.after_ms <= 3000 or said + 300 <= first.after_ms <= said + 1500
+        waited += first.after_ms > 3000
+    assert waited > 50  # most callers wait to hear their topic; some know the menu

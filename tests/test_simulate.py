@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import wave
 
 from click.testing import CliRunner
 
@@ -12,8 +13,10 @@ from asterisk_bridge.demo import demo_config
 from asterisk_bridge.pbxsim.ami_server import AMIServer
 from asterisk_bridge.pbxsim.commands import _calls_per_day
 from asterisk_bridge.pbxsim.simulate import format_simulation, run_simulation, wait_for_bridge
+from asterisk_bridge.resources import example_config
 from asterisk_bridge.service import Service
 from asterisk_bridge.store import queries
+from helpers import free_port
 
 
 async def test_simulate_drives_a_running_bridge_and_its_database_has_the_calls(tmp_path):
@@ -56,3 +59,25 @@ def test_simulate_command_line_checks_its_arguments(tmp_path):
     assert out.exit_code == 2 and "LINE=COUNT" in out.output
     out = runner.invoke(main, ["simulate", "--fastagi", "nowhere"])
     assert out.exit_code == 2 and "HOST:PORT" in out.output
+
+
+def test_simulate_times_prompts_from_the_sound_files(tmp_path):
+    secret = tmp_path / "ami.secret"
+    secret.write_text("s3cret\n")
+    text = example_config().read_text(encoding="utf-8").replace("/etc/asterisk-bridge/ami.secret", str(secret))
+    config = tmp_path / "cc.toml"
+    config.write_text(text, encoding="utf-8")
+    cc = tmp_path / "sounds" / "ru" / "cc"
+    cc.mkdir(parents=True)
+    for name, seconds in (("122-greeting", 7.5), ("122-menu", 18.0)):
+        with wave.open(str(cc / f"{name}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\0\0" * int(8000 * seconds))
+    out = CliRunner().invoke(main, ["simulate", "-c", str(config), "--sounds-dir", str(tmp_path / "sounds"),
+                                    "--ami-listen", "127.0.0.1:0", "--ami-wait", "0", "--fastagi",
+                                    f"127.0.0.1:{free_port()}", "--calls-per-day", "122=1,117=0",
+                                    "--day-seconds", "0.5", "--no-progress"])
+    assert f"2 prompt(s) play as long as their files in {tmp_path / 'sounds' / 'ru'}; any other lasts 2 s." in out.output
+    assert out.exit_code == 1 and "1 call(s) ended with AGISTATUS=FAILURE" in out.output  # no bridge listens

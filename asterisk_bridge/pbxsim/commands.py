@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+from pathlib import Path
 
 import click
 
@@ -49,10 +50,14 @@ def _calls_per_day(value: str | None) -> dict[str, int] | None:
               help="Calls a day per line, e.g. 122=160,117=90 [default: the traffic model's].")
 @click.option("--day-seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Wall-clock seconds one simulated day takes (86400: real time).")
+@click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Asterisk's sounds directory: prompts play as long as their files there "
+                   "[default: 2 s each].")
+@click.option("--language", default="ru", show_default=True, help="Sound language subdirectory.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, ami_username: str | None,
              ami_secret: str | None, ami_wait: float, seed: int, days: int, calls_per_day: str | None,
-             day_seconds: float, progress: bool | None) -> None:
+             day_seconds: float, sounds_dir: Path | None, language: str, progress: bool | None) -> None:
     """Drive a RUNNING bridge with the traffic model to rehearse a configuration.
 
     Plays Asterisk's side of every call: the menu over FastAGI at the bridge's address (-c is the
@@ -79,6 +84,13 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
     if generated:
         secret = secrets.token_urlsafe(16)
     show = sys.stderr.isatty() if progress is None else progress
+    prompt_ms = None
+    if sounds_dir is not None:
+        from .sounds import prompt_lengths_from_files
+
+        prompt_ms = prompt_lengths_from_files(cfg, sounds_dir, language)
+        click.echo(f"{len(prompt_ms)} prompt(s) play as long as their files in {sounds_dir / language}; "
+                   f"any other lasts 2 s.")
 
     async def main() -> int:
         async with AMIServer(listen[0], listen[1], username=username, secret=secret,
@@ -104,7 +116,7 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
 
             result = await run_simulation(cfg, pbx, agi, seed=seed, days=days, calls_per_day=per_day,
                                           day_seconds=day_seconds, progress=print_progress if show else None,
-                                          day_done=day_done)
+                                          day_done=day_done, prompt_ms=prompt_ms)
         failed = [r for r in result.results if r.agistatus == "FAILURE"]
         click.echo(f"{len(result.calls)} calls in {result.seconds:.1f} s; "
                    f"{len(result.scenarios)} played over AMI")

@@ -25,6 +25,7 @@ from .agi_caller import AGICallResult, Caller, SimulatedChannel, run_agi_call
 from .ami_calls import CallScenario, Ids, call_events, play_call
 from .ami_server import AMIServer
 from .queues import QueueDecision, QueueModel
+from .sounds import PromptLengths
 from .traffic import PlannedCall
 
 IDS_PER_CALL = 64  # Uniqueids and Local channel numbers reserved for one call's channels
@@ -95,13 +96,15 @@ async def drive_calls(
     day_start: float = 0.0,
     first_index: int = 0,
     progress: Progress | None = None,
+    prompt_ms: PromptLengths = None,
 ) -> DriveResult:
     """Play ``calls`` (one day, in arrival order) against the bridge; returns when every call ended.
 
     ``call.at / speed`` wall seconds after the start, a call's menu begins; its simulated start is
     ``clock()`` then (the AGI uniqueid and the AMI events' times come from it). ``day_start +
     call.at`` is the planned time the queue model decides from. ``first_index`` numbers the calls
-    (ids, queue model keys) after those of earlier days."""
+    (ids, queue model keys) after those of earlier days. ``prompt_ms`` gives how long each prompt
+    plays (``sounds.prompt_lengths_from_files``); without it every prompt lasts 2 s."""
     host, port = fastagi
     loop = asyncio.get_running_loop()
     started = time.monotonic()
@@ -120,7 +123,7 @@ async def drive_calls(
         channel = SimulatedChannel.for_call(call.line, sequence=base, uniqueid=f"{int(began[offset])}.{base}")
         caller = Caller(number=call.caller_number, reactions=call.reactions)
         try:
-            outcome = await run_agi_call(host, port, channel, caller, speed=speed)
+            outcome = await run_agi_call(host, port, channel, caller, speed=speed, prompt_ms=prompt_ms)
         except BaseException as exc:
             menus[offset].set_exception(exc)
             raise

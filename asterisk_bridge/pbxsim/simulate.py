@@ -69,10 +69,14 @@ async def run_simulation(
     day_seconds: float = 60.0,
     progress: Progress | None = None,
     day_done=None,
+    prompt_ms: Mapping[str, int] | None = None,
 ) -> SimulationResult:
-    """Drive ``days`` simulated days of calls from the traffic model against the bridge at ``fastagi``."""
+    """Drive ``days`` simulated days of calls from the traffic model against the bridge at ``fastagi``.
+
+    ``prompt_ms`` (``sounds.prompt_lengths_from_files``): prompts play as long as their files and
+    callers wait to hear their key; other prompts last 2 s."""
     speed = DAY / day_seconds
-    model = TrafficModel(config, seed=seed)
+    model = TrafficModel(config, seed=seed, prompt_ms=prompt_ms)
     if calls_per_day is not None:
         model.calls_per_day = dict(calls_per_day)
     out = SimulationResult()
@@ -81,7 +85,8 @@ async def run_simulation(
         calls = model.day(day_index)
         queues = QueueModel(config.queues, seed=seed, day_index=day_index)
         driven = await drive_calls(calls, config=config, pbx=pbx, queues=queues, fastagi=fastagi, speed=speed,
-                                   clock=time.time, first_index=len(out.calls), progress=progress)
+                                   clock=time.time, first_index=len(out.calls), progress=progress,
+                                   prompt_ms=prompt_ms)
         out.add(calls, driven)
         if day_done is not None:
             day_done(day_index, calls, driven)

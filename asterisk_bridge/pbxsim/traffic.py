@@ -47,6 +47,7 @@ class Behaviour:
     operator: float = 0.06          # press the operator key straight away
     skip_age: float = 0.15          # let the age question time out
     take_operator_offer: float = 0.4  # after a self-service message
+    knows_menu: float = 0.25        # presses the key early instead of waiting to hear it (when prompt lengths are known)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class TrafficModel:
     topic_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TOPIC_WEIGHTS))
     age_mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_AGE_MIX))
     behaviour: Behaviour = field(default_factory=Behaviour)
+    # Prompt name -> ms (pbxsim/sounds.py). With it, a caller presses a menu key once the menu
+    # prompt has said it (or early, ``knows_menu``); without it, 0.3-3 s into the prompt.
+    prompt_ms: Mapping[str, int] | None = None
 
     def day(self, day_index: int = 0) -> list[PlannedCall]:
         """Every call of one simulated day, in arrival order."""
@@ -99,12 +103,22 @@ class TrafficModel:
         else:
             keys, intent = self._topic_keys(rng, line.menu)
         reactions: list[Reaction] = list(greeting)
+        listening = self.prompt_ms is not None
+        early = False
         if rng.random() < b.invalid_first:
             reactions.append(Press(_invalid_key(line.menu, line), rng.randint(300, 2500)))
+            if listening:
+                reactions.append(Silence())  # hears "no such option" out, then the menu again
         elif greeting and rng.random() < b.barge_in:
             reactions = []  # the key pressed during the greeting is the choice
-        reactions.append(Press(keys[0], rng.randint(300, 3000)))
-        reactions += [Press(k, rng.randint(300, 2500)) for k in keys[1:]]
+            early = True
+        menu = line.menu
+        for i, key in enumerate(keys):
+            early_max = 3000 if i == 0 else 2500
+            after = rng.randint(300, early_max) if early and i == 0 else self._press_ms(rng, line, menu, key, early_max)
+            reactions.append(Press(key, after))
+            topic = menu.topics.get(key)
+            menu = topic.menu if topic is not None and topic.menu is not None else menu
         age_group = "unknown"
         if line.age_question is not None:
             age_group = self._age_answer(rng, line, reactions)
@@ -116,6 +130,21 @@ class TrafficModel:
                 reactions.append(Silence())
         return PlannedCall(line.number, at, caller, tuple(reactions), intent, age_group)
 
+    def _press_ms(self, rng: random.Random, line: Line, menu: Menu, key: str, early_max: int) -> int:
+        """When the caller presses ``key`` in ``menu``: once the menu prompt has said it, when its length is known."""
+        entries = [*sorted(menu.topics), *(k for k in (line.operator_key, line.repeat_key) if k)]
+        return self._listen_ms(rng, menu.prompt, entries, key, early_max)
+
+    def _listen_ms(self, rng: random.Random, prompt: str, entries: Sequence[str], key: str, early_max: int) -> int:
+        """A prompt that opens with a heading, then says each entry's key in order: the caller presses
+        ``key`` just after hearing it (or early, ``knows_menu``)."""
+        length = self.prompt_ms.get(prompt) if self.prompt_ms is not None else None
+        if length is None or rng.random() < self.behaviour.knows_menu:
+            return rng.randint(300, early_max)
+        position = entries.index(key) + 1 if key in entries else len(entries)
+        said = length * (position + 1) / (len(entries) + 1)
+        return int(said) + rng.randint(300, 1500)
+
     def _age_answer(self, rng: random.Random, line: Line, reactions: list[Reaction]) -> str:
         if rng.random() < self.behaviour.skip_age:
             reactions.append(Silence())
@@ -125,7 +154,9 @@ class TrafficModel:
         if key is None:
             reactions.append(Silence())
             return "unknown"
-        reactions.append(Press(key, rng.randint(400, 2500)))
+        question = line.age_question
+        reactions.append(Press(key, self._listen_ms(rng, question.prompt, sorted(question.groups), key, 2500)
+                               if self.prompt_ms is not None else rng.randint(400, 2500)))
         return group
 
     def _topic_keys(self, rng: random.Random, menu: Menu) -> tuple[list[str], str]:
