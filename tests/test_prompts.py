@@ -18,11 +18,9 @@ from asterisk_bridge.config import MENU_SECTIONS, ConfigError, load_config, pars
 from asterisk_bridge.config_prompts import DIALPLAN_PROMPTS, InfoText
 from asterisk_bridge.menu.prompts import (
     GENERATED,
-    MISSING,
     OUTDATED,
     PHRASES,
     RECORDED,
-    UNPLAYABLE,
     PromptTextError,
     build,
     inspect,

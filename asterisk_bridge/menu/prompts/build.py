@@ -18,7 +18,8 @@ from pathlib import Path
 
 from asterisk_bridge.config import Config
 
-from .files import SoundFile, inspect, sound_files, sound_stems
+from .errors import PromptError
+from .files import SoundFile, inspect, shown, sound_files, sound_stems
 from .manifest import Entry, Manifest, file_sha256, source_hash
 from .render import Renderer, Voice, put_in_place, voice_for
 from .texts import MENU_LIMIT_SECONDS, PromptScript, prompt_scripts
@@ -81,7 +82,7 @@ class PromptFiles:
         ours = entry = None
         settled = False
         for sound in files:
-            if target is not None and sound.path == target:
+            if target is not None and sound.path == target and sound.playable:
                 sha = file_sha256(target)
                 entry = self.manifest(target.parent).entries.get(target.name)
                 if entry is not None and sha in (entry.sha256, entry.pending_from):
@@ -93,7 +94,7 @@ class PromptFiles:
             status = RECORDED
         elif ours is not None:
             current = settled and entry is not None and entry.source == self.expected(script)
-            status = GENERATED if current and ours.playable else OUTDATED
+            status = GENERATED if current else OUTDATED
         elif others:
             status = UNPLAYABLE
         else:
@@ -101,10 +102,7 @@ class PromptFiles:
         return PromptState(script, target, files, ours, entry, status)
 
     def shown(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.sounds_dir))
-        except ValueError:
-            return str(path)
+        return shown(path, self.sounds_dir)
 
 
 def survey(config: Config, sounds_dir: str | os.PathLike[str], language: str = "ru") -> list[PromptState]:
@@ -224,6 +222,6 @@ def _build_one(files: PromptFiles, state: PromptState, force: bool,
 
 def _remove(path: Path) -> None:
     try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise PromptError(f"cannot remove {path}: {exc.strerror or exc}") from None

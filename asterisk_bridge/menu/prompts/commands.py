@@ -23,6 +23,7 @@ from .build import (
     survey,
 )
 from .errors import PromptError
+from .files import shown
 from .texts import MENU_LIMIT_SECONDS, prompt_scripts
 
 DEFAULT_SOUNDS_DIR = Path("/var/lib/asterisk/sounds")
@@ -93,7 +94,7 @@ def check_command(config: str | None, sounds_dir: Path, language: str) -> None:
         length = f"{sound.seconds:5.1f} s" if sound is not None and sound.seconds is not None else "      -"
         click.echo(f"{state.script.name:<32} {state.status:<11} {length}  {_where(state, sounds_dir, language)}")
     for state in states:
-        if state.too_long:
+        if state.too_long and state.playing is not None:
             click.echo(f"warning: {state.script.name} is a menu prompt of {state.playing.seconds:.1f} s, "
                        f"longer than {MENU_LIMIT_SECONDS:g} s: callers lose the first topics before the last "
                        f"(shorten topic names or move topics to a sub-menu)", err=True)
@@ -106,7 +107,7 @@ def check_command(config: str | None, sounds_dir: Path, language: str) -> None:
 
 
 def _where(state: PromptState, sounds_dir: Path, language: str) -> str:
-    files = ", ".join(_shown(f.path, sounds_dir) + (f" {f.problem}" if f.problem else "") for f in state.files)
+    files = ", ".join(shown(f.path, sounds_dir) + (f" {f.problem}" if f.problem else "") for f in state.files)
     has_text = state.script.text is not None
     note = {
         GENERATED: "",
@@ -118,13 +119,6 @@ def _where(state: PromptState, sounds_dir: Path, language: str) -> str:
                   else f"no text in [prompts.{language}]: record it or write its text"),
     }[state.status]
     return "; ".join(part for part in (files, note) if part)
-
-
-def _shown(path: Path, sounds_dir: Path) -> str:
-    try:
-        return str(path.relative_to(sounds_dir))
-    except ValueError:
-        return str(path)
 
 
 @prompts.command("text")

@@ -49,6 +49,14 @@ def sound_files(sounds_dir: str | os.PathLike[str], language: str, prompt: str) 
             for ext in SOUND_EXTENSIONS if (path := stem.with_name(stem.name + ext)).is_file()]
 
 
+def shown(path: Path, sounds_dir: Path) -> str:
+    """``path`` as an admin reads it in output: relative to the sounds directory when inside it."""
+    try:
+        return str(path.relative_to(sounds_dir))
+    except ValueError:
+        return str(path)
+
+
 def missing_sounds(config: Config, sounds_dir: str | os.PathLike[str],
                    language: str = "ru") -> list[tuple[str, str]]:
     """(key path, prompt) for each prompt of the lines and the dialplan with no file Asterisk can play."""

@@ -92,12 +92,18 @@ class Manifest:
     def save(self) -> None:
         data = {"about": ABOUT, "files": {name: asdict(e) for name, e in sorted(self.entries.items())}}
         text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=self.directory)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=self.directory)
+        except OSError as exc:
+            raise PromptError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise PromptError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -83,7 +83,11 @@ class Renderer:
         if not speakable(text):
             raise PromptTextError(f"{prompt}: the text is empty after stripping; espeak-ng has nothing to say")
         make_dirs(target.parent)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise RenderError(f"cannot write in {target.parent}: {exc.strerror or exc} "
+                              f"(run as a user who may write the sounds directory)") from None
         os.close(fd)
         tmp = Path(tmp_name)
         try:

@@ -118,7 +118,8 @@ def _generated_menu(name: str, uses: list[PromptUse], language: str) -> str | No
     menus = [u for u in uses if u.kind == "menu"]
     if not menus or len(menus) != len(uses):
         return None  # not a menu prompt, or also played elsewhere: it needs its own text
-    written = {menu_text(u.menu, u.line, language, u.topic.name if u.topic else None) for u in menus}
+    written = {menu_text(u.menu, u.line, language, u.topic.name if u.topic else None)
+               for u in menus if u.menu is not None and u.line is not None}
     if len(written) > 1:
         raise PromptTextError(f"{name!r} is the prompt of menus with different topics "
                               f"({', '.join(u.path for u in menus)}): give each menu its own prompt, "
