@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from .cli_options import config_option, load_or_exit
-from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config, resolve_config_path
+from .cli_options import config_option, config_path_or_exit, load_or_exit
+from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config
 from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR
 
 
@@ -40,7 +40,7 @@ def check_config(config: str | None, sounds_dir: Path | None, language: str) -> 
 
     With --sounds-dir the prompts are checked even when another section has a problem (the menus
     are read on their own then), so one run names everything to fix."""
-    path = resolve_config_path(config)
+    path = config_path_or_exit(config)
     try:
         cfg: Config | None = load_config(path)
     except ConfigError as exc:
@@ -88,8 +88,8 @@ def run(config: str | None) -> None:
 
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Directory for the database, the day's summary (HTML and text) and the "
-              "prompts (sounds/).")
+              show_default=True, help="Directory for the database and the day's summary (HTML and text), and "
+              "the prompts it renders (sounds/).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Traffic model seed.")
 @click.option("--day-seconds", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
               help="Wall-clock seconds one simulated day takes.")

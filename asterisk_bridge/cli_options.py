@@ -17,8 +17,8 @@ config_option = click.option(
 )
 
 
-def load_or_exit(config: str | None, sections: Collection[str] | None = None) -> tuple[Path, Config]:
-    """Load the configuration (only ``sections`` when given); on any problem print every one and exit 2.
+def config_path_or_exit(config: str | None) -> Path:
+    """The configuration file to read; exit 2 when there is none anywhere.
 
     With neither -c nor $ASTERISK_BRIDGE_CONFIG and no file at a default place, the message lists
     every place looked at and how to make one: a first-time admin otherwise only learns that
@@ -30,7 +30,12 @@ def load_or_exit(config: str | None, sections: Collection[str] | None = None) ->
         click.echo(f"no configuration found; looked at:\n  -c/--config: not given\n  ${ENV_VAR}: not set\n{places}\n"
                    "Write one with `asterisk-bridge init` (or `init --dir DIR`), or pass -c FILE.", err=True)
         sys.exit(2)
-    path = resolve_config_path(config)
+    return resolve_config_path(config)
+
+
+def load_or_exit(config: str | None, sections: Collection[str] | None = None) -> tuple[Path, Config]:
+    """Load the configuration (only ``sections`` when given); on any problem print every one and exit 2."""
+    path = config_path_or_exit(config)
     try:
         return path, load_config(path, sections=sections)
     except ConfigError as exc:
