@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.config import MENU_SECTIONS, ConfigError, load_config, parse_config
-from asterisk_bridge.config_prompts import DIALPLAN_PROMPTS, InfoText
+from asterisk_bridge.config.prompts import DIALPLAN_PROMPTS, InfoText
 from asterisk_bridge.menu.prompts import (
     GENERATED,
     OUTDATED,

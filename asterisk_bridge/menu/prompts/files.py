@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asterisk_bridge.config import SOUND_EXTENSIONS, Config
-from asterisk_bridge.config_prompts import prompt_uses
+from asterisk_bridge.config.prompts import prompt_uses
 
 BYTES_PER_SECOND = {".sln": 16000, ".ulaw": 8000, ".alaw": 8000, ".gsm": 1650, ".g722": 8000}
 WAV_RATE, WAV_CHANNELS, WAV_BITS = 8000, 1, 16

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from asterisk_bridge.config_prompts import speakable
+from asterisk_bridge.config.prompts import speakable
 
 from .errors import PromptTextError, RenderError, ToolMissingError
 from .files import WAV_BITS, WAV_CHANNELS, WAV_RATE, inspect

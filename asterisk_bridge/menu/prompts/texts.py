@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from asterisk_bridge.config import Config, InfoText, Line, Menu, PromptText
-from asterisk_bridge.config_prompts import PromptUse, prompt_uses
+from asterisk_bridge.config.prompts import PromptUse, prompt_uses
 
 from .errors import PromptTextError
 

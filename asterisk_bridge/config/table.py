@@ -1,8 +1,7 @@
 """Reading one TOML table with key paths: typed getters that record problems instead of raising.
 
-Kept apart from :mod:`asterisk_bridge.config` so the config module reads as "what the settings
-are", while this one knows how to say precisely what is wrong with a value (and never echoes a
-secret while doing so).
+Kept apart from the section readers so they read as "what the settings are", while this module
+knows how to say precisely what is wrong with a value (and never echoes a secret while doing so).
 """
 
 from __future__ import annotations
@@ -11,22 +10,12 @@ import difflib
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigProblem
+
 MISSING: Any = object()  # "key absent", distinct from a None default
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One thing wrong with the configuration, at one key path."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 def type_name(value: object) -> str:

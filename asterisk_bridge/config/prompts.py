@@ -18,12 +18,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-from asterisk_bridge.tomlcheck import ConfigProblem, Table, show, type_name
-
-if TYPE_CHECKING:
-    from asterisk_bridge.config import Line, Menu, Topic
+from .errors import ConfigProblem
+from .settings import InfoText, Line, Menu, PromptText, Topic
+from .table import Table, show, type_name
 
 # Prompts the shipped dialplan (dialplan/extensions_contact_center.conf) plays itself.
 DIALPLAN_FILE = "dialplan/extensions_contact_center.conf"
@@ -40,18 +38,6 @@ INFO_PARTS: Mapping[str, str] = MappingProxyType({
 _LANGUAGE_RE = re.compile(r"[a-z]{2,3}(_[A-Za-z0-9]+)*")
 _SPEAKABLE_RE = re.compile(r"\w")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True)
-class InfoText:
-    """A topic's information message in its three parts; spoken as one prompt, in this order."""
-
-    how: str
-    when: str
-    now: str
-
-
-PromptText = str | InfoText
 
 
 @dataclass(frozen=True)
