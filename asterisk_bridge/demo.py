@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from .config import Config, parse_config
 from .menu.prompts import PromptError, ToolMissingError, build
-from .pbxsim.agi_caller import AGICallResult
+from .pbxsim.fastagi_client import AGICallResult
 from .pbxsim.ami_calls import CallScenario
 from .pbxsim.ami_server import AMIServer
 from .pbxsim.driver import drive_calls, print_progress

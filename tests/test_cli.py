@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from asterisk_bridge.cli import main
-from asterisk_bridge.pbxsim.agi_caller import Caller, Press, Silence, SimulatedChannel, run_agi_call
+from asterisk_bridge.pbxsim.fastagi_client import Caller, Press, Silence, SimulatedChannel, run_agi_call
 from asterisk_bridge.resources import example_config
 from helpers import free_port
 

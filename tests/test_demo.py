@@ -17,7 +17,7 @@ from email_view import figures, visible_text
 
 from asterisk_bridge.demo import demo_config, format_calls, render_demo_prompts, run_demo
 from asterisk_bridge.menu.prompts import survey
-from asterisk_bridge.pbxsim.caller import Press, Silence
+from asterisk_bridge.pbxsim.caller_script import Press, Silence
 from asterisk_bridge.pbxsim.queues import QueueModel
 from asterisk_bridge.pbxsim.traffic import TrafficModel
 

@@ -15,7 +15,7 @@ import pytest
 
 from asterisk_bridge.demo import demo_config
 from asterisk_bridge.ivr import IVR
-from asterisk_bridge.pbxsim.agi_caller import Caller, HangUp, Press, Silence, SimulatedChannel, run_agi_call
+from asterisk_bridge.pbxsim.fastagi_client import Caller, HangUp, Press, Silence, SimulatedChannel, run_agi_call
 from asterisk_bridge.service import Service
 from asterisk_bridge.store import queries
 from helpers import free_port

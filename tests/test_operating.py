@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from asterisk_bridge.cli import main
-from asterisk_bridge.pbxsim.agi_caller import Caller, Press, Silence, SimulatedChannel, run_agi_call
+from asterisk_bridge.pbxsim.fastagi_client import Caller, Press, Silence, SimulatedChannel, run_agi_call
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events, play_events
 from asterisk_bridge.pbxsim.ami_server import AMIServer, QueueState
 from asterisk_bridge.store import maintenance, queries

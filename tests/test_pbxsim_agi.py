@@ -14,7 +14,8 @@ import time
 import pytest
 from helpers import free_port, read_transcript
 
-from asterisk_bridge.pbxsim.agi_caller import (
+from asterisk_bridge.pbxsim.agi_commands import REPLY_DEAD, find_command, parse_args
+from asterisk_bridge.pbxsim.fastagi_client import (
     AGICallResult,
     Caller,
     CallerScriptError,
@@ -24,7 +25,6 @@ from asterisk_bridge.pbxsim.agi_caller import (
     SimulatedChannel,
     run_agi_call,
 )
-from asterisk_bridge.pbxsim.agi_commands import REPLY_DEAD, find_command, parse_args
 from asterisk_bridge.pbxsim.sounds import LAB_PROMPT_MS
 
 FAST = 1000.0  # 2 s prompts take 2 ms

@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .errors import ScenarioError
+
 if TYPE_CHECKING:
     from .ami_server import AMIServer
 
@@ -27,10 +29,6 @@ SNAP_KEYS = ("Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "Call
 _STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 MENU_RESULTS = ("queue", "timeout", "hangup", "bridge-down", "selfservice")
 _NO_QUEUE = ("hangup", "selfservice")  # menu results that never reach a queue
-
-
-class ScenarioError(ValueError):
-    """A call scenario that cannot happen (e.g. a queue outcome for a menu hang-up)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from .errors import AMIServerError
+
 log = logging.getLogger(__name__)
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -22,10 +24,6 @@ Message = Sequence[tuple[str, str]]  # ordered headers, keys may repeat (M1)
 # Actions allowed before Login (everything else gets "Permission denied", M2).
 _PRE_AUTH = {"login", "logoff", "challenge"}
 _MAX_MESSAGE = 65536
-
-
-class AMIServerError(Exception):
-    """Misuse of the simulator (e.g. port asked before start)."""
 
 
 @dataclass

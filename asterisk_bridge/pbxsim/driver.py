@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, Line
-from .agi_caller import AGICallResult, Caller, SimulatedChannel, run_agi_call
+from .fastagi_client import AGICallResult, Caller, SimulatedChannel, run_agi_call
 from .ami_calls import CallScenario, Ids, call_events, play_call
 from .ami_server import AMIServer
+from .errors import ScenarioError
 from .queues import QueueDecision, QueueModel
 from .sounds import PromptLengths
 from .traffic import PlannedCall
@@ -70,7 +71,7 @@ def joins_queue_at(scenario: CallScenario, start: float, base: int) -> float:
     for t, headers in call_events(scenario, start, ids_from(base)):
         if headers[0] == ("Event", "QueueCallerJoin"):
             return t
-    raise ValueError(f"scenario {scenario.name!r} ({scenario.menu}) never joins a queue")
+    raise ScenarioError(f"scenario {scenario.name!r} ({scenario.menu}) never joins a queue")
 
 
 def with_decision(scenario: CallScenario, d: QueueDecision) -> CallScenario:

@@ -18,12 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .ami_calls import Operator
+from .errors import QueueModelError
 
 NO_ANSWER_COST = 6.0  # ring timeout 5 s + retry 1 s
-
-
-class QueueModelError(ValueError):
-    """A queue the model does not know, or a call that cannot be decided."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..config import Config
-from .agi_caller import AGICallResult
+from .fastagi_client import AGICallResult
 from .ami_calls import CallScenario
 from .ami_server import AMIServer
 from .driver import DriveResult, Progress, drive_calls

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Config, Line, Menu
-from .agi_caller import HangUp, Press, Silence
+from .caller_script import HangUp, Press, Silence
 
 Reaction = Press | Silence | HangUp
 

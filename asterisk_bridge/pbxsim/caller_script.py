@@ -1,7 +1,8 @@
-"""The scripted caller of the PBX simulator: what a citizen does during each prompt or key read.
+"""The caller's script: what the citizen on the line does during each prompt or key read.
 
 One reaction is consumed per key-reading AGI command; a ``HangUp`` also by any other media
-command (see agi_caller). Kept apart so the AMI simulator and traffic models can share it.
+command (see ``agi_session.py``). Kept apart from the FastAGI side so the traffic model can
+write scripts without it.
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .errors import CallerScriptError
+
 DTMF_KEYS = frozenset("0123456789*#ABCD")
 KEY_GAP_MS = 300  # between keys of one Press (SendDTMF "12#" took ~0.9 s in agi-dtmf)
-
-
-class CallerScriptError(ValueError):
-    """A caller script that cannot be played (bad key, negative time, unknown reaction)."""
 
 
 @dataclass(frozen=True)
