@@ -13,9 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Config, Line, Menu
-from .caller_script import HangUp, Press, Silence
-
-Reaction = Press | Silence | HangUp
+from .caller_script import HangUp, Press, Reaction, Silence
 
 # Share of the day's calls that arrive in each local hour (0..23): quiet night, morning peak.
 HOURLY_PROFILE: tuple[float, ...] = (
