@@ -32,11 +32,11 @@ from zoneinfo import ZoneInfo
 
 from .config import Config, parse_config
 from .menu.prompts import PromptError, ToolMissingError, build
-from .pbxsim.fastagi_client import AGICallResult
-from .pbxsim.ami_calls import CallScenario
 from .pbxsim.ami_server import AMIServer
 from .pbxsim.driver import drive_calls, print_progress
+from .pbxsim.fastagi_client import AGICallResult
 from .pbxsim.queues import QueueDecision, QueueModel
+from .pbxsim.scenario import CallScenario
 from .pbxsim.sounds import prompt_lengths_from_files
 from .pbxsim.traffic import PlannedCall, TrafficModel
 from .report.schedule import write_summary_files

@@ -21,11 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, Line
-from .fastagi_client import AGICallResult, Caller, SimulatedChannel, run_agi_call
-from .ami_calls import CallScenario, Ids, call_events, play_call
+from .ami_calls import call_events, play_call
+from .ami_emit import Ids
 from .ami_server import AMIServer
 from .errors import ScenarioError
+from .fastagi_client import AGICallResult, Caller, SimulatedChannel, run_agi_call
 from .queues import QueueDecision, QueueModel
+from .scenario import CallScenario
 from .sounds import PromptLengths
 from .traffic import PlannedCall
 

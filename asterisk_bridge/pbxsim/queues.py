@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .ami_calls import Operator
+from .scenario import Operator
 from .errors import QueueModelError
 
 NO_ANSWER_COST = 6.0  # ring timeout 5 s + retry 1 s

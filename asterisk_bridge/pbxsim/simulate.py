@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..config import Config
-from .fastagi_client import AGICallResult
-from .ami_calls import CallScenario
 from .ami_server import AMIServer
 from .driver import DriveResult, Progress, drive_calls
+from .fastagi_client import AGICallResult
 from .queues import QueueDecision, QueueModel
+from .scenario import CallScenario
 from .traffic import PlannedCall, TrafficModel
 
 DAY = 86400.0
