@@ -19,14 +19,19 @@ from click.testing import CliRunner
 from asterisk_bridge.cli import main
 from asterisk_bridge.pbxsim.fastagi_client import Caller, Press, Silence, SimulatedChannel, run_agi_call
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events, play_events
-from asterisk_bridge.pbxsim.ami_server import AMIServer, QueueState
+from asterisk_bridge.pbxsim.ami_server import AMIServer
 from asterisk_bridge.store import maintenance, queries
 from asterisk_bridge.store.records import parse_utc_iso
 from helpers import free_port
-from test_calls import caller_channel_state, split_after
+from test_calls import split_after
 from test_cli import _Poll, _wait_for_port, write_config
 
 STATUS_FILE = "calls.db.status.json"
+
+
+def calls_up(pbx: AMIServer) -> set[str]:
+    """The calls whose caller channel the PBX lists (CoreShowChannels): Uniqueid = Linkedid."""
+    return {uid for uid, ch in pbx.channels.items() if dict(ch.snapshot)["Linkedid"] == uid}
 
 
 async def start_bridge(path: Path, port: int, *extra: str):
@@ -259,7 +264,6 @@ async def test_kill_9_with_calls_in_progress_then_restart_reconciles_them(tmp_pa
             full[name] = build(scenario)
             lid[name] = linkedid_of(full[name])
             head[name], tail[name] = split_after(full[name], cut_at, lid[name])
-            pbx.channels[lid[name]] = caller_channel_state(full[name], lid[name])  # up on the PBX
         await asyncio.gather(*(play_events(pbx, events, speed=100) for events in [*wave, *head.values()]))
 
         def first_run_committed() -> bool:
@@ -310,19 +314,16 @@ async def test_kill_9_with_calls_in_progress_then_restart_reconciles_them(tmp_pa
         # -- while the bridge is down: two calls end, three stay up, a new one arrives and waits
         await wait_for(lambda: pbx.connections == 0, 10, "the PBX saw the bridge's AMI session drop")
         for name in ("waits-gone", "talks-gone"):
-            del pbx.channels[lid[name]]
             assert await play_events(pbx, tail[name], speed=float("inf")) == 0  # nobody hears it
         newcomer = build(CallScenario("newcomer", queue="housing", topic="2", keys=("2",), operator=OPERATOR,
                                       talk=5.0, hangup_by="agent"))
         new_id = linkedid_of(newcomer)
         new_head, new_tail = split_after(newcomer, "QueueCallerJoin", new_id)
         assert await play_events(pbx, new_head, speed=float("inf")) == 0
-        pbx.channels[new_id] = caller_channel_state(newcomer, new_id)
-        for queue, waiting in (("housing", [(new_id, new_head), (lid["waits-live"], head["waits-live"])]),
-                               ("social", [(lid["waits-abandons"], head["waits-abandons"])])):
-            pbx.queues[queue] = QueueState(queue, entries=[
-                (pbx.channels[l].snapshot[0][1], l, "79161234567", "Иван Петров", events[-1][0])  # joined at
-                for l, events in waiting])
+        # the PBX's own lists, kept from the events it played: what the restarted bridge is told
+        assert calls_up(pbx) == {lid["waits-live"], lid["talks-live"], lid["waits-abandons"], new_id}
+        assert {q: [e[1] for e in state.entries] for q, state in pbx.queues.items() if state.entries} == {
+            "housing": [lid["waits-live"], new_id], "social": [lid["waits-abandons"]]}
 
         # -- restart: the open calls are reloaded, then reconciled with what the PBX says is up
         gone = {lid["waits-gone"], lid["talks-gone"]}
@@ -357,9 +358,7 @@ async def test_kill_9_with_calls_in_progress_then_restart_reconciles_them(tmp_pa
             # -- the calls still up end now: the restarted bridge follows them to their real end
             await asyncio.gather(*(play_events(pbx, events, speed=100)
                                    for events in [new_tail, *(tail[n] for n in progress if lid[n] in live)]))
-            for l in [*live, new_id]:
-                del pbx.channels[l]
-            pbx.queues.clear()
+            assert calls_up(pbx) == set() and not any(state.entries for state in pbx.queues.values())
             await wait_for(lambda: all(stored_calls(db)[l]["complete"] for l in [*live, new_id]), 20,
                            "the calls still up followed to their end")
             rows = stored_calls(db)

@@ -29,8 +29,17 @@ import time
 import pytest
 from helpers import FIXTURES, read_transcript
 
-from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, ScenarioError, call_events, play_call
-from asterisk_bridge.pbxsim.ami_server import AMIServer, AMIServerError, ChannelState, lab_queues
+from asterisk_bridge.pbxsim.ami_calls import (
+    CallScenario,
+    Ids,
+    Operator,
+    ScenarioError,
+    call_events,
+    play_call,
+    play_events,
+)
+from asterisk_bridge.pbxsim.ami_lists import ChannelState, lab_queues
+from asterisk_bridge.pbxsim.ami_server import AMIServer, AMIServerError
 
 AMI = FIXTURES / "ami"
 O = Operator
@@ -331,6 +340,38 @@ async def test_play_call_paces_by_simulated_time():
         assert 0.25 <= elapsed < 2.0
     with pytest.raises(ScenarioError):
         await play_call(srv, sc, 0.0, speed=0)
+
+
+async def test_channel_and_queue_lists_follow_the_calls_played():
+    """CoreShowChannels and QueueStatus answer from lists the played events keep, as Asterisk's do."""
+    sc = SCENARIOS["abandon"]
+    events = call_events(sc, 1795699537.0)
+    caller = "1795699537.6"
+    join = next(i for i, (_, h) in enumerate(events) if dict(h)["Event"] == "QueueCallerJoin") + 1
+    async with AMIServer(clock=lambda: 1795699537.0 + 20) as srv:
+        await play_events(srv, events[:join], speed=float("inf"))
+        up = srv.channels[caller]
+        assert dict(up.snapshot)["Context"] == "contact-center" and dict(up.snapshot)["Linkedid"] == caller
+        assert (up.application, up.application_data) == ("Queue", "social,,,,300")
+        assert [e[1] for e in srv.queues["social"].entries] == [caller]
+        assert {dict(ch.snapshot)["Linkedid"] for ch in srv.channels.values()} == {caller}  # ;1, ;2 halves
+        c = await Client.connect(srv.port)
+        await c.login()
+        await c.send("Action: CoreShowChannels\nActionID: csc\n")
+        items = [await c.read() for _ in range(len(srv.channels) + 2)]
+        listed = [dict(m) for m in items if ("Event", "CoreShowChannel") in m]
+        assert {m["Uniqueid"] for m in listed} == set(srv.channels)
+        assert next(m for m in listed if m["Uniqueid"] == caller)["Application"] == "Queue"
+        await play_events(srv, events[join:], speed=float("inf"))
+        assert srv.channels == {} and srv.queues["social"].entries == []
+        # a play cut off by cancelling it leaves no call behind that nobody will end
+        task = asyncio.create_task(play_events(srv, call_events(SCENARIOS["topic2"], 1795699600.0), speed=1.0))
+        while not srv.channels:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert srv.channels == {} and all(not q.entries for q in srv.queues.values())
 
 
 async def test_fault_injection_drop_and_pause():

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import time
 import wave
 
 from click.testing import CliRunner
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.demo import demo_config
+from asterisk_bridge.pbxsim.ami_calls import CallScenario, Operator, play_call
 from asterisk_bridge.pbxsim.ami_server import AMIServer
 from asterisk_bridge.pbxsim.commands import _calls_per_day
+from asterisk_bridge.pbxsim.driver import ids_from
 from asterisk_bridge.pbxsim.simulate import format_simulation, run_simulation, wait_for_bridge
 from asterisk_bridge.resources import example_config
 from asterisk_bridge.service import Service
@@ -81,3 +85,66 @@ def test_simulate_times_prompts_from_the_sound_files(tmp_path):
                                     "--day-seconds", "0.5", "--no-progress"])
     assert f"2 prompt(s) play as long as their files in {tmp_path / 'sounds' / 'ru'}; any other lasts 2 s." in out.output
     assert out.exit_code == 1 and "1 call(s) ended with AGISTATUS=FAILURE" in out.output  # no bridge listens
+
+
+async def test_a_bridge_reconnecting_mid_simulation_is_told_which_calls_are_still_up(tmp_path, caplog):
+    """The simulator's CoreShowChannels and QueueStatus follow the calls it plays: after an AMI drop
+    in the middle of two talks and one wait, the bridge's reconcile finds all three still up, and each
+    ends with its real outcome instead of unknown_end."""
+    caplog.set_level(logging.DEBUG, logger="asterisk_bridge.pbxsim.ami_server")
+    talker, listener = Operator("1002", "Оператор 1002"), Operator("1003", "Оператор 1003")
+    housing = dict(line="122", queue="cc-122-housing", topic="housing", keys=("2",))
+    scenarios = {  # simulated seconds; the AMI drop falls in the talks and in the wait
+        "talks": CallScenario("talks", operator=talker, talk=24.0, hangup_by="agent", **housing),
+        "talks-caller-ends": CallScenario("talks-caller-ends", operator=listener, talk=24.0, hangup_by="caller",
+                                          **housing),
+        "waits": CallScenario("waits", operator=talker, hold=18.0, talk=2.0, **housing),
+    }
+    speed = 3.0
+    async with AMIServer(username="asterisk-bridge", secret="s3cret", timestampevents=True, login_delay=0.05) as pbx:
+        config = demo_config(tmp_path, ami_port=pbx.port, ami_secret="s3cret")
+        async with Service(config) as service:
+            follower = service.calls
+            assert follower is not None and await wait_for_bridge(pbx, 5.0)
+            start = time.time()
+            plays = [asyncio.create_task(play_call(pbx, sc, start, speed=speed, ids=ids_from(100 + 64 * n)))
+                     for n, sc in enumerate(scenarios.values())]
+            linkedid = {name: f"{int(start)}.{100 + 64 * n}" for n, name in enumerate(scenarios)}
+
+            def following(call) -> bool:  # a call record the follower holds
+                return call.answered_at is not None if call.linkedid != linkedid["waits"] else call.queue is not None
+
+            async with asyncio.timeout(10):
+                while sum(following(c) for c in follower.active_calls) < 3:
+                    await asyncio.sleep(0.02)
+            assert {r for r in _roots(pbx)} == set(linkedid.values())
+            assert [e[1] for e in pbx.queues["cc-122-housing"].entries] == [linkedid["waits"]]
+            since = follower.connected_since
+            asked = len([r for r in caplog.records if "action QueueStatus" in r.getMessage()])
+            pbx.drop_connections()
+            async with asyncio.timeout(10):
+                while not (follower.connected and follower.connected_since != since):
+                    await asyncio.sleep(0.02)
+                while len([r for r in caplog.records if "action QueueStatus" in r.getMessage()]) == asked:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)  # the reconcile's answer is digested
+            assert not all(p.done() for p in plays)  # still mid-call
+            assert {c.linkedid for c in follower.active_calls} == set(linkedid.values())
+            await asyncio.gather(*plays)
+            path = config.database.path
+            async with asyncio.timeout(10):
+                while True:
+                    await service.store.flush(5)
+                    rows = {r["linkedid"]: r for r in queries.calls(path) if r["outcome"] is not None}
+                    if set(linkedid.values()) <= set(rows):
+                        break
+                    await asyncio.sleep(0.05)
+    for name, sc in scenarios.items():
+        row = rows[linkedid[name]]
+        assert (row["outcome"], row["complete"], row["operator"]) == ("answered", True, sc.operator.name), name
+        assert abs(row["talk_seconds"] - sc.talk) < 0.05
+    assert abs(rows[linkedid["waits"]]["queued_seconds"] - (18.0 + 2.0)) < 0.05
+
+
+def _roots(pbx: AMIServer) -> set[str]:
+    return {uid for uid, ch in pbx.channels.items() if dict(ch.snapshot)["Linkedid"] == uid}

@@ -16,15 +16,12 @@ in ``ami_menu.py`` and ``ami_queue.py``; the names a caller needs are importable
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from .ami_emit import Headers, Ids
 from .ami_queue import QueuePhases
+from .ami_server import AMIServer
 from .errors import ScenarioError
 from .scenario import CallScenario, Operator
-
-if TYPE_CHECKING:
-    from .ami_server import AMIServer
 
 __all__ = ["CallScenario", "Headers", "Ids", "Operator", "ScenarioError", "call_events", "play_call", "play_events"]
 
@@ -56,7 +53,7 @@ def call_events(scenario: CallScenario, start_time: float, ids: Ids | None = Non
 
 async def play_call(server: AMIServer, scenario: CallScenario, start_time: float, speed: float = 1.0,
                     ids: Ids | None = None) -> int:
-    """Broadcast a call's events; waits (simulated gap / speed) between them.
+    """Emit a call's events; waits (simulated gap / speed) between them.
 
     speed=float('inf') sends everything at once. The Timestamp header (timestampevents)
     carries the simulated time, so a day compresses into seconds. Returns events sent.
@@ -70,21 +67,31 @@ async def play_call(server: AMIServer, scenario: CallScenario, start_time: float
 
 async def play_events(server: AMIServer, events: list[tuple[float, Headers]], speed: float = 1.0, *,
                       since: float | None = None) -> int:
-    """Broadcast events built by ``call_events`` (or part of them), paced like ``play_call``; the
+    """Emit events built by ``call_events`` (or part of them), paced like ``play_call``; the
     first waits from ``since`` (simulated time), if given.
+
+    The server's channel and queue lists follow the events. When the play is cancelled, the
+    calls it was playing are taken off those lists: nobody will play their end, so a bridge must
+    not be told they are still up.
 
     Returns how many deliveries were made (events x logged-in sessions that received them).
     """
     if speed <= 0:
         raise ScenarioError(f"speed must be > 0, got {speed!r}")
     delivered = 0
+    played = 0
     prev = since if since is not None else events[0][0] if events else 0.0
-    for t, headers in events:
-        gap = (t - prev) / speed
-        if gap > 0.0005:
-            await server.drain()
-            await asyncio.sleep(gap)
-        prev = t
-        delivered += server.broadcast(headers, timestamp=t)
-    await server.drain()
+    try:
+        for t, headers in events:
+            gap = (t - prev) / speed
+            if gap > 0.0005:
+                await server.drain()
+                await asyncio.sleep(gap)
+            prev = t
+            delivered += server.emit(headers, timestamp=t)
+            played += 1
+        await server.drain()
+    except asyncio.CancelledError:
+        server.forget_calls({value for _, headers in events[:played] for key, value in headers if key == "Linkedid"})
+        raise
     return delivered

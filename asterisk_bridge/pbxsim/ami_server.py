@@ -2,8 +2,9 @@
 
 Why: tests, `make demo` and benchmarks need an AMI peer that behaves like the real one
 (framing, login quirks, list responses, key order; see tests/fixtures/asterisk/README.md
-M1-M7) without a PBX. Events are pushed with `broadcast()`; `ami_calls.play_call` uses it
-to replay whole calls on a simulated clock.
+M1-M7) without a PBX. Events are pushed with `emit()`, which also keeps the lists that
+CoreShowChannels and QueueStatus answer from (`ami_lists.py`); `ami_calls.play_call` uses it to
+replay whole calls on a simulated clock. `broadcast()` sends an event and changes nothing.
 """
 
 from __future__ import annotations
@@ -11,59 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from collections.abc import Collection
+from typing import Callable
 
+from .ami_lists import ChannelState, Message, QueueState, forget_calls, track
 from .errors import AMIServerError
 
 log = logging.getLogger(__name__)
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
-Message = Sequence[tuple[str, str]]  # ordered headers, keys may repeat (M1)
 
 # Actions allowed before Login (everything else gets "Permission denied", M2).
 _PRE_AUTH = {"login", "logoff", "challenge"}
 _MAX_MESSAGE = 65536
-
-
-@dataclass
-class QueueMemberState:
-    """A static queue member as QueueStatus reports it."""
-
-    name: str
-    interface: str  # Local/1002@agents/n
-    status: int = 1  # 1 NOT_INUSE, 2 INUSE (Local members never report 6, M10)
-    calls_taken: int = 0
-    last_call: int = 0
-    login_time: int = 1795699524
-    paused: bool = False
-    paused_reason: str = ""
-
-
-@dataclass
-class QueueState:
-    """One queue for QueueStatus: params, members and waiting callers."""
-
-    name: str
-    members: list[QueueMemberState] = field(default_factory=list)
-    strategy: str = "linear"
-    completed: int = 0
-    abandoned: int = 0
-    holdtime: int = 0
-    talktime: int = 0
-    # waiting callers: (channel, uniqueid, number, name, joined_at epoch)
-    entries: list[tuple[str, str, str, str, float]] = field(default_factory=list)
-
-
-@dataclass
-class ChannelState:
-    """One live channel for CoreShowChannels (snapshot block of M3)."""
-
-    snapshot: list[tuple[str, str]]  # Channel .. Linkedid, 14 keys in order
-    application: str = ""
-    application_data: str = ""
-    started_at: float = 0.0
-    bridge_id: str = ""
 
 
 def encode_message(headers: Message) -> bytes:
@@ -197,6 +158,19 @@ class AMIServer:
         return sum(1 for s in self._sessions if s.authenticated)
 
     # events --------------------------------------------------------------------------
+    def emit(self, headers: Message, *, timestamp: float | None = None) -> int:
+        """The PBX does something: its channel and queue lists follow the event, then it is broadcast.
+
+        ``broadcast`` alone sends an event without touching the lists (captures replayed by tests).
+        Returns the number of sessions reached.
+        """
+        track(self.channels, self.queues, headers, self.clock() if timestamp is None else timestamp)
+        return self.broadcast(headers, timestamp=timestamp)
+
+    def forget_calls(self, linkedids: Collection[str]) -> None:
+        """Take the calls ``linkedids`` off the channel and queue lists, with no event."""
+        forget_calls(self.channels, self.queues, linkedids)
+
     def broadcast(self, headers: Message, *, timestamp: float | None = None) -> int:
         """Send an async event to every logged-in session with events on.
 
@@ -384,8 +358,3 @@ class AMIServer:
                         ("Wait", str(max(0, int(now - joined)))), ("Priority", "0"), *head])
                 items += 1
         s.send([("Event", "QueueStatusComplete"), *head, ("EventList", "Complete"), ("ListItems", str(items))])
-
-
-def lab_queues(names: Iterable[tuple[str, Sequence[tuple[str, str]]]]) -> dict[str, QueueState]:
-    """Build queue states from (queue, [(member name, interface), ...])."""
-    return {q: QueueState(q, [QueueMemberState(n, i) for n, i in members]) for q, members in names}
