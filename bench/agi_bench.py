@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """FastAGI benchmark: the bridge's menu sessions against a bare asyncio FastAGI server.
 
-Why this shape (see shared/research/perf-baselines.md): machines are shared and noisy, so only
-ratios against a baseline measured in the same run mean anything. Each server variant runs as
+Why this shape: machines are shared and noisy, so only ratios against a baseline measured in the
+same run mean anything. Each server variant runs as
 its own subprocess (its CPU is read from /proc/<pid>/stat, utime+stime, over the measured window
 only), variants are interleaved with the order rotated every repetition, and medians of the
 repetitions are printed.
 
-The load generator in this process plays Asterisk's side: it sends the env block of the real
-capture ``fastagi/agi-ivr-topic2.txt`` byte for byte (only ``agi_uniqueid`` differs per session,
-as it does on a real PBX) and answers STREAM FILE / GET DATA / SET VARIABLE / GET VARIABLE /
-CHANNEL STATUS like Asterisk 22. The caller lets the greeting play, presses "2" (housing) at the
-menu and "2" (30-40) at the age question.
+The load generator in this process plays Asterisk's side with the package's PBX simulator
+(``asterisk_bridge.pbxsim.fastagi_client``, the one the tests hold to the captures): each session
+is the channel of the capture ``tests/fixtures/asterisk/fastagi/agi-ivr-topic2.txt`` (its
+environment block byte for byte; only ``agi_uniqueid`` differs per session, as on a real PBX, and
+``agi_request`` names the port in use), answered command by command like Asterisk 22. The caller
+lets the greeting play, presses "2" (housing) at the menu and "2" (30-40) at the age question.
 
 The command script of the bare server is not written by hand: a first session against the
 bridge records what the bridge really sends, and the bare server sends exactly those commands.
@@ -52,17 +53,27 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from asterisk_bridge.pbxsim.fastagi_client import (  # noqa: E402
+    AGICallResult,
+    Caller,
+    Press,
+    Silence,
+    SimulatedChannel,
+    run_agi_call,
+)
+
 CAPTURE = REPO / "tests" / "fixtures" / "asterisk" / "fastagi" / "agi-ivr-topic2.txt"
-CAPTURE_UNIQUEID = b"1795699537.6"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ----------------------------------------------------------------------------- shared helpers
 
 
-def capture_env_block(path: Path = CAPTURE) -> bytes:
-    """The exact bytes Asterisk sent up to and including the env block's blank line."""
-    out = bytearray()
+def capture_env(path: Path = CAPTURE) -> dict[str, str]:
+    """The environment block Asterisk sent in the capture, as key -> value."""
+    env: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -70,10 +81,21 @@ def capture_env_block(path: Path = CAPTURE) -> bytes:
         _, direction, payload = line.split(" ", 2)
         if direction != "<":
             continue
-        out += json.loads(payload).encode("utf-8")
-        if out.endswith(b"\n\n"):
-            return bytes(out)
+        text = json.loads(payload)
+        if text == "\n":
+            return env
+        key, _, value = text[:-1].partition(": ")
+        env[key] = value
     raise SystemExit(f"{path}: no complete env block in the capture")
+
+
+def capture_channel(env: dict[str, str], uniqueid: str) -> SimulatedChannel:
+    """The capture's channel under another ``agi_uniqueid`` (and so Linkedid)."""
+    args = [env[k] for k in sorted((k for k in env if k.startswith("agi_arg_")), key=lambda k: int(k[8:]))]
+    return SimulatedChannel(
+        line=env["agi_extension"], uniqueid=uniqueid, channel=env["agi_channel"], context=env["agi_context"],
+        extension=env["agi_extension"], priority=int(env["agi_priority"]), language=env["agi_language"],
+        script=env["agi_network_script"], args=args, threadid=int(env["agi_threadid"]))
 
 
 def raise_fd_limit() -> None:
@@ -289,10 +311,6 @@ class ServerProcess:
 
 # ----------------------------------------------------------------------------- load generator
 
-# The caller: silent through the greeting, "2" at the menu, "2" at the age question.
-CALLER_KEYS = (None, "2", "2")
-
-
 @dataclass
 class Stats:
     measuring: bool = False
@@ -307,157 +325,60 @@ class Stats:
         self.errors += 1
         self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
-
-class AsteriskSide(asyncio.Protocol):
-    """One call's AGI session from Asterisk's side; lean: no task, no regex per line."""
-
-    __slots__ = ("loop", "stats", "env", "uniqueid", "script", "media_ms", "rng", "done", "transport", "buf",
-                 "sent_at", "index", "keys", "variables", "learned", "bad")
-
-    def __init__(self, loop, stats: Stats, env: bytes, uniqueid: bytes, script: list[bytes] | None,
-                 media_ms: float, rng: random.Random, done: asyncio.Future):
-        self.loop = loop
-        self.stats = stats
-        self.env = env
-        self.uniqueid = uniqueid
-        self.script = script
-        self.media_ms = media_ms
-        self.rng = rng
-        self.done = done
-        self.transport = None
-        self.buf = b""
-        self.sent_at = 0.0
-        self.index = 0
-        self.keys = list(CALLER_KEYS)
-        self.variables: dict[bytes, bytes] = {}
-        self.learned: list[bytes] = []
-        self.bad: str | None = None
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        transport.write(self.env)
-        self.sent_at = time.perf_counter()
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
-        buf = self.buf + data
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            self._command(buf[: nl + 1], now)
-            buf = buf[nl + 1:]
-        self.buf = buf
-
-    def _command(self, line: bytes, now: float) -> None:
-        stats = self.stats
-        if stats.measuring:
-            stats.commands += 1
-            stats.turnaround.append(now - self.sent_at)
-        script = self.script
-        if script is None:
-            self.learned.append(line)
-        elif self.bad is None and (self.index >= len(script) or script[self.index] != line):
-            self.bad = f"command {self.index}: {line!r}"
-        self.index += 1
-        reply, media = self._reply(line)
-        if media and self.media_ms > 0:
-            self.loop.call_later(self.media_ms * self.rng.uniform(0.5, 1.5) / 1000.0, self._send, reply)
-        else:
-            self._send(reply)
-
-    def _send(self, reply: bytes) -> None:
-        transport = self.transport
-        if not transport.is_closing():
-            transport.write(reply)
-            self.sent_at = time.perf_counter()
-
-    def _reply(self, line: bytes) -> tuple[bytes, bool]:
-        """Asterisk 22's answer (facts A3, A5, A13) and whether it waits for media to play."""
-        if line.startswith(b"SET VARIABLE "):
-            name, _, value = line[13:-1].partition(b" ")
-            self.variables[name] = value
-            return b"200 result=1\n", False
-        if line.startswith(b"STREAM FILE "):
-            escape = line[:-1].rsplit(b" ", 1)[-1].strip(b'"')
-            key = self.keys.pop(0) if escape and self.keys else None
-            endpos = int(8 * (self.media_ms or 2000))
-            if key and key.encode() in escape:
-                return b"200 result=%d endpos=%d\n" % (ord(key), endpos // 2), True
-            return b"200 result=0 endpos=%d\n" % endpos, True
-        if line.startswith(b"GET DATA "):
-            key = self.keys.pop(0) if self.keys else None
-            return (b"200 result=%s\n" % key.encode()) if key else b"200 result= (timeout)\n", True
-        if line.startswith(b"GET VARIABLE "):
-            name = line[13:-1]
-            if name == b"CHANNEL(linkedid)" or name == b"CHANNEL(uniqueid)":
-                return b"200 result=1 (%s)\n" % self.uniqueid, False
-            value = self.variables.get(name)
-            return (b"200 result=1 (%s)\n" % value) if value is not None else b"200 result=0\n", False
-        if line == b"CHANNEL STATUS\n":
-            return b"200 result=6\n", False
-        if line == b"ANSWER\n":
-            return b"200 result=0\n", False
-        if line.startswith(b"VERBOSE "):
-            return b"200 result=1\n", False
-        return b"510 Invalid or unknown command\n", False
-
-    def eof_received(self):
-        return None  # Asterisk closes its side once the server has closed (A9, A11)
-
-    def connection_lost(self, exc) -> None:
-        stats = self.stats
-        if self.done.done():
-            return
-        if exc is not None:
-            stats.error("connection reset")
-        elif self.bad is not None:
-            stats.error("script differs")
-        elif self.script is not None and self.index != len(self.script):
-            stats.error(f"{self.index} commands instead of {len(self.script)}")
-        elif self.variables.get(b"IVR_RESULT") != b"topic":
-            stats.error(f"IVR_RESULT={self.variables.get(b'IVR_RESULT')!r}")
-        else:
-            stats.sessions_total += 1
-            if stats.measuring:
-                stats.completed += 1
-        self.done.set_result(self)
+    def command(self, line: str, turnaround: float) -> None:
+        """run_agi_call's tap: one command received, ``turnaround`` s after our previous bytes."""
+        if self.measuring:
+            self.commands += 1
+            self.turnaround.append(turnaround)
 
 
 class Generator:
-    def __init__(self, port: int, env: bytes, script: list[bytes] | None, media_ms: float, seed: int = 1):
+    """Sessions of the capture's channel and caller, one after another per slot, played by pbxsim."""
+
+    def __init__(self, port: int, env: dict[str, str], script: list[bytes] | None, media_ms: float, seed: int = 1):
         self.port = port
         self.env = env
-        self.script = script
+        self.expected = None if script is None else [c.decode()[:-1] for c in script]
         self.media_ms = media_ms
         self.rng = random.Random(seed)
         self.stats = Stats()
         self.stop = False
         self.sequence = 1000
 
-    def _env_for(self, uniqueid: bytes) -> bytes:
-        return self.env.replace(b"agi_uniqueid: " + CAPTURE_UNIQUEID + b"\n", b"agi_uniqueid: " + uniqueid + b"\n")
+    def _paced(self) -> float:
+        """A prompt's length or a key's delay: uniform(0.5, 1.5) x media ms (0: at once)."""
+        return self.media_ms * self.rng.uniform(0.5, 1.5) if self.media_ms > 0 else 0.0
 
-    async def one(self) -> AsteriskSide | None:
-        loop = asyncio.get_running_loop()
+    async def one(self) -> AGICallResult | None:
+        """One session; its result, or None when it failed (counted in the stats)."""
         self.sequence += 1
-        uniqueid = b"1795699537.%d" % self.sequence
-        done = loop.create_future()
-        proto = AsteriskSide(loop, self.stats, self._env_for(uniqueid), uniqueid, self.script, self.media_ms,
-                             self.rng, done)
-        try:
-            await loop.create_connection(lambda: proto, "127.0.0.1", self.port)
-        except OSError as exc:
-            self.stats.error(f"connect: {type(exc).__name__}")
+        channel = capture_channel(self.env, f"1795699537.{self.sequence}")
+        # silent through the greeting, "2" (housing) at the menu, "2" (30-40) at the age question
+        caller = Caller(number=self.env["agi_callerid"], name=self.env["agi_calleridname"],
+                        reactions=(Silence(), Press("2", round(self._paced())), Press("2", round(self._paced()))))
+        result = await run_agi_call("127.0.0.1", self.port, channel, caller, prompt_ms=lambda _: self._paced(),
+                                    timeout=120.0, on_command=self.stats.command)
+        stats = self.stats
+        if result.connect_error is not None:
+            stats.error(f"connect: {result.connect_error.split(':')[0]}")
             await asyncio.sleep(0.01)
             return None
-        try:
-            async with asyncio.timeout(120):
-                return await done
-        except TimeoutError:
-            self.stats.error("session stuck > 120 s")
-            proto.transport.abort()
-            return None
+        if result.timed_out:
+            stats.error("session stuck > 120 s")
+        elif self.expected is not None and result.commands != self.expected:
+            n, m = len(result.commands), len(self.expected)
+            stats.error("script differs" if result.commands[:m] != self.expected[:n] else
+                        f"{n} commands instead of {m}")
+        elif result.agistatus != "SUCCESS":
+            stats.error(f"AGISTATUS={result.agistatus}")
+        elif result.variables.get("IVR_RESULT") != "topic":
+            stats.error(f"IVR_RESULT={result.variables.get('IVR_RESULT')!r}")
+        else:
+            stats.sessions_total += 1
+            if stats.measuring:
+                stats.completed += 1
+            return result
+        return None
 
     async def slot(self, start_delay: float) -> None:
         if start_delay > 0:
@@ -484,15 +405,15 @@ class RunResult:
     sessions: int
 
 
-async def learn_script(port: int, env: bytes) -> list[bytes]:
+async def learn_script(port: int, env: dict[str, str]) -> list[bytes]:
     gen = Generator(port, env, None, 0.0)
-    proto = await gen.one()
-    if proto is None or gen.stats.errors:
+    result = await gen.one()
+    if result is None or gen.stats.errors:
         raise SystemExit(f"the first session against the bridge failed: {gen.stats.error_kinds}")
-    return proto.learned
+    return [f"{command}\n".encode() for command in result.commands]
 
 
-async def drive(server: ServerProcess, env: bytes, script: list[bytes], conc: int, seconds: float,
+async def drive(server: ServerProcess, env: dict[str, str], script: list[bytes], conc: int, seconds: float,
                 warmup: float, ramp: float, media_ms: float, seed: int) -> RunResult:
     gen = Generator(server.port, env, script, media_ms, seed)
     slots = [asyncio.create_task(gen.slot(ramp * i / conc)) for i in range(conc)]
@@ -531,7 +452,7 @@ async def drive(server: ServerProcess, env: bytes, script: list[bytes], conc: in
     )
 
 
-def run_one(kind: str, loop_kind: str, script_path: str, env: bytes, script: list[bytes], conc: int,
+def run_one(kind: str, loop_kind: str, script_path: str, env: dict[str, str], script: list[bytes], conc: int,
             args, rep: int, profile: str | None = None) -> RunResult:
     server = ServerProcess.start(kind, loop_kind, script_path, args.bridge_log, profile)
     try:
@@ -683,7 +604,7 @@ def run(args) -> list[dict]:
         if args.seconds <= args.warmup_for(conc) + 0.5:
             raise SystemExit(f"--seconds {args.seconds} leaves no measured window after the warm-up "
                              f"{args.warmup_for(conc):.1f} s at conc {conc}")
-    env = capture_env_block()
+    env = capture_env()
     work = tempfile.mkdtemp(prefix="agi-bench-")
     script_path = os.path.join(work, "script.json")
 

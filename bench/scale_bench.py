@@ -35,12 +35,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import agi_bench  # noqa: E402
-from agi_bench import Generator, ServerProcess, capture_env_block, learn_script, proc_cpu_seconds  # noqa: E402
+from agi_bench import Generator, ServerProcess, capture_env, learn_script, proc_cpu_seconds  # noqa: E402
 
 MEDIA_COMMANDS = (b"STREAM FILE ", b"GET DATA ")
 
 
-async def drive(server: ServerProcess, env: bytes, script: list[bytes], rate: float, conc: int,
+async def drive(server: ServerProcess, env: dict[str, str], script: list[bytes], rate: float, conc: int,
                 seconds: float, warmup: float, seed: int = 1) -> dict:
     media = sum(1 for c in script if c.startswith(MEDIA_COMMANDS))
     session_s = conc / rate
@@ -120,7 +120,7 @@ async def drive(server: ServerProcess, env: bytes, script: list[bytes], rate: fl
 def bench(seconds: float = 60.0, rate: float = 100.0, conc: int = 1000, warmup: float | None = None,
           server_loop: str = "asyncio", bridge_log: str = "info", verbose: bool = True) -> dict:
     agi_bench.raise_fd_limit()
-    env = capture_env_block()
+    env = capture_env()
     work = tempfile.mkdtemp(prefix="scale-bench-")
     script_path = os.path.join(work, "script.json")
     Path(script_path).write_text("[]")
