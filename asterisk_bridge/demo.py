@@ -131,7 +131,7 @@ async def run_demo(
     prompt_ms: dict[str, int] | None = None,
 ) -> DemoResult:
     """One simulated day; ``prompt_ms`` (``render_demo_prompts``) makes prompts play as long as their files."""
-    out.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(16)
     speed = DAY / day_seconds
     started = time.monotonic()

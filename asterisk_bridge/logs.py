@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -49,7 +50,8 @@ def setup(level: int, fmt: str = "plain") -> None:
     # record (the optimisations listed in the logging HOWTO).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False  # Python 3.12+
+    if sys.version_info >= (3, 12):
+        logging.logAsyncioTasks = False
     handler = logging.StreamHandler()
     handler.setFormatter(JSONFormatter() if fmt == "json" else PlainFormatter())
     logging.basicConfig(level=level, handlers=[handler])

@@ -150,6 +150,7 @@ class FastAGIServer:
             writer.transport.abort()
             return
         task = asyncio.current_task()
+        assert task is not None  # a connection callback of asyncio.start_server runs as a task
         self._sessions.add(task)
         channel = None
         try:

@@ -148,14 +148,14 @@ class Gauges:
             for line in self._menu_sessions.values():
                 lines.setdefault(line, _Live()).in_menu += 1
         for record in self._active.values():
-            line = lines.setdefault(record.line or "unknown", _Live())
+            live = lines.setdefault(record.line or "unknown", _Live())
             open_legs = [leg for leg in record.legs if leg.left_at is None]
             if open_legs:
                 leg = open_legs[-1]
-                line.waits.append(leg.joined_at)
+                live.waits.append(leg.joined_at)
                 queues.setdefault(leg.queue, _Live()).waits.append(leg.joined_at)
             elif not record.legs and record.ivr_result is None and not self._ivr_reports_menu:
-                line.in_menu += 1
+                live.in_menu += 1
         return {
             "lines": {name: self._figure(live, self._line_day.get(name), now) for name, live in lines.items()},
             "queues": {name: self._figure(live, self._queue_day.get(name), now, menu=False)

@@ -140,6 +140,7 @@ class MQTTPublisher:
 
     def _new_client(self) -> aiomqtt.Client:
         s = self.settings
+        assert s.host is not None  # the configuration refuses mqtt.enabled without a host
         return aiomqtt.Client(
             s.host,
             s.port,
@@ -178,9 +179,9 @@ class MQTTPublisher:
             except aiomqtt.MqttError as exc:
                 error = _describe(exc, self.settings.host, self.settings.port)
                 if down_since is None or error != self.last_error:
-                    depth = await self._depth_or_none()
+                    waiting = await self._depth_or_none()
                     log.error("%s; %s events wait in the outbox; retrying in %.1f s (backoff up to %g s)",
-                              error, "?" if depth is None else depth, delay, self.reconnect_max)
+                              error, "?" if waiting is None else waiting, delay, self.reconnect_max)
                 else:
                     log.debug("%s; retrying in %.1f s", error, delay)
                 self.last_error = error
@@ -211,8 +212,9 @@ class MQTTPublisher:
                 task.cancel()
             await asyncio.wait([watcher, pump])
         for task in done:
-            if task.exception() is not None:
-                raise task.exception()
+            failure = task.exception()
+            if failure is not None:
+                raise failure
         raise aiomqtt.MqttError("MQTT session ended unexpectedly")
 
     @staticmethod

@@ -46,7 +46,7 @@ class Chan:
         vals = (self.name, str(self.state), _STATE_DESC[self.state], self.cid_num, self.cid_name, self.conn_num,
                 self.conn_name, self.language, "", self.context, self.exten, str(self.priority), self.uniqueid,
                 self.linkedid)
-        return [(prefix + k, v) for k, v in zip(SNAP_KEYS, vals)]
+        return [(prefix + k, v) for k, v in zip(SNAP_KEYS, vals, strict=True)]
 
 
 @dataclass

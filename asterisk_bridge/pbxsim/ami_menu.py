@@ -7,6 +7,8 @@ channel; ``ami_queue.py`` continues from where this leaves the call.
 
 from __future__ import annotations
 
+import functools
+
 from .ami_emit import Chan, EventWriter
 from .scenario import NO_QUEUE
 
@@ -164,8 +166,8 @@ class MenuPhases(EventWriter):
             if key is not None and key in sc.valid_keys:
                 q, topic = sc.queue or "", sc.topic or key
                 self.ivr_queue, self.ivr_topic = q, topic
-                self.agi(c1, f"SET VARIABLE IVR_QUEUE {q}", lambda: self.varset(c1, "IVR_QUEUE", q))
-                self.agi(c1, f"SET VARIABLE IVR_TOPIC {topic}", lambda: self.varset(c1, "IVR_TOPIC", topic))
+                self.agi(c1, f"SET VARIABLE IVR_QUEUE {q}", functools.partial(self.varset, c1, "IVR_QUEUE", q))
+                self.agi(c1, f"SET VARIABLE IVR_TOPIC {topic}", functools.partial(self.varset, c1, "IVR_TOPIC", topic))
                 self.agi(c1, f'VERBOSE "IVR: line {ln} topic {topic} -> queue {q}" 1')
                 wait = {"caller": "20", "agent": "60"}[sc.hangup_by] if sc.operator else "10"
                 self.stream(c1, "one-moment-please", '""', 1.0)
@@ -188,7 +190,7 @@ class MenuPhases(EventWriter):
         for var, value in (("IVR_TOPIC", self.ivr_topic), ("IVR_QUEUE", self.ivr_queue),
                            ("IVR_AGE_GROUP", sc.age_group or ""), ("IVR_RESULT", sc.result or "")):
             shown = value or '""'
-            self.agi(c1, f"SET VARIABLE {var} {shown}", lambda var=var, value=value: self.varset(c1, var, value))
+            self.agi(c1, f"SET VARIABLE {var} {shown}", functools.partial(self.varset, c1, var, value))
 
     def self_service_end(self) -> None:
         """The dialplan hangs up after a self-service menu: ;1 first (by the system), then ;2."""

@@ -97,7 +97,7 @@ class AMIServer:
         self.clock = clock
         self.queues: dict[str, QueueState] = {}
         self.channels: dict[str, ChannelState] = {}
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._tasks: set[asyncio.Task] = set()
         self._running = asyncio.Event()
@@ -248,7 +248,7 @@ class AMIServer:
 
     async def _dispatch(self, s: _Session, action: list[tuple[str, str]]) -> bool:
         """Answer one action; False means close the connection."""
-        lower = {}
+        lower: dict[str, str] = {}
         for k, v in action:
             lower.setdefault(k.lower(), v)
         name = lower.get("action", "")

@@ -79,10 +79,9 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
     agi = agi or ("127.0.0.1", cfg.fastagi.port)
     listen = listen or (cfg.ami.host, cfg.ami.port)
     username = ami_username or cfg.ami.username
-    secret = ami_secret or cfg.ami.secret
-    generated = secret is None
-    if generated:
-        secret = secrets.token_urlsafe(16)
+    given = ami_secret or cfg.ami.secret
+    generated = given is None
+    secret = secrets.token_urlsafe(16) if given is None else given
     show = sys.stderr.isatty() if progress is None else progress
     prompt_ms = None
     if sounds_dir is not None:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..config import Config, Line
 from .ami_calls import call_events, play_call
@@ -51,7 +52,7 @@ def scenario_for(line: Line, call: PlannedCall, result: AGICallResult) -> CallSc
     (and the moment it joins the queue known) before the queue model decides."""
     v = result.variables
     ivr_result = v.get("IVR_RESULT", "")
-    common = dict(name=line.number, line=line.number, caller_number=call.caller_number,
+    common: dict[str, Any] = dict(name=line.number, line=line.number, caller_number=call.caller_number,
                   caller_name=call.caller_number, topic=v.get("IVR_TOPIC") or None,
                   age_group=v.get("IVR_AGE_GROUP") or None, result=ivr_result)
     if result.agistatus == "HANGUP" or ivr_result == "hangup":
@@ -145,7 +146,7 @@ async def drive_calls(
             base = FIRST_ID + index * IDS_PER_CALL
             start = began[offset]
             linkedid = f"{int(start)}.{base}"
-            scenario = scenario_for(config.line_for(call.line), call, outcome)
+            scenario = scenario_for(config.lines[call.line], call, outcome)
             if scenario.queue_joined is not None:
                 joined = joins_queue_at(scenario, day_start + call.at, base) - day_start
                 decision = queues.decide(f"{call.line}:{index}", scenario.queue_joined, joined)

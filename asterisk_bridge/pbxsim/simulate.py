@@ -99,7 +99,7 @@ def format_simulation(result: SimulationResult) -> str:
     out = [f"{'line':<6}{'calls':>7}{'topic':>7}{'operator':>10}{'self-serv':>11}{'timeout':>9}{'error':>7}"
            f"{'hang-up':>9}{'no result':>11}{'answered':>10}{'abandoned':>11}"]
     by_line: dict[str, list[tuple[PlannedCall, AGICallResult]]] = {}
-    for call, res in zip(result.calls, result.results):
+    for call, res in zip(result.calls, result.results, strict=True):
         by_line.setdefault(call.line, []).append((call, res))
     answered = Counter(s.line for s in result.scenarios.values() if s.operator is not None)
     abandoned = Counter(s.line for s in result.scenarios.values()

@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..config import Config, Line, Menu
+from ..config import AgeQuestion, Config, Line, Menu
 from .caller_script import HangUp, Press, Reaction, Silence
 
 # Share of the day's calls that arrive in each local hour (0..23): quiet night, morning peak.
@@ -119,7 +119,7 @@ class TrafficModel:
             menu = topic.menu if topic is not None and topic.menu is not None else menu
         age_group = "unknown"
         if line.age_question is not None:
-            age_group = self._age_answer(rng, line, reactions)
+            age_group = self._age_answer(rng, line.age_question, reactions)
         topic = _topic_by_keys(line.menu, keys)
         if topic is not None and topic.self_service and topic.after_info == "offer_operator":
             if rng.random() < b.take_operator_offer and line.operator_key:
@@ -143,16 +143,15 @@ class TrafficModel:
         said = length * (position + 1) / (len(entries) + 1)
         return int(said) + rng.randint(300, 1500)
 
-    def _age_answer(self, rng: random.Random, line: Line, reactions: list[Reaction]) -> str:
+    def _age_answer(self, rng: random.Random, question: AgeQuestion, reactions: list[Reaction]) -> str:
         if rng.random() < self.behaviour.skip_age:
             reactions.append(Silence())
             return "unknown"
         group = rng.choices(list(self.age_mix), weights=list(self.age_mix.values()))[0]
-        key = next((k for k, g in line.age_question.groups.items() if g == group), None)
+        key = next((k for k, g in question.groups.items() if g == group), None)
         if key is None:
             reactions.append(Silence())
             return "unknown"
-        question = line.age_question
         reactions.append(Press(key, self._listen_ms(rng, question.prompt, sorted(question.groups), key, 2500)
                                if self.prompt_ms is not None else rng.randint(400, 2500)))
         return group

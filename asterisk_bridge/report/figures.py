@@ -122,8 +122,8 @@ class Catalog:
     def line_name(self, line: str) -> str:
         return self.lines.get(line, line)
 
-    def topic_name(self, line: str, topic: str) -> str | None:
-        return self.topics.get((line, topic))
+    def topic_name(self, line: str | None, topic: str) -> str | None:
+        return self.topics.get((line, topic)) if line is not None else None
 
 
 # ------------------------------------------------------------------------------- the tree
@@ -431,7 +431,7 @@ def compute_period(
     with ``hour`` the UTC ``YYYY-MM-DDTHH`` prefix and ``quarter`` 0..3 (quarters, because some
     time zones are 30 or 45 minutes off UTC).
     """
-    total, per_line = _Acc(), {}
+    total, per_line = _Acc(), dict[str, _Acc]()
     seen_calls, menu_only = False, 0
     for g in call_groups:
         seen_calls = True
@@ -465,7 +465,7 @@ def compute_period(
 
 def compute_totals(period: Period, bucket_rows: Iterable[Mapping[str, Any]]) -> Totals:
     """Headline counts from ``{line, bucket, calls}`` rows (see :func:`outcome_bucket`)."""
-    total, lines = Counts(), {}
+    total, lines = Counts(), dict[str, Counts]()
     for row in bucket_rows:
         if row["bucket"] not in BUCKETS:
             raise ValueError(f"unknown outcome bucket {row['bucket']!r} (expected one of {', '.join(BUCKETS)})")
