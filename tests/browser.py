@@ -41,7 +41,7 @@ def _missing() -> str | None:
         return "selenium is not installed (pip install -e '.[test]')"
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            return f"{path} not found (apt-get install chromium chromium-driver; .ci/run does)"
+            return f"{path} not found (apt-get install {package}; .ci/run does)"
     return None
 
 

@@ -51,7 +51,7 @@ def expected_event_pairs(stream: bytes, skip: list[list[tuple[str, object]]] = (
     """Events (blocks with an Event key, minus ``skip``) as raw "Key: Value" pairs in order, repeats
     kept: what an event Frame's ``pairs`` must hold (its lookups and ``getall`` derive from them)."""
     out = []
-    for raw, grouped in zip(stream.split(b"\r\n\r\n")[:-1], expected_blocks(stream)):
+    for raw, grouped in zip(stream.split(b"\r\n\r\n")[:-1], expected_blocks(stream), strict=True):
         if "Event" in dict(grouped) and grouped not in skip:
             out.append([line.partition(": ")[::2] for line in raw.decode("utf-8").split("\r\n")])
     return out
@@ -224,7 +224,7 @@ async def test_wrong_password_is_reported_and_retries_back_off(caplog):
             await asyncio.sleep(1.3)
     times = [t for t, _, ok in server.logins]
     assert not any(ok for _, _, ok in server.logins)
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     # Backoff 0.05, 0.1, 0.2, 0.4 (cap), 0.4 ... plus the auth delay: ~6 attempts, not ~20.
     assert 4 <= len(times) <= 8, gaps
     assert gaps[2] > 1.6 * gaps[0] and max(gaps) < 0.4 + 0.2

@@ -256,10 +256,10 @@ async def test_simulated_calls_answered_abandoned_and_hung_up_in_menu(tmp_path, 
         async with follower(make_config(server.port), store) as follow:
             await wait_until(lambda: follow.connected and server.connections == 1)
             await asyncio.sleep(0.05)  # the reconcile after login
-            for sc, start, seq in zip(scenarios, starts, seqs):
+            for sc, start, seq in zip(scenarios, starts, seqs, strict=True):
                 await play_call(server, sc, start, speed=float("inf"), ids=Ids(seq=itertools.count(seq)))
             rows = await wait_rows(store, lambda r: len(r) == 3 and all(x["complete"] for x in r.values()))
-    answered, abandoned, menu = (rows[f"{int(s)}.{q}"] for s, q in zip(starts, seqs))
+    answered, abandoned, menu = (rows[f"{int(s)}.{q}"] for s, q in zip(starts, seqs, strict=True))
     ev = call_events(scenarios[0], starts[0], Ids(seq=itertools.count(6)))
     uid = "1795699537.6"
     assert (answered["line"], answered["queue"], answered["operator"], answered["outcome"]) == (
@@ -421,8 +421,8 @@ async def test_queue_log_fills_calls_missed_while_ami_was_down(tmp_path):
     frames_end = [i + 4 for i in range(len(data)) if data.startswith(b"\r\n\r\n", i)]
     cut_ts = 1795700595.9
     # the stream up to the first event stamped at or after cut_ts
-    stamped = [(end, f) for end, f in zip(frames_end, parse_frames(data))]
-    cut = next(prev for (prev, _), (_, f) in zip(stamped, stamped[1:])
+    stamped = [(end, f) for end, f in zip(frames_end, parse_frames(data), strict=True)]
+    cut = next(prev for (prev, _), (_, f) in zip(stamped, stamped[1:], strict=False)
                if "Timestamp" in f and float(f["Timestamp"]) >= cut_ts)
     fake, done = replaying_fake(data, upto=cut)
     log_lines = (AMI / "concurrent" / "queue_log-8-calls").read_text().splitlines(keepends=True)

@@ -103,7 +103,7 @@ def script_sequential(t: Transcript, answered: int) -> tuple[list[str], list[Ste
     # The capture's reply stream, in order: 5 answered commands, then the 7th command's reply.
     assert commands[answered] == 'STREAM FILE beep ""\n'
     assert groups[answered] == ["200 result=1 (ru)\n"] and commands[answered + 1] == "GET VARIABLE CHANNEL(language)\n"
-    steps = [Step(c, g, [False] * len(g)) for c, g in zip(commands[:answered], groups[:answered])]
+    steps = [Step(c, g, [False] * len(g)) for c, g in zip(commands[:answered], groups[:answered], strict=True)]
     steps.append(Step(commands[answered], []))
     return env_lines, steps
 
@@ -144,7 +144,7 @@ class FakeAsterisk:
                 if line != step.command.encode():
                     self.mismatch = (line, step.command.encode())
                     return
-                for reply, gap in zip(step.replies, step.gaps or [False] * len(step.replies)):
+                for reply, gap in zip(step.replies, step.gaps or [False] * len(step.replies), strict=True):
                     if gap:
                         await writer.drain()
                         await asyncio.sleep(0.005)
@@ -306,7 +306,7 @@ async def test_capture_replay(name: str) -> None:
     assert len(outcomes) == len(steps)
     assert fake.received == [s.command.encode() for s in steps]
     assert fake.after == b""  # nothing written after the last command, then EOF
-    for step, (kind, detail, hung_up), (outcome, was_hung_up) in zip(steps, expected, outcomes):
+    for step, (kind, detail, hung_up), (outcome, was_hung_up) in zip(steps, expected, outcomes, strict=True):
         where = f"{name}: {step.command!r}"
         assert was_hung_up is hung_up, where
         if kind == "none":

@@ -161,7 +161,7 @@ def test_every_event_type_matches_the_schema_and_hides_the_caller(mode):
     messages = all_event_messages(builder)
     events = [json.loads(m.payload) for m in messages]
     assert {e["event"] for e in events} == {"started", "menu", "queued", "answered", "ended"}
-    for message, event in zip(messages, events):
+    for message, event in zip(messages, events, strict=True):
         assert schema_errors(event, SCHEMA) == [], message.payload
         assert message.topic == f"{PREFIX}/pbx1/calls/122/{event['event']}"
         assert message.event_id == event["event_id"] and message.qos == 1 and not message.retain
@@ -357,7 +357,7 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {password_file}"]
         else:
             lines += ["allow_anonymous true"]
-        lines += ([f"persistence true", f"persistence_location {workdir}/", "autosave_interval 0"]
+        lines += (["persistence true", f"persistence_location {workdir}/", "autosave_interval 0"]
                   if persistence else ["persistence false"])
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")

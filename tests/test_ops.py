@@ -221,7 +221,7 @@ def _status(**over):
 ])
 def test_status_problems(over, expected):
     found = health.problems(_status(**over), NOW)
-    assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found)), found
+    assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found, strict=True)), found
     text = health.format_status(_status(**over), NOW, "Asia/Irkutsk")
     assert "2 session(s) in the menu now" in text and "5 menu session(s), 4 call record(s)" in text
 

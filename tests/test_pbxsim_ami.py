@@ -303,7 +303,7 @@ async def test_events_broadcast_timestamps_and_events_off():
         got = [await on.read() for _ in range(n)]
         expected = call_events(sc, 1795699537.0)
         assert [m[0] for m in got] == [h[0] for _, h in expected]
-        for m, (t, _) in zip(got, expected):
+        for m, (t, _) in zip(got, expected, strict=True):
             assert m[1][0] == "Privilege" and m[2] == ("Timestamp", f"{t:.6f}")
         await off.send("Action: Ping\nActionID: p\n")
         assert (await off.read())[0] == ("Response", "Success")  # nothing queued before the answer
@@ -377,7 +377,7 @@ async def test_channel_and_queue_lists_follow_the_calls_played():
 async def test_fault_injection_drop_and_pause():
     async with AMIServer() as srv:
         with pytest.raises(AMIServerError):
-            AMIServer().port
+            _ = AMIServer().port
         c = await Client.connect(srv.port)
         await c.login()
         assert srv.connections == 1

@@ -473,7 +473,7 @@ async def test_menu_counts_by_period_and_group(tmp_path):
     with pytest.raises(ValueError, match="caller_number"):
         queries.menu_counts(path, by=("caller_number",))
     with pytest.raises(ValueError, match="no time zone"):
-        queries.menu_counts(path, datetime(2026, 11, 26))
+        queries.menu_counts(path, datetime(2026, 11, 26))  # noqa: DTZ001 - naive on purpose
     with pytest.raises(ValueError, match="before start_utc"):
         queries.menu_counts(path, T0, T0 - timedelta(hours=1).total_seconds())
 

@@ -260,7 +260,7 @@ def test_replay_twice_gives_equal_records():
     _, _, fresh = run(stamped)
     assert fresh == first
     # duplicated delivery of each event on a live stream changes nothing either
-    doubled = [x for pair in zip(stamped, stamped) for x in pair]
+    doubled = [x for pair in zip(stamped, stamped, strict=True) for x in pair]
     _, _, twice = run(doubled)
     assert twice == first
 
