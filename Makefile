@@ -1,9 +1,10 @@
 # Two entry points: `make demo` and `make test`. Each creates .venv when it is missing.
+# `make lint` (ruff + mypy, the `lint` extra) is what .ci/run runs before the tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +14,19 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+$(VENV)/.lint-installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[lint]'
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/asterisk-bridge demo --out demo-out
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -rs
+
+lint: $(VENV)/.lint-installed
+	$(BIN)/ruff check
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet uvloop
