@@ -12,7 +12,7 @@ Caller names are Cyrillic, so the UTF-8 handling is exercised.
 Variants (interleaved, order rotated per repetition, medians printed). The rate is events in
 the stream / CPU seconds of this process (all threads, so the store's writer thread counts):
   panoramisk AMIProtocol      panoramisk 1.4 ``data_received`` (encoding utf8) with a counting
-                              dummy factory: the baseline (1.00), as in perf-baselines section 2
+                              dummy factory: the baseline (1.00)
   FrameParser                 ami/frames.py alone
   client protocol             ami/client.py's _LineSafeProtocol alone (what AMIClient runs)
   FrameParser + tracker       ... -> CallTracker.feed

@@ -45,7 +45,7 @@ class Transcript:
 
 
 def read_transcript(path: str | Path) -> Transcript:
-    """Read a "lab transcript v1" file (format described in fixtures/asterisk/README.md)."""
+    """Read a "lab transcript v1" file (format described in tests/fixtures/asterisk/README.md)."""
     path = Path(path)
     if not path.is_absolute():
         path = FIXTURES / path

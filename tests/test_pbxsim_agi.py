@@ -1,4 +1,4 @@
-"""The FastAGI PBX simulator held to the real Asterisk 22 captures (fixtures/asterisk/fastagi).
+"""The FastAGI PBX simulator held to the real Asterisk 22 captures (tests/fixtures/asterisk/fastagi/).
 
 A test-side FastAGI server replays the ``>`` commands of a capture, one at a time, waiting for
 each reply; the simulator, given the capture's channel and a matching caller script, must send

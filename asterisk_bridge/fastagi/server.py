@@ -1,8 +1,8 @@
 """FastAGI TCP server: accepts Asterisk's connections and runs one handler per call.
 
 Written on asyncio.start_server rather than panoramisk.fast_agi, whose env
-reader spins the event loop forever when a client connects and closes
-(research/libraries.md 2a). Every session is isolated: bad input, handler
+reader spins the event loop forever when a client connects and closes before
+its environment block (panoramisk 1.4). Every session is isolated: bad input, handler
 crashes and slow peers end that session only, and the socket is always closed
 by us because Asterisk keeps the call in the AGI until we do (A9).
 """

@@ -1,6 +1,6 @@
 """Delivers the outbox to the MQTT broker: in order, QoS 1, deleted only once the broker has it.
 
-aiomqtt 2.x has no reconnect and no client-side buffer (libraries.md section 3): ``publish``
+aiomqtt 2.x has no reconnect and no client-side buffer: ``publish``
 while disconnected raises, and a publish waiting for its PUBACK when the connection drops just
 waits for its timeout. So:
 

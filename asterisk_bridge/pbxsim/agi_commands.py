@@ -3,7 +3,7 @@
 The simulator must answer byte for byte like res_agi, so the parser is a transcription of
 res_agi.c ``parse_args`` (quotes toggle, ``\\`` escapes the next character, a quote met right
 after whitespace starts a word, nothing else is special) and the usage blocks are copied from
-the lab captures (fixtures/asterisk/fastagi). Usage texts for commands that were never captured
+the captures (tests/fixtures/asterisk/fastagi/). Usage texts for commands that were never captured
 are the res_agi XML descriptions rendered the same way (one line per paragraph, whitespace
 collapsed); they are marked ``_from_docs`` below because no capture vouches for them.
 """

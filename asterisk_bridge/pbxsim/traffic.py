@@ -1,6 +1,6 @@
 """The simulator's traffic model: who calls, when, and what they do in the menu.
 
-Pure and deterministic for a seed. Figures come from the contact center in DESIGN.md: about 160
+Pure and deterministic for a seed. Figures are those of the contact center README.md describes: about 160
 calls a day on 122 and 90 on 117, a daytime peak and a quiet night, callers aged 30-40 (45 %),
 40-60 (35 %), over 60 (18 %) and younger (the rest). Menu keys are read off the configured menus,
 so the model follows whatever menu the admin is rehearsing.

@@ -5,8 +5,10 @@ with wait and talk sums), not individual calls: the same maths then serves one d
 thousand calls) and five months (a million) at the speed of one SQL ``GROUP BY``. A single call
 is simply a group of one.
 
-Every product computes "service level" differently (research/features.md §2), so the exact
-definitions live here, in :data:`DEFINITIONS`, and the summary footer prints them.
+Every product computes "service level" differently (Asterisk's ``ServiceLevelPerf`` divides by
+the calls answered, others by the calls offered, with or without the abandons within the
+threshold), so the exact definitions live here, in :data:`DEFINITIONS`, and the summary footer
+prints them.
 
 Outcome buckets partition the calls offered: every call falls in exactly one, so
 ``offered == sum(buckets)`` always holds (tests check it).
