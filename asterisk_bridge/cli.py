@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import config_option, config_path_or_exit, load_or_exit
+from .cli_options import config_option, config_path_or_exit, global_config_option, load_or_exit
 from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config
 from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR
 
@@ -24,10 +24,11 @@ def _setup_logging(verbose: int, log_format: str = "plain") -> None:
 @click.option("-v", "--verbose", count=True, help="-v for INFO (one line per call), -vv for protocol DEBUG.")
 @click.option("--log-format", type=click.Choice(["plain", "json"]), default="plain", show_default=True,
               envvar="ASTERISK_BRIDGE_LOG_FORMAT", help="Log lines as text or as one JSON object each.")
+@global_config_option
 @click.version_option(package_name="asterisk-bridge")
-def main(verbose: int, log_format: str) -> None:
+def main(verbose: int, log_format: str, config: str | None) -> None:
     """Citizen contact-center bridge for Asterisk: topic menu over FastAGI, call records in SQLite."""
-    _setup_logging(verbose, log_format)
+    _setup_logging(verbose, log_format)  # -c is read by the command that follows (cli_options.py)
 
 
 @main.command("check-config")

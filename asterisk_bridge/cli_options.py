@@ -1,7 +1,13 @@
-"""What every command shares: the -c/--config option and loading it with a clear error."""
+"""What every command shares: the -c/--config option and loading it with a clear error.
+
+``-c FILE`` may come before the command (``asterisk-bridge -c FILE stats ...``) or after it
+(``asterisk-bridge stats -c FILE ...``); after it wins when both are given. Without either,
+``$ASTERISK_BRIDGE_CONFIG``, then ``./asterisk-bridge.toml``, then the ``/etc`` path.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -10,10 +16,26 @@ import click
 
 from .config import DEFAULT_PATHS, ENV_VAR, Config, ConfigError, load_config, resolve_config_path
 
+_DEFAULTS = "$ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, /etc/asterisk-bridge/asterisk-bridge.toml"
+
+
+def _or_given_before(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The command's own -c, else the one given before the command."""
+    if value is not None:
+        return value
+    given: str | None = ctx.find_root().params.get("config")
+    return given
+
+
 config_option = click.option(
-    "-c", "--config", "config", metavar="FILE", envvar="ASTERISK_BRIDGE_CONFIG",
-    help="TOML configuration file (default: $ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, "
-    "/etc/asterisk-bridge/asterisk-bridge.toml).",
+    "-c", "--config", "config", metavar="FILE", callback=_or_given_before,
+    help=f"TOML configuration file; wins over a -c given before the command (default: {_DEFAULTS}).",
+)
+
+global_config_option = click.option(
+    "-c", "--config", "config", metavar="FILE",
+    help=f"TOML configuration file for the command that follows; a -c after the command wins "
+    f"(default: {_DEFAULTS}).",
 )
 
 
@@ -24,7 +46,7 @@ def config_path_or_exit(config: str | None) -> Path:
     every place looked at and how to make one: a first-time admin otherwise only learns that
     the last of them is missing.
     """
-    if not config and not any(candidate.is_file() for candidate in DEFAULT_PATHS):
+    if not config and not os.environ.get(ENV_VAR) and not any(candidate.is_file() for candidate in DEFAULT_PATHS):
         places = "\n".join(f"  {candidate.resolve() if not candidate.is_absolute() else candidate}: no such file"
                            for candidate in DEFAULT_PATHS)
         click.echo(f"no configuration found; looked at:\n  -c/--config: not given\n  ${ENV_VAR}: not set\n{places}\n"

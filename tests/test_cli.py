@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -59,6 +60,28 @@ def test_check_config_reads_the_environment_variable(tmp_path):
     path = write_config(tmp_path)
     result = CliRunner().invoke(main, ["check-config"], env={"ASTERISK_BRIDGE_CONFIG": str(path)})
     assert result.exit_code == 0, result.output
+
+
+def test_config_may_come_before_the_command_or_after_it_and_after_wins(tmp_path):
+    good = write_config(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('node = "a"\nnode = "b"\n')
+    invoke = CliRunner().invoke
+    for args in (["-c", str(good), "check-config"], ["check-config", "-c", str(good)],
+                 ["--config", str(bad), "check-config", "--config", str(good)]):
+        result = invoke(main, args)
+        assert result.exit_code == 0 and f"{good}: OK" in result.output, (args, result.output)
+    result = invoke(main, ["-c", str(good), "check-config", "-c", str(bad)])
+    assert result.exit_code == 2 and "bad.toml" in result.output
+    result = invoke(main, ["-c", str(good), "check-config"], env={"ASTERISK_BRIDGE_CONFIG": str(bad)})
+    assert result.exit_code == 0, result.output  # -c, wherever it is, wins over the environment
+    # a command that reads more than the configuration: the database it names
+    assert invoke(main, ["-c", str(good), "db", "migrate"]).exit_code == 0
+    result = invoke(main, ["-c", str(good), "stats", "--from", "2026-11-25", "--to", "2026-11-25",
+                           "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["period"]["from"] == "2026-11-25"
+    assert "wins" in invoke(main, ["--help"]).output and "wins" in invoke(main, ["stats", "--help"]).output
 
 
 def test_check_config_reports_prompts_without_sound_files(tmp_path):
