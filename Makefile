@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint readme bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(VENV)/.installed
 lint: $(VENV)/.lint-installed
 	$(BIN)/ruff check
 	$(BIN)/mypy
+
+readme: $(VENV)/.installed
+	$(BIN)/python -m asterisk_bridge.cli_reference README.md
 
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet uvloop

@@ -33,9 +33,9 @@ def main(verbose: int, log_format: str, config: str | None) -> None:
 
 @main.command("check-config")
 @config_option
-@click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Asterisk sounds directory; report every prompt without a sound file Asterisk can play.")
-@click.option("--language", default="ru", show_default=True, help="Sound language subdirectory.")
+@click.option("--language", default="ru", show_default=True, metavar="LANG", help="Sound language subdirectory.")
 def check_config(config: str | None, sounds_dir: Path | None, language: str) -> None:
     """Validate the configuration; exit 2 naming every problem, 0 with a summary.
 
@@ -78,7 +78,9 @@ def _check_sounds(path: Path, cfg: Config | None, sounds_dir: Path, language: st
 @main.command()
 @config_option
 def run(config: str | None) -> None:
-    """Run the bridge until SIGTERM; SIGHUP reloads the configuration."""
+    """Run the bridge until SIGTERM or SIGINT: calls in the menu finish (up to fastagi.shutdown_grace),
+    then exit 0. SIGHUP reloads the configuration: new calls get the new menu, calls in the menu
+    finish on the old one, and an invalid file is logged and the old configuration kept."""
     from .service import run as run_service
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
@@ -88,11 +90,11 @@ def run(config: str | None) -> None:
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), metavar="DIR",
               show_default=True, help="Directory for the database and the day's summary (HTML and text), and "
               "the prompts it renders (sounds/).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Traffic model seed.")
-@click.option("--day-seconds", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
+@click.option("--seed", type=int, default=1, show_default=True, metavar="N", help="Traffic model seed.")
+@click.option("--day-seconds", type=click.FloatRange(min=0.1), default=20.0, show_default=True, metavar="S",
               help="Wall-clock seconds one simulated day takes.")
 def demo(out: Path, seed: int, day_seconds: float) -> None:
     """Run the bridge against the built-in PBX simulator for one simulated day."""
@@ -117,10 +119,10 @@ def demo(out: Path, seed: int, day_seconds: float) -> None:
 
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DIR,
-              show_default=True, help="Where to write asterisk-bridge.toml and ami.secret.")
+              metavar="DIR", show_default=True, help="Where to write asterisk-bridge.toml and ami.secret.")
 @click.option("--systemd", is_flag=True, help="Also write the systemd unit (into --systemd-dir).")
 @click.option("--systemd-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SYSTEMD_DIR,
-              show_default=True, help="Where --systemd writes asterisk-bridge.service.")
+              metavar="DIR", show_default=True, help="Where --systemd writes asterisk-bridge.service.")
 @click.option("--force", is_flag=True, help="Replace files that already exist.")
 def init(directory: Path, systemd: bool, systemd_dir: Path, force: bool) -> None:
     """Write a configuration to start from: the example, a random AMI secret file (0640), the

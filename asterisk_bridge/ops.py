@@ -105,11 +105,11 @@ def db_retention(config: str | None) -> None:
 @click.command("status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status file as JSON (plus a 'problems' list).")
-@click.option("--stale-after", type=click.FloatRange(min=0), default=30.0, show_default=True,
+@click.option("--stale-after", type=click.FloatRange(min=0), default=30.0, show_default=True, metavar="S",
               help="Seconds after which an unrefreshed status means the service is not working.")
-@click.option("--outbox-warn", type=click.IntRange(min=0), default=1000, show_default=True,
+@click.option("--outbox-warn", type=click.IntRange(min=0), default=1000, show_default=True, metavar="N",
               help="MQTT outbox depth that needs an admin.")
-@click.option("--ami-grace", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--ami-grace", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="S",
               help="Seconds AMI may be down before it needs an admin.")
 def status(config: str | None, as_json: bool, stale_after: float, outbox_warn: int, ami_grace: float) -> None:
     """What the running service is doing; exit 1 when something needs an admin (for monitoring)."""

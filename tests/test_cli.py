@@ -12,10 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
+from asterisk_bridge import cli_reference
 from asterisk_bridge.cli import main
+from asterisk_bridge.cli_reference import BEGIN, END, markdown_table, with_table
 from asterisk_bridge.pbxsim.fastagi_client import Caller, Press, Silence, SimulatedChannel, run_agi_call
 from asterisk_bridge.resources import example_config
 from helpers import free_port
@@ -179,3 +182,36 @@ class _NoStderr:
 @pytest.fixture(autouse=True)
 def _no_config_env(monkeypatch):
     monkeypatch.delenv("ASTERISK_BRIDGE_CONFIG", raising=False)
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_the_readme_command_table_is_what_help_says(tmp_path):
+    readme = README.read_text(encoding="utf-8")
+    assert with_table(readme, markdown_table(main)) == readme, "README's command table is stale: run `make readme`"
+    section = readme.split(BEGIN, 1)[1].split(END, 1)[0]
+    for command in ("check-config", "run", "demo", "stats", "summary", "status", "simulate",
+                    "db migrate", "db check", "db backup", "db retention"):
+        assert f"| `asterisk-bridge {command} " in section or f"| `asterisk-bridge {command}`" in section, command
+    stale = tmp_path / "README.md"
+    stale.write_text(readme.replace("| `asterisk-bridge run [-c FILE]` |", "| `asterisk-bridge run` |"), encoding="utf-8")
+    assert cli_reference.main(["--check", str(README)]) == 0
+    assert cli_reference.main(["--check", str(stale)]) == 1
+    assert cli_reference.main([str(stale)]) == 0 and stale.read_text(encoding="utf-8") == readme
+
+
+def test_a_new_command_cannot_go_undocumented():
+    @click.command("rehearse")
+    @click.option("--minutes", type=int, metavar="N", help="How long.")
+    def rehearse(minutes: int) -> None:
+        """A command the README does not list yet."""
+
+    readme = README.read_text(encoding="utf-8")
+    main.add_command(rehearse)
+    try:
+        table = markdown_table(main)
+    finally:
+        del main.commands["rehearse"]
+    assert "| `asterisk-bridge rehearse [--minutes N]` | A command the README does not list yet. |" in table
+    assert with_table(readme, table) != readme

@@ -39,21 +39,22 @@ def _calls_per_day(value: str | None) -> dict[str, int] | None:
 @click.option("--ami-listen", metavar="HOST:PORT", default=None,
               help="Where the simulator offers AMI for the bridge's [ami] to connect to "
                    "[default: the config's [ami] host and port].")
-@click.option("--ami-username", default=None, help="AMI user the bridge logs in as [default: the config's].")
-@click.option("--ami-secret", default=None,
+@click.option("--ami-username", default=None, metavar="USER",
+              help="AMI user the bridge logs in as [default: the config's].")
+@click.option("--ami-secret", default=None, metavar="SECRET",
               help="AMI secret [default: the config's when it can be read, else a new one, printed].")
-@click.option("--ami-wait", type=float, default=60.0, show_default=True,
+@click.option("--ami-wait", type=float, default=60.0, show_default=True, metavar="S",
               help="Seconds to wait for the bridge to log in to the simulator's AMI (0: do not wait).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Traffic model seed.")
-@click.option("--days", type=click.IntRange(1), default=1, show_default=True, help="Simulated days.")
+@click.option("--seed", type=int, default=1, show_default=True, metavar="N", help="Traffic model seed.")
+@click.option("--days", type=click.IntRange(1), default=1, show_default=True, metavar="N", help="Simulated days.")
 @click.option("--calls-per-day", metavar="LINE=N,...", default=None,
               help="Calls a day per line, e.g. 122=160,117=90 [default: the traffic model's].")
-@click.option("--day-seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+@click.option("--day-seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True, metavar="S",
               help="Wall-clock seconds one simulated day takes (86400: real time).")
-@click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
               help="Asterisk's sounds directory: prompts play as long as their files there "
                    "[default: 2 s each].")
-@click.option("--language", default="ru", show_default=True, help="Sound language subdirectory.")
+@click.option("--language", default="ru", show_default=True, metavar="LANG", help="Sound language subdirectory.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, ami_username: str | None,
              ami_secret: str | None, ami_wait: float, seed: int, days: int, calls_per_day: str | None,

@@ -70,7 +70,7 @@ def stats(config: str | None, first: date, last: date, line: str | None, fmt: st
 @click.command("summary")
 @config_option
 @click.option("--date", "day", required=True, callback=_date, metavar="DATE", help="Local day (YYYY-MM-DD).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
               help="Write summary-DATE.html/.txt here (default: summary.out_dir, else the current directory).")
 @click.option("--send", is_flag=True, help="Mail it (multipart/alternative) through [smtp].")
 @click.option("--force", is_flag=True, help="With --send: mail it even if this day was already sent.")

@@ -29,9 +29,9 @@ from .texts import MENU_LIMIT_SECONDS, prompt_scripts
 DEFAULT_SOUNDS_DIR = Path("/var/lib/asterisk/sounds")
 
 sounds_dir_option = click.option(
-    "--sounds-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SOUNDS_DIR,
+    "--sounds-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_SOUNDS_DIR, metavar="DIR",
     show_default=True, help="Asterisk's sounds directory; prompts go to <dir>/<language>/.")
-language_option = click.option("--language", default="ru", show_default=True,
+language_option = click.option("--language", default="ru", show_default=True, metavar="LANG",
                                 help="Prompt language: the [prompts.<language>] texts and the sounds subdirectory.")
 
 
