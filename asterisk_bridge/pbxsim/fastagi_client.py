@@ -129,7 +129,7 @@ async def run_agi_call(
     the simulator's previous bytes (the server's think time, for benchmarks).
     """
     if not speed > 0:
-        raise ValueError(f"speed {speed!r}: must be a positive number")
+        raise CallerScriptError(f"speed {speed!r}: must be a positive number")
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     chan = LiveChannel(
