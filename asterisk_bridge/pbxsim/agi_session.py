@@ -47,6 +47,7 @@ HANGUP_NOTICE_MS = 40  # "HANGUP" follows a hang-up result ~40 ms later (A8)
 USAGE_RENDER_MS = 40  # gap after "520-" while Asterisk renders the docs (A4)
 _NEAR_ZERO = 0.0005  # seconds; shorter waits are skipped instead of scheduled
 
+AGIStatus = Literal["SUCCESS", "FAILURE", "HANGUP"]  # AGISTATUS once the AGI() application ends
 CommandTap = Callable[[str, float], None]  # (command line, seconds since the simulator's last bytes)
 _HANDLERS: dict[tuple[str, ...], tuple[Handler, bool]] = {**HANDLERS, **MEDIA_HANDLERS}
 
@@ -188,7 +189,7 @@ class AGISession(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
-    def status(self) -> Literal["SUCCESS", "FAILURE", "HANGUP"]:
+    def status(self) -> AGIStatus:
         if self.failure:
             return "FAILURE"
         return "HANGUP" if self.hung_up else "SUCCESS"

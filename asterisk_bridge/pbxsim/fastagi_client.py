@@ -17,9 +17,7 @@ import logging
 import time
 from collections.abc import Container, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-from .agi_session import AGISession, CommandTap
+from .agi_session import AGISession, AGIStatus, CommandTap
 from .agi_vars import LiveChannel
 from .caller_script import Caller, HangUp, Press, Reaction, Silence
 from .errors import CallerScriptError
@@ -31,8 +29,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("asterisk_bridge.pbxsim.agi")
-
-AGIStatus = Literal["SUCCESS", "FAILURE", "HANGUP"]
 
 AGI_VERSION = "22.10.1"
 CONNECT_TIMEOUT = 2.0  # MAX_AGI_CONNECT, not scaled: it is the real socket
