@@ -49,7 +49,7 @@ class InitResult:
     unit: Path | None
     executable: Path  # what the unit runs
     manager_conf: str  # the AMI account for manager.conf, with the secret
-    dialplan: dict[str, Path]  # snippet -> the Asterisk file that includes it
+    dialplan: dict[Path, str]  # snippet -> the Asterisk file that includes it
     group: str | None  # the group given read access, when there was one
     written: list[Path] = field(default_factory=list)
 

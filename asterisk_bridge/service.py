@@ -41,6 +41,7 @@ class Service:
         self.config = config
         self.config_path = config_path
         self.store = Store(config.database.path, outbox_max=config.mqtt.outbox_max)
+        self.database_path = os.path.abspath(config.database.path)  # for the status file; needs a restart
         self.events: CallEvents | None = None
         self.gauges: Gauges | None = None
         self.mqtt: MQTTPublisher | None = None
@@ -167,7 +168,7 @@ class Service:
             "started_at": self.started_at, "written_at": now,
             "fastagi": {"listen": f"{config.fastagi.host}:{self.fastagi.port}", "active": self.fastagi.active},
             "ami": ami, "mqtt": mqtt,
-            "store": {"path": os.path.abspath(config.database.path), "pending": self.store.pending,
+            "store": {"path": self.database_path, "pending": self.store.pending,
                       "last_error": self.store.last_error if self.store.pending else None},
             "summary": {"enabled": self.summaries is not None, "last_day": sent.get("day"),
                         "last_sent_at": sent.get("sent_at")},

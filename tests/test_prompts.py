@@ -133,7 +133,7 @@ def test_generated_menu_text_lists_exactly_the_configured_keys_in_key_order():
     data = example()
     line = data["lines"][1]
     line.update(operator_key="", repeat_key="#")
-    for topic, key in zip(line["topics"], ("2", "5", "1")):
+    for topic, key in zip(line["topics"], ("2", "5", "1"), strict=True):
         topic["key"] = key
         topic.pop("offer_prompt", None)
         if topic.get("after_info") == "offer_operator":
