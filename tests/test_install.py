@@ -80,6 +80,7 @@ def test_the_wheel_ships_the_unit_the_example_the_templates_and_the_dialplan(tmp
     for shipped in ("asterisk_bridge/systemd/asterisk-bridge.service", "asterisk_bridge/example.toml",
                     "asterisk_bridge/templates/summary.html", "asterisk_bridge/templates/_labels.ru.j2",
                     "asterisk_bridge/dialplan/extensions_contact_center.conf",
-                    "asterisk_bridge/dialplan/manager_contact_center.conf", "asterisk_bridge/install.py"):
+                    "asterisk_bridge/dialplan/manager_contact_center.conf", "asterisk_bridge/install.py",
+                    "asterisk_bridge/py.typed", "asterisk_bridge/config/load.py"):
         assert shipped in names, shipped
     assert systemd_unit().is_file()
