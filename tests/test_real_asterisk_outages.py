@@ -1,0 +1,272 @@
+"""Outages on a real Asterisk 22: the bridge stopped while calls come in, and its AMI link cut and
+restored mid-call. Asterisk's own output (AMI events on the tests' connection, queue_log) is the
+reference for what the bridge stores afterwards.
+
+- Bridge stopped: the shipped dialplan's fallback (keyed on an empty IVR_RESULT, not on AGISTATUS)
+  queues the callers in the line's default queue. After the restart, a call that ended meanwhile is
+  rebuilt from queue_log, and a call still talking is adopted and followed to its end.
+- AMI cut: through ``AMIRelay``. A call that ended while the link was down is closed as unknown_end
+  and filled from queue_log; a call talking across the cut is followed to its end; a call that
+  began during the cut is adopted from ``CoreShowChannels``/``QueueStatus``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pbx import Pbx
+from pbx_bridge import AMIRelay, Bridge, call_row, database, menu_session, wait_stored, write_config
+from pbx_calls import AMI, Call, Press, place, queue_log, queue_log_settled, run_call
+from pbx_checks import assert_agree, dialplan_saw, queue_log_call, unless_agent_complete_lost
+
+pytestmark = pytest.mark.timeout(180)
+ISSUE_14 = "issue 14: queue_log-only calls have no line"
+ADOPTED_IN_TALK = ("a call adopted while talking gets its queue leg from AgentComplete alone, joined at "
+                   "Timestamp - HoldTime although the event comes at the end of the talk: the wait is "
+                   "HoldTime - TalkTime, negative")
+ANSWERED_THEN_CUT = ("a call answered before an AMI cut and ended during it keeps AMI's leg (it saw the answer), "
+                     "so queue_log's COMPLETE line never fills its talk time and who hung up")
+ADOPTED_MENU = ("a call adopted after a reconnect keeps no menu outcome: the h extension's ContactCenterCall "
+                "UserEvent carries Result, Topic and AgeGroup, and the tracker reads only Line, AgiStatus and "
+                "QueueStatus from it")
+
+
+@dataclass
+class Outage:
+    calls: dict[str, Call]
+    db: Path
+    lines: list
+    bridge_log: str
+
+    def row(self, name: str) -> dict | None:
+        return call_row(self.db, self.calls[name].linkedid)
+
+    def session(self, name: str) -> dict | None:
+        return menu_session(self.db, self.calls[name].linkedid)
+
+    def logged(self, name: str):
+        return queue_log_call(self.calls[name].linkedid, self.lines)
+
+    def agree(self, name: str, *, gaps: tuple[str, ...] = ()) -> None:
+        call = self.calls[name]
+        assert_agree(call, self.session(name), self.row(name), self.lines, gaps=gaps)
+
+
+async def _connected(ami: AMI, call: Call, timeout: float = 30.0) -> dict:
+    return await ami.wait_for(lambda: next(iter(call.named("AgentConnect")), None), timeout,
+                              f"{call.name}: an operator answering")
+
+
+async def _hang_up(ami: AMI, call: Call) -> None:
+    await ami.action("Hangup", Channel=call.caller_channel)
+    await ami.wait_for(call.ended, 20, f"{call.name}: the end of the call")
+
+
+# ------------------------------------------------------------------ the bridge stopped
+
+STOPPED_STAFF = {"cc-122-housing": ["1022"], "cc-122-default": ["1021", "3021"]}
+
+
+async def _bridge_stopped(pbx: Pbx, folder: Path) -> Outage:
+    config = write_config(folder, pbx)
+    ami = await AMI.connect(pbx)
+    await ami.login_operators(STOPPED_STAFF)
+    bridge = Bridge(config, pbx, "bridge stopped, first run")
+    calls = {"before": Call("before", "122", (Press("2", "cc/122-greeting"),)),
+             "down_1": Call("down_1", "122"), "down_2": Call("down_2", "122")}
+    try:
+        await bridge.start(ami)
+        await run_call(ami, calls["before"])  # the database knows a call from before the stop
+        await wait_stored(database(config), [calls["before"].linkedid])
+        assert await bridge.stop() == 0
+        # the bridge is down: both callers go through the dialplan's fallback to the default queue
+        for name in ("down_1", "down_2"):
+            await place(ami, calls[name])
+            await _connected(ami, calls[name])
+        # one reached the operator who hangs up after a few seconds, the other one who talks on
+        short, long_ = sorted((calls["down_1"], calls["down_2"]),
+                              key=lambda c: c.named("AgentConnect")[0]["MemberName"] != "Оператор 1021")
+        await ami.wait_for(short.ended, 20, f"{short.name}: the end of the call")
+        restarted = Bridge(config, pbx, "bridge stopped, restarted")
+        await restarted.start(ami)
+        await asyncio.sleep(1.0)  # reconciliation after the login
+        await _hang_up(ami, long_)
+        await queue_log_settled(pbx.queue_log, calls.values())
+        await wait_stored(database(config), [c.linkedid for c in calls.values()],
+                          settled=lambda row: row["complete"] == 1)
+        assert await restarted.stop() == 0
+    finally:
+        await bridge.stop()
+        await ami.logout_operators(STOPPED_STAFF)
+        await ami.close()
+    calls = {"before": calls["before"], "ended_while_down": short, "up_at_restart": long_}
+    return Outage(calls, database(config), queue_log(pbx.queue_log, [c.linkedid for c in calls.values()]),
+                  bridge.log_text() + restarted.log_text())
+
+
+@pytest.fixture(scope="module")
+def stopped(pbx: Pbx, prompts, tmp_path_factory) -> Outage:
+    return asyncio.run(_bridge_stopped(pbx, tmp_path_factory.mktemp("bridge-stopped")))
+
+
+@pytest.mark.parametrize("name", ["ended_while_down", "up_at_restart"])
+def test_the_dialplan_fallback_queues_callers_while_the_bridge_is_down(stopped: Outage, name: str):
+    call = stopped.calls[name]
+    down = call.user_event("BridgeDown")
+    assert down is not None and (down["Line"], down["AgiStatus"]) == ("122", "FAILURE")
+    seen = dialplan_saw(call)
+    assert (seen["Result"], seen["Queue"], seen["AgiStatus"]) == ("", "cc-122-default", "FAILURE")
+    assert any("cc/bridge-down-apology" in e.get("AppData", "") for e in call.named("Newexten"))
+    assert queue_log_call(call.linkedid, stopped.lines).entered == ["cc-122-default"]
+    assert stopped.session(name) is None  # no menu ran
+
+
+def test_a_call_that_ended_while_the_bridge_was_down_is_filled_from_queue_log(stopped: Outage):
+    row = stopped.row("ended_while_down")
+    logged = queue_log_call(stopped.calls["ended_while_down"].linkedid, stopped.lines)
+    assert (row["source"], row["complete"], row["outcome"]) == ("queue_log", 1, "answered")
+    assert (row["operator"], logged.agent, row["hangup_by"]) == ("Оператор 1021", "Оператор 1021", "operator")
+    assert f"call {row['linkedid']} known only from queue_log" in stopped.bridge_log
+    stopped.agree("ended_while_down", gaps=("line",))
+
+
+@pytest.mark.xfail(strict=True, reason=ISSUE_14)
+def test_a_call_filled_from_queue_log_has_its_line(stopped: Outage):
+    assert stopped.row("ended_while_down")["line"] == "122"
+
+
+def test_a_call_up_at_the_restart_is_adopted_and_followed_to_its_end(stopped: Outage):
+    row = stopped.row("up_at_restart")
+    with unless_agent_complete_lost(stopped.calls["up_at_restart"]):  # its only queue event after the restart
+        assert (row["source"], row["complete"], row["outcome"], row["line"]) == ("ami", 1, "answered", "122")
+        assert row["operator"] == "Оператор 3021"
+    stopped.agree("up_at_restart", gaps=("wait",))
+
+
+@pytest.mark.xfail(strict=True, reason=ADOPTED_IN_TALK)
+def test_a_call_adopted_while_talking_keeps_its_wait(stopped: Outage):
+    row = stopped.row("up_at_restart")
+    leg = row["legs"][0]
+    assert leg["joined_at"] <= leg["answered_at"]
+    assert abs(row["queued_seconds"] - stopped.logged("up_at_restart").wait) <= 1.0, row["queued_seconds"]
+
+
+def test_the_call_before_the_stop_is_kept(stopped: Outage):
+    row = stopped.row("before")
+    assert (row["complete"], row["outcome"], row["operator"]) == (1, "answered", "Оператор 1022")
+    assert stopped.session("before")["topic"] == "housing"
+    stopped.agree("before")
+
+
+# ------------------------------------------------------------------ the AMI link cut and restored
+
+CUT_STAFF = {"cc-122-housing": ["1031"], "cc-117-conditions": ["3031"], "cc-122-social": ["2031"]}
+LATE_OPERATOR = {"cc-122-default": ["1032"]}  # logs in while the link is cut
+
+
+async def _ami_cut(pbx: Pbx, folder: Path) -> Outage:
+    relay = AMIRelay(pbx.ami_port)
+    await relay.start()
+    config = write_config(folder, pbx, ami_port=relay.port)
+    db = database(config)
+    ami = await AMI.connect(pbx)
+    await ami.login_operators(CUT_STAFF)
+    bridge = Bridge(config, pbx, "AMI cut")
+    talking = Call("talking", "117", (Press("1", "cc/117-menu"),))  # talks across the cut
+    waiting = Call("waiting", "122", (Press("0", "cc/122-greeting"),))  # waits, answered and gone during the cut
+    answered = Call("answered_then_cut", "122", (Press("2", "cc/122-greeting"),))  # answered, gone during the cut
+    newcomer = Call("newcomer", "122", (Press("3", "cc/122-greeting"),))  # calls during the cut, waits
+    tasks = []
+    try:
+        await bridge.start(ami)
+        tasks += [asyncio.create_task(run_call(ami, call, timeout=90)) for call in (talking, waiting)]
+        await _connected(ami, talking)
+        await wait_stored(db, [talking.linkedid], settled=lambda row: row["operator"])
+        tasks.append(asyncio.create_task(run_call(ami, answered, timeout=90)))
+        await wait_stored(db, [waiting.linkedid], settled=lambda row: row["queue"] == "cc-122-default")
+        await _connected(ami, answered)
+        await wait_stored(db, [answered.linkedid], settled=lambda row: row["operator"])
+        await relay.drop()  # the operator of answered_then_cut hangs up 3 s from now
+        await ami.login_operators(LATE_OPERATOR)
+        tasks.append(asyncio.create_task(run_call(ami, newcomer, timeout=90)))
+        for call in (answered, waiting):
+            await ami.wait_for(call.ended, 30, f"{call.name}: the end of the call during the cut")
+        joined = await ami.wait_for(lambda: next(iter(newcomer.named("QueueCallerJoin")), None), 30,
+                                    "newcomer: in the queue")
+        await relay.restore()
+        await ami.wait_for(lambda: relay.connections >= 2, 15, "the bridge back on AMI")
+        await asyncio.sleep(2.0)  # login and reconciliation
+        await _hang_up(ami, talking)
+        await asyncio.sleep(max(0.0, float(joined["Timestamp"]) + 8 - time.time()))  # well past short_abandon
+        await _hang_up(ami, newcomer)
+        await asyncio.gather(*tasks)
+        calls = [talking, waiting, answered, newcomer]
+        await queue_log_settled(pbx.queue_log, calls)
+        await wait_stored(db, [talking.linkedid, newcomer.linkedid], settled=lambda row: row["complete"] == 1)
+        await wait_stored(db, [waiting.linkedid, answered.linkedid], settled=lambda row: row["outcome"] == "answered")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await bridge.stop()
+        await relay.drop()
+        await ami.logout_operators({**CUT_STAFF, **LATE_OPERATOR})
+        await ami.close()
+    return Outage({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.linkedid for c in calls]),
+                  bridge.log_text())
+
+
+@pytest.fixture(scope="module")
+def cut(pbx: Pbx, prompts, tmp_path_factory) -> Outage:
+    return asyncio.run(_ami_cut(pbx, tmp_path_factory.mktemp("ami-cut")))
+
+
+def test_the_bridge_notices_the_cut_and_reconciles(cut: Outage):
+    assert "AMI connection lost: 3 call(s) in progress will be reconciled on reconnect" in cut.bridge_log
+    assert "AMI connection back after" in cut.bridge_log
+    assert "Traceback" not in cut.bridge_log
+
+
+def test_a_call_waiting_at_the_cut_and_gone_after_it_is_filled_from_queue_log(cut: Outage):
+    row = cut.row("waiting")
+    assert (row["complete"], row["outcome"], row["line"], row["operator"]) == (0, "answered", "122", "Оператор 1032")
+    assert f"queue_log filled call {row['linkedid']} missed by AMI: answered" in cut.bridge_log
+    assert cut.session("waiting")["result"] == "operator"
+    cut.agree("waiting")
+
+
+def test_a_call_answered_before_the_cut_and_gone_after_it_is_closed(cut: Outage):
+    row = cut.row("answered_then_cut")
+    assert (row["complete"], row["outcome"], row["line"], row["operator"]) == (0, "answered", "122", "Оператор 1031")
+    cut.agree("answered_then_cut", gaps=("talk",))
+
+
+@pytest.mark.xfail(strict=True, reason=ANSWERED_THEN_CUT)
+def test_a_call_answered_before_the_cut_gets_its_talk_time_from_queue_log(cut: Outage):
+    row, logged = cut.row("answered_then_cut"), cut.logged("answered_then_cut")
+    assert row["talk_seconds"] is not None and abs(row["talk_seconds"] - logged.talk) <= 1.0, row["talk_seconds"]
+    assert row["hangup_by"] == logged.ended_by == "operator"
+
+
+def test_a_call_talking_across_the_cut_is_followed_to_its_end(cut: Outage):
+    row = cut.row("talking")
+    assert (row["complete"], row["outcome"], row["line"], row["operator"]) == (1, "answered", "117", "Оператор 3031")
+    cut.agree("talking")
+
+
+def test_a_call_that_began_during_the_cut_is_adopted(cut: Outage):
+    row = cut.row("newcomer")
+    assert (row["complete"], row["outcome"], row["line"], row["queue"]) == (1, "abandoned_queue", "122", "cc-122-social")
+    session = cut.session("newcomer")  # FastAGI does not depend on AMI: the menu ran as usual
+    assert (session["result"], session["topic"]) == ("topic", "social")
+    cut.agree("newcomer", gaps=("menu_outcome",))
+
+
+@pytest.mark.xfail(strict=True, reason=ADOPTED_MENU)
+def test_a_call_adopted_after_the_cut_keeps_the_menu_outcome(cut: Outage):
+    row = cut.row("newcomer")
+    assert (row["ivr_result"], row["topic"], row["ivr_queue"]) == ("topic", "social", "cc-122-social")
