@@ -378,6 +378,46 @@ def test_requeue_adds_a_leg_not_a_call():
     assert rec.queued_seconds == 20.0 and rec.talk_seconds == 20.0
 
 
+
+# AgentComplete as Asterisk 22.10.1 sent it once the caller channel was gone (several calls at once,
+# tests/test_real_asterisk.py), key for key: with the operator channel's Dest* fields, and without
+# any channel fields when the operator channel was gone too
+_AGENT_GONE = {"Event": "AgentComplete", "Privilege": "agent,all", "Timestamp": "1795947351.875751",
+               "Queue": "cc-117-conditions", "Interface": "Local/1013@operators/n", "MemberName": "Оператор 1013",
+               "HoldTime": "1", "TalkTime": "3", "Reason": "agent"}
+_AGENT_DEST = {
+    "DestChannel": "Local/1013@operators-0000000f;1", "DestChannelState": "6", "DestChannelStateDesc": "Up",
+    "DestCallerIDNum": "79160000021", "DestCallerIDName": "Иван Петров", "DestConnectedLineNum": "79160000021",
+    "DestConnectedLineName": "Иван Петров", "DestLanguage": "en", "DestAccountCode": "", "DestContext": "operators",
+    "DestExten": "117", "DestPriority": "1", "DestUniqueid": "1795947347.30", "DestLinkedid": "1795947344.14"}
+
+
+@pytest.mark.parametrize("complete", [
+    pytest.param({**_AGENT_GONE, **_AGENT_DEST}, id="operator-fields-only"),
+    pytest.param(_AGENT_GONE, id="no-channel-fields"),
+])
+@pytest.mark.xfail(strict=True, reason="the tracker drops an AgentComplete that has no caller channel fields "
+                                       "(Asterisk sends it so when the caller channel is already gone)")
+def test_agent_complete_after_the_caller_channel_is_gone(complete):
+    lid = "1795947344.14"
+    caller = {"Linkedid": lid, "Uniqueid": lid, "Channel": "Local/hold@callers-00000007;1"}
+    events = [
+        {"Event": "Newchannel", **caller, "Context": "contact-center", "Exten": "117", "Timestamp": "1795947344.40"},
+        {"Event": "QueueCallerJoin", **caller, "Queue": "cc-117-conditions", "Position": "1", "Timestamp": "1795947347.36"},
+        {"Event": "QueueCallerLeave", **caller, "Queue": "cc-117-conditions", "Timestamp": "1795947348.371769"},
+        {"Event": "AgentConnect", **caller, "Queue": "cc-117-conditions", "MemberName": "Оператор 1013",
+         "Interface": "Local/1013@operators/n", "HoldTime": "1", "RingTime": "1",
+         "DestChannel": "Local/1013@operators-0000000f;1", "Timestamp": "1795947348.371828"},
+        {"Event": "SoftHangupRequest", **caller, "Cause": "16", "Timestamp": "1795947351.875674"},
+        {"Event": "Hangup", **caller, "Cause": "16", "Cause-txt": "Normal Clearing", "Timestamp": "1795947351.875730"},
+        complete,
+    ]
+    tracker = CallTracker()
+    updates = [u for e in events for u in tracker.feed(e, 0.0)]
+    record = updates[-1].record
+    assert record.outcome == "answered"
+    assert (record.legs[0].completed_by, record.hangup_by, record.legs[0].talk_time) == ("agent", "operator", 3)
+
 def test_expire_closes_silent_calls_as_unknown_end():
     tracker = CallTracker(unknown_end_after=100.0)
     stamped = stamped_from_transcript("ami-cc-abandon.txt")
