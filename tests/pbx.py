@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -204,7 +205,10 @@ class Pbx:
 
     # -- the run folder
 
-    def write_configs(self) -> None:
+    def prepare(self) -> None:
+        """The run folder with the build's base configs and the run's own sounds, nothing else:
+        a test that needs an Asterisk for something other than the contact center adds its own
+        extensions.conf, queues.conf and manager.conf, then calls ``boot``."""
         etc = self.run / "etc"
         for sub in ("etc", "run", "log", "var/lib", "var/spool", "var/cache", "data/sounds/ru/cc"):
             (self.run / sub).mkdir(parents=True, exist_ok=True)
@@ -227,7 +231,11 @@ class Pbx:
                 for entry in (DEBIAN_SOUNDS / voice).iterdir():
                     if entry.name != "cc":
                         (self.run / "data" / "sounds" / language / entry.name).symlink_to(entry)
-        # the project's snippets, unchanged; the admin's own files include them
+
+    def write_contact_center(self) -> None:
+        """The project's snippets, unchanged but for the AMI secret, included from the files an
+        admin writes; the tests' callers and operators; the tests' AMI user."""
+        etc = self.run / "etc"
         for name in ("extensions_contact_center.conf", "queues_contact_center.conf"):
             shutil.copyfile(DIALPLAN / name, etc / name)
         manager = (DIALPLAN / "manager_contact_center.conf").read_text(encoding="utf-8")
@@ -255,7 +263,13 @@ class Pbx:
                               capture_output=True, text=True, timeout=timeout)
 
     def start(self) -> None:
-        self.write_configs()
+        """The contact center's Asterisk: prepare, write the contact center, boot."""
+        self.prepare()
+        self.write_contact_center()
+        self.boot()
+
+    def boot(self) -> None:
+        """Start Asterisk on the run folder and wait until it is fully booted (and AMI, if on)."""
         console = open(self.run / "log" / "console.txt", "wb")
         self.process = subprocess.Popen([self.tree.binary, "-C", str(self.conf), "-f", "-n"], cwd=self.run,
                                         env=self.tree.env(), stdin=subprocess.DEVNULL, stdout=console,
@@ -266,11 +280,15 @@ class Pbx:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Asterisk exited with {self.process.returncode} while booting:\n{self.log_tail()}")
             if (self.run / "run" / "asterisk.ctl").exists() and self.cli("core waitfullybooted").returncode == 0:
-                if "Manager" in self.cli("manager show settings").stdout:
+                if not self._ami_enabled() or _accepts(self.ami_port):
                     return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"Asterisk did not boot within 60 s:\n{self.log_tail()}")
+
+    def _ami_enabled(self) -> bool:
+        manager = self.run / "etc" / "manager.conf"
+        return manager.exists() and re.search(r"^enabled\s*=\s*yes", manager.read_text(), re.M) is not None
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -299,6 +317,14 @@ class Pbx:
             data = b"[... earlier lines cut ...]\n" + data[-limit:]
         return data.decode("utf-8", errors="replace")
 
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 #: the PBX of this test run, once a test asked for it (the report hooks read it)
