@@ -228,7 +228,7 @@ async def run_call(ami: AMI, call: Call, timeout: float = 60.0) -> Call:
             await asyncio.sleep(step.after)
             await ami.action("Hangup", Channel=caller)
         else:
-            first = await ami.wait_for(lambda: next(iter(call.named(step.event)), None), timeout,
+            first = await ami.wait_for(lambda event=step.event: next(iter(call.named(event)), None), timeout,
                                        f"{call.name}: {step.event}")
             delay = float(first["Timestamp"]) + step.seconds - time.time()
             await asyncio.sleep(max(0.0, delay))

@@ -130,7 +130,7 @@ def test_no_asterisk_is_a_skip_reason_naming_what_is_missing(tmp_path, monkeypat
     assert find_asterisk() == f"no sbin/asterisk under {tmp_path}"
     (tmp_path / "sbin").mkdir()
     binary = tmp_path / "sbin" / "asterisk"
-    binary.write_text("#!/bin/sh\necho 'asterisk: error while loading shared libraries: libjansson.so.4' >&2\nexit 127\n")
+    binary.write_text("#!/bin/sh\necho 'error while loading shared libraries: libjansson.so.4' >&2\nexit 127\n")
     binary.chmod(0o755)
     assert "no Asterisk modules" in find_asterisk()
     (tmp_path / "lib" / "asterisk" / "modules").mkdir(parents=True)

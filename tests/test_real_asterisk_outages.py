@@ -260,7 +260,8 @@ def test_a_call_talking_across_the_cut_is_followed_to_its_end(cut: Outage):
 
 def test_a_call_that_began_during_the_cut_is_adopted(cut: Outage):
     row = cut.row("newcomer")
-    assert (row["complete"], row["outcome"], row["line"], row["queue"]) == (1, "abandoned_queue", "122", "cc-122-social")
+    assert (row["complete"], row["outcome"], row["line"], row["queue"]) == (
+        1, "abandoned_queue", "122", "cc-122-social")
     session = cut.session("newcomer")  # FastAGI does not depend on AMI: the menu ran as usual
     assert (session["result"], session["topic"]) == ("topic", "social")
     cut.agree("newcomer", gaps=("menu_outcome",))
