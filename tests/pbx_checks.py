@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from pbx_bridge import call_row, menu_session
 from pbx_calls import Call, QueueLogLine
 
 SHORT_ABANDON = 5.0  # the example configuration's [ami] short_abandon
@@ -200,3 +202,30 @@ def _agree(call: Call, session: dict | None, row: dict | None, lines: list[Queue
     else:
         assert row["operator"] is None and row["talk_seconds"] is None, name
     return logged
+
+
+@dataclass
+class Played:
+    """Calls that were played, with the bridge's database and their queue_log lines."""
+
+    calls: dict[str, Call]
+    db: Path
+    lines: list[QueueLogLine]
+    bridge_log: str
+
+    def session(self, name: str) -> dict | None:
+        return menu_session(self.db, self.calls[name].linkedid)
+
+    def row(self, name: str) -> dict | None:
+        return call_row(self.db, self.calls[name].linkedid)
+
+    def logged(self, name: str) -> QueueLogCall:
+        return queue_log_call(self.calls[name].linkedid, self.lines)
+
+    def view(self, name: str) -> tuple[Call, dict | None, dict, QueueLogCall]:
+        """The call as the dialplan (AMI), the bridge (menu session, call record) and queue_log saw it."""
+        return self.calls[name], self.session(name), self.row(name), self.logged(name)
+
+    def agree(self, name: str, *, gaps: Iterable[str] = ()) -> None:
+        """The three views agree (call it last: a known race ends the test as xfail)."""
+        assert_agree(self.calls[name], self.session(name), self.row(name), self.lines, gaps=gaps)

@@ -24,10 +24,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pbx import ENV_VAR, Pbx, find_asterisk
-from pbx_bridge import (MISSING_PROMPT, Bridge, call_row, check_config, linkedids, menu_session, prompt_names, stats,
-                        wait_stored, write_config)
+from pbx_bridge import MISSING_PROMPT, Bridge, check_config, linkedids, prompt_names, stats, wait_stored, write_config
 from pbx_calls import AMI, Call, HangUpAfter, HangUpIn, Press, queue_log, queue_log_settled, run_call
-from pbx_checks import SHORT_ABANDON, QueueLogCall, assert_agree, dialplan_queues, dialplan_saw, queue_log_call
+from pbx_checks import SHORT_ABANDON, Played, dialplan_queues, dialplan_saw, queue_log_call
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -61,32 +60,12 @@ SCENARIOS = [
 
 
 @dataclass
-class Day:
+class Day(Played):
     """What the scenario set left behind."""
 
-    calls: dict[str, Call]
     config: Path
-    db: Path
-    lines: list  # queue_log lines of these calls
     bridge_exit: int
-    bridge_log: str
     seconds: float
-
-    def session(self, name: str) -> dict | None:
-        return menu_session(self.db, self.calls[name].linkedid)
-
-    def row(self, name: str) -> dict | None:
-        return call_row(self.db, self.calls[name].linkedid)
-
-    def view(self, name: str) -> tuple[Call, dict | None, dict, QueueLogCall]:
-        """The call as the dialplan (AMI), the bridge (menu session, call record) and queue_log saw it."""
-        call = self.calls[name]
-        return call, self.session(name), self.row(name), queue_log_call(call.linkedid, self.lines)
-
-    def agree(self, name: str) -> None:
-        """The three views agree (called last: a known product gap ends the test as xfail)."""
-        call = self.calls[name]
-        assert_agree(call, self.session(name), self.row(name), self.lines)
 
 
 async def _play_the_day(pbx: Pbx, folder: Path) -> Day:
@@ -109,8 +88,8 @@ async def _play_the_day(pbx: Pbx, folder: Path) -> Day:
         code = await bridge.stop()
         await ami.logout_operators(STAFF)
         await ami.close()
-    return Day({c.name: c for c in calls}, config, config.parent / "calls.db",
-               queue_log(pbx.queue_log, [c.linkedid for c in calls]), code, bridge.log_text(),
+    return Day({c.name: c for c in calls}, config.parent / "calls.db",
+               queue_log(pbx.queue_log, [c.linkedid for c in calls]), bridge.log_text(), config, code,
                time.monotonic() - started)
 
 

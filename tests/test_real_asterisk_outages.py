@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pbx import Pbx
-from pbx_bridge import AMIRelay, Bridge, call_row, database, menu_session, wait_stored, write_config
+from pbx_bridge import AMIRelay, Bridge, database, wait_stored, write_config
 from pbx_calls import AMI, Call, Press, place, queue_log, queue_log_settled, run_call
-from pbx_checks import assert_agree, dialplan_saw, queue_log_call, unless_agent_complete_lost
+from pbx_checks import Played, dialplan_saw, unless_agent_complete_lost
 
 pytestmark = pytest.mark.timeout(180)
 ISSUE_14 = "issue 14: queue_log-only calls have no line"
@@ -34,27 +33,6 @@ ANSWERED_THEN_CUT = ("a call answered before an AMI cut and ended during it keep
 ADOPTED_MENU = ("a call adopted after a reconnect keeps no menu outcome: the h extension's ContactCenterCall "
                 "UserEvent carries Result, Topic and AgeGroup, and the tracker reads only Line, AgiStatus and "
                 "QueueStatus from it")
-
-
-@dataclass
-class Outage:
-    calls: dict[str, Call]
-    db: Path
-    lines: list
-    bridge_log: str
-
-    def row(self, name: str) -> dict | None:
-        return call_row(self.db, self.calls[name].linkedid)
-
-    def session(self, name: str) -> dict | None:
-        return menu_session(self.db, self.calls[name].linkedid)
-
-    def logged(self, name: str):
-        return queue_log_call(self.calls[name].linkedid, self.lines)
-
-    def agree(self, name: str, *, gaps: tuple[str, ...] = ()) -> None:
-        call = self.calls[name]
-        assert_agree(call, self.session(name), self.row(name), self.lines, gaps=gaps)
 
 
 async def _connected(ami: AMI, call: Call, timeout: float = 30.0) -> dict:
@@ -72,7 +50,7 @@ async def _hang_up(ami: AMI, call: Call) -> None:
 STOPPED_STAFF = {"cc-122-housing": ["1022"], "cc-122-default": ["1021", "3021"]}
 
 
-async def _bridge_stopped(pbx: Pbx, folder: Path) -> Outage:
+async def _bridge_stopped(pbx: Pbx, folder: Path) -> Played:
     config = write_config(folder, pbx)
     ami = await AMI.connect(pbx)
     await ami.login_operators(STOPPED_STAFF)
@@ -105,30 +83,30 @@ async def _bridge_stopped(pbx: Pbx, folder: Path) -> Outage:
         await ami.logout_operators(STOPPED_STAFF)
         await ami.close()
     calls = {"before": calls["before"], "ended_while_down": short, "up_at_restart": long_}
-    return Outage(calls, database(config), queue_log(pbx.queue_log, [c.linkedid for c in calls.values()]),
+    return Played(calls, database(config), queue_log(pbx.queue_log, [c.linkedid for c in calls.values()]),
                   bridge.log_text() + restarted.log_text())
 
 
 @pytest.fixture(scope="module")
-def stopped(pbx: Pbx, prompts, tmp_path_factory) -> Outage:
+def stopped(pbx: Pbx, prompts, tmp_path_factory) -> Played:
     return asyncio.run(_bridge_stopped(pbx, tmp_path_factory.mktemp("bridge-stopped")))
 
 
 @pytest.mark.parametrize("name", ["ended_while_down", "up_at_restart"])
-def test_the_dialplan_fallback_queues_callers_while_the_bridge_is_down(stopped: Outage, name: str):
+def test_the_dialplan_fallback_queues_callers_while_the_bridge_is_down(stopped: Played, name: str):
     call = stopped.calls[name]
     down = call.user_event("BridgeDown")
     assert down is not None and (down["Line"], down["AgiStatus"]) == ("122", "FAILURE")
     seen = dialplan_saw(call)
     assert (seen["Result"], seen["Queue"], seen["AgiStatus"]) == ("", "cc-122-default", "FAILURE")
     assert any("cc/bridge-down-apology" in e.get("AppData", "") for e in call.named("Newexten"))
-    assert queue_log_call(call.linkedid, stopped.lines).entered == ["cc-122-default"]
+    assert stopped.logged(name).entered == ["cc-122-default"]
     assert stopped.session(name) is None  # no menu ran
 
 
-def test_a_call_that_ended_while_the_bridge_was_down_is_filled_from_queue_log(stopped: Outage):
+def test_a_call_that_ended_while_the_bridge_was_down_is_filled_from_queue_log(stopped: Played):
     row = stopped.row("ended_while_down")
-    logged = queue_log_call(stopped.calls["ended_while_down"].linkedid, stopped.lines)
+    logged = stopped.logged("ended_while_down")
     assert (row["source"], row["complete"], row["outcome"]) == ("queue_log", 1, "answered")
     assert (row["operator"], logged.agent, row["hangup_by"]) == ("Оператор 1021", "Оператор 1021", "operator")
     assert f"call {row['linkedid']} known only from queue_log" in stopped.bridge_log
@@ -136,11 +114,11 @@ def test_a_call_that_ended_while_the_bridge_was_down_is_filled_from_queue_log(st
 
 
 @pytest.mark.xfail(strict=True, reason=ISSUE_14)
-def test_a_call_filled_from_queue_log_has_its_line(stopped: Outage):
+def test_a_call_filled_from_queue_log_has_its_line(stopped: Played):
     assert stopped.row("ended_while_down")["line"] == "122"
 
 
-def test_a_call_up_at_the_restart_is_adopted_and_followed_to_its_end(stopped: Outage):
+def test_a_call_up_at_the_restart_is_adopted_and_followed_to_its_end(stopped: Played):
     row = stopped.row("up_at_restart")
     with unless_agent_complete_lost(stopped.calls["up_at_restart"]):  # its only queue event after the restart
         assert (row["source"], row["complete"], row["outcome"], row["line"]) == ("ami", 1, "answered", "122")
@@ -149,14 +127,14 @@ def test_a_call_up_at_the_restart_is_adopted_and_followed_to_its_end(stopped: Ou
 
 
 @pytest.mark.xfail(strict=True, reason=ADOPTED_IN_TALK)
-def test_a_call_adopted_while_talking_keeps_its_wait(stopped: Outage):
+def test_a_call_adopted_while_talking_keeps_its_wait(stopped: Played):
     row = stopped.row("up_at_restart")
     leg = row["legs"][0]
     assert leg["joined_at"] <= leg["answered_at"]
     assert abs(row["queued_seconds"] - stopped.logged("up_at_restart").wait) <= 1.0, row["queued_seconds"]
 
 
-def test_the_call_before_the_stop_is_kept(stopped: Outage):
+def test_the_call_before_the_stop_is_kept(stopped: Played):
     row = stopped.row("before")
     assert (row["complete"], row["outcome"], row["operator"]) == (1, "answered", "Оператор 1022")
     assert stopped.session("before")["topic"] == "housing"
@@ -169,7 +147,7 @@ CUT_STAFF = {"cc-122-housing": ["1031"], "cc-117-conditions": ["3031"], "cc-122-
 LATE_OPERATOR = {"cc-122-default": ["1032"]}  # logs in while the link is cut
 
 
-async def _ami_cut(pbx: Pbx, folder: Path) -> Outage:
+async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
     relay = AMIRelay(pbx.ami_port)
     await relay.start()
     config = write_config(folder, pbx, ami_port=relay.port)
@@ -216,22 +194,22 @@ async def _ami_cut(pbx: Pbx, folder: Path) -> Outage:
         await relay.drop()
         await ami.logout_operators({**CUT_STAFF, **LATE_OPERATOR})
         await ami.close()
-    return Outage({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.linkedid for c in calls]),
+    return Played({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.linkedid for c in calls]),
                   bridge.log_text())
 
 
 @pytest.fixture(scope="module")
-def cut(pbx: Pbx, prompts, tmp_path_factory) -> Outage:
+def cut(pbx: Pbx, prompts, tmp_path_factory) -> Played:
     return asyncio.run(_ami_cut(pbx, tmp_path_factory.mktemp("ami-cut")))
 
 
-def test_the_bridge_notices_the_cut_and_reconciles(cut: Outage):
+def test_the_bridge_notices_the_cut_and_reconciles(cut: Played):
     assert "AMI connection lost: 3 call(s) in progress will be reconciled on reconnect" in cut.bridge_log
     assert "AMI connection back after" in cut.bridge_log
     assert "Traceback" not in cut.bridge_log
 
 
-def test_a_call_waiting_at_the_cut_and_gone_after_it_is_filled_from_queue_log(cut: Outage):
+def test_a_call_waiting_at_the_cut_and_gone_after_it_is_filled_from_queue_log(cut: Played):
     row = cut.row("waiting")
     assert (row["complete"], row["outcome"], row["line"], row["operator"]) == (0, "answered", "122", "Оператор 1032")
     assert f"queue_log filled call {row['linkedid']} missed by AMI: answered" in cut.bridge_log
@@ -239,26 +217,26 @@ def test_a_call_waiting_at_the_cut_and_gone_after_it_is_filled_from_queue_log(cu
     cut.agree("waiting")
 
 
-def test_a_call_answered_before_the_cut_and_gone_after_it_is_closed(cut: Outage):
+def test_a_call_answered_before_the_cut_and_gone_after_it_is_closed(cut: Played):
     row = cut.row("answered_then_cut")
     assert (row["complete"], row["outcome"], row["line"], row["operator"]) == (0, "answered", "122", "Оператор 1031")
     cut.agree("answered_then_cut", gaps=("talk",))
 
 
 @pytest.mark.xfail(strict=True, reason=ANSWERED_THEN_CUT)
-def test_a_call_answered_before_the_cut_gets_its_talk_time_from_queue_log(cut: Outage):
+def test_a_call_answered_before_the_cut_gets_its_talk_time_from_queue_log(cut: Played):
     row, logged = cut.row("answered_then_cut"), cut.logged("answered_then_cut")
     assert row["talk_seconds"] is not None and abs(row["talk_seconds"] - logged.talk) <= 1.0, row["talk_seconds"]
     assert row["hangup_by"] == logged.ended_by == "operator"
 
 
-def test_a_call_talking_across_the_cut_is_followed_to_its_end(cut: Outage):
+def test_a_call_talking_across_the_cut_is_followed_to_its_end(cut: Played):
     row = cut.row("talking")
     assert (row["complete"], row["outcome"], row["line"], row["operator"]) == (1, "answered", "117", "Оператор 3031")
     cut.agree("talking")
 
 
-def test_a_call_that_began_during_the_cut_is_adopted(cut: Outage):
+def test_a_call_that_began_during_the_cut_is_adopted(cut: Played):
     row = cut.row("newcomer")
     assert (row["complete"], row["outcome"], row["line"], row["queue"]) == (
         1, "abandoned_queue", "122", "cc-122-social")
@@ -268,6 +246,6 @@ def test_a_call_that_began_during_the_cut_is_adopted(cut: Outage):
 
 
 @pytest.mark.xfail(strict=True, reason=ADOPTED_MENU)
-def test_a_call_adopted_after_the_cut_keeps_the_menu_outcome(cut: Outage):
+def test_a_call_adopted_after_the_cut_keeps_the_menu_outcome(cut: Played):
     row = cut.row("newcomer")
     assert (row["ivr_result"], row["topic"], row["ivr_queue"]) == ("topic", "social", "cc-122-social")
