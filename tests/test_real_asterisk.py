@@ -7,9 +7,13 @@ caller: what the dialplan saw, what the bridge stored and what Asterisk wrote to
 (``pbx_checks.assert_agree``), plus what that path must show. The last tests compare the day's
 ``stats --format json`` with figures computed from queue_log alone.
 
+Beside them, on the 117 "where to apply" queue, a caller meets an operator who never answers next
+to a free one who took the previous call (the shipped queue template starves such a caller).
+
 Prompts are short tones written per run (``pbx_bridge.prompts``); ``cc/info-other`` is left out
-on purpose (the missing prompt scenario). Operators per queue (``tests/pbx.py``: 1xxx answer and hang up after 3 s, 2xxx
-never answer, 3xxx talk until the caller hangs up); ``cc-122-gov`` has nobody logged in.
+on purpose (the missing prompt scenario). Operators per queue in ``STAFF`` (``tests/pbx.py``: 1xxx
+answer and hang up after 3 s, 2xxx never answer, 3xxx talk until the caller hangs up);
+``cc-122-gov`` has nobody logged in.
 """
 
 from __future__ import annotations
@@ -39,7 +43,14 @@ STAFF = {
     "cc-122-other": ["3001"],  # talks until the caller hangs up
     "cc-117-default": ["1010", "1012"],
     "cc-117-conditions": ["1011", "1013"],
+    "cc-117-where": ["1041"],
 }
+#: logs in after 1041 took a call: a member who never answers beside a free one
+NEVER_ANSWERS = {"cc-117-where": ["2041"]}
+#: the 117 self-service topic, then the operator key it offers: queue cc-117-where
+WHERE = (Press("3", "cc/117-greeting"), Press("0", "cc/offer-operator"))
+STARVING = "issue 14: with strategy leastrecent and no auto-pause the queue rings the member who never answers again " \
+           "and again (a ring without answer is not a call) while the operator who took a call earlier sits idle"
 
 SCENARIOS = [
     Call("greeting_key", "122", (Press("2", "cc/122-greeting"),)),
@@ -68,6 +79,14 @@ class Day(Played):
     seconds: float
 
 
+async def _starving_queue(ami: AMI) -> list[Call]:
+    """One call answered by 1041, then 2041 logs in and the next caller waits: 1041 is free."""
+    first = await run_call(ami, Call("where_first", "117", WHERE))
+    await ami.login_operators(NEVER_ANSWERS)
+    # ringing 2041 for the queue's timeout (15 s), a retry (2 s), then 1041 (1 s) would take 18 s
+    return [first, await run_call(ami, Call("starved", "117", (*WHERE, HangUpAfter("QueueCallerJoin", 24))))]
+
+
 async def _play_the_day(pbx: Pbx, folder: Path) -> Day:
     config = write_config(folder, pbx)
     ami = await AMI.connect(pbx)
@@ -77,16 +96,18 @@ async def _play_the_day(pbx: Pbx, folder: Path) -> Day:
     try:
         await bridge.start(ami)
         calls = [Call(c.name, c.line, c.script) for c in SCENARIOS]
+        starving = asyncio.create_task(_starving_queue(ami))
         tasks = []
         for call in calls:
             tasks.append(asyncio.create_task(run_call(ami, call)))
             await asyncio.sleep(0.2)  # calls arrive a little apart, and overlap in menu and queues
         await asyncio.gather(*tasks)
+        calls += await starving
         await queue_log_settled(pbx.queue_log, calls)
         await wait_stored(config.parent / "calls.db", [c.linkedid for c in calls])
     finally:
         code = await bridge.stop()
-        await ami.logout_operators(STAFF)
+        await ami.logout_operators({**STAFF, **NEVER_ANSWERS})
         await ami.close()
     return Day({c.name: c for c in calls}, config.parent / "calls.db",
                queue_log(pbx.queue_log, [c.linkedid for c in calls]), bridge.log_text(), config, code,
@@ -253,6 +274,21 @@ def test_a_topic_queue_with_nobody_logged_in_spills_to_the_default_queue(day: Da
     assert call.final_variable("QUEUESTATUS") == "JOINEMPTY"
     assert (row["outcome"], row["queue"]) == ("answered", "cc-122-default")
     day.agree("nobody_in_topic")
+
+
+def test_a_member_who_never_answers_is_rung_while_a_free_operator_waits(day: Day):
+    call, session, row, logged = day.view("starved")
+    rang = [e["MemberName"] for e in call.named("AgentCalled")]
+    assert rang and set(rang) <= {"Оператор 2041", "Оператор 1041"}
+    assert (day.row("where_first")["operator"], session["queue"]) == ("Оператор 1041", "cc-117-where")
+    day.agree("starved")
+
+
+@pytest.mark.xfail(strict=True, reason=STARVING)
+def test_a_member_who_never_answers_does_not_starve_the_queue(day: Day):
+    call, session, row, logged = day.view("starved")
+    assert (row["outcome"], logged.agent) == ("answered", "Оператор 1041"), [
+        e["MemberName"] for e in call.named("AgentCalled")]
 
 
 # ------------------------------------------------------------------ the day's figures
