@@ -41,7 +41,7 @@ class QueueLogCall:
     talk: int | None = None
     ended_by: str | None = None  # caller | operator (COMPLETECALLER / COMPLETEAGENT)
     abandoned: bool = False
-    exited: bool = False  # EXITWITHTIMEOUT / EXITEMPTY
+    exited: str | None = None  # queue_timeout (EXITWITHTIMEOUT) | queue_empty (EXITEMPTY)
 
     @property
     def outcome(self) -> str | None:
@@ -50,9 +50,7 @@ class QueueLogCall:
             return "answered"
         if self.abandoned:
             return "short_abandon" if self.wait is not None and self.wait <= SHORT_ABANDON else "abandoned_queue"
-        if self.exited:
-            return "unanswered"
-        return None
+        return self.exited
 
     @property
     def line(self) -> str:
@@ -73,7 +71,8 @@ def queue_log_call(callid: str, lines: list[QueueLogLine]) -> QueueLogCall:
         elif line.event == "ABANDON":
             call.abandoned, call.wait = True, int(line.data[2])
         elif line.event in ("EXITWITHTIMEOUT", "EXITEMPTY"):
-            call.exited, call.wait = True, int(line.data[2])
+            call.exited = "queue_timeout" if line.event == "EXITWITHTIMEOUT" else "queue_empty"
+            call.wait = int(line.data[2])
     return call
 
 

@@ -305,7 +305,7 @@ def _from_queue_log(day: Day, line: str, threshold: float = 20.0) -> dict:
     calls = [c for c in calls if c.entered and c.line == line]
     answered = [c for c in calls if c.outcome == "answered"]
     abandoned = [c for c in calls if c.outcome == "abandoned_queue"]
-    unanswered = [c for c in calls if c.outcome == "unanswered"]
+    unanswered = [c for c in calls if c.outcome in ("queue_timeout", "queue_empty")]
     queued = len(answered) + len(abandoned) + len(unanswered)
     waits = [c.wait for c in calls if c.wait is not None]
     return {
