@@ -95,17 +95,22 @@ class Bridge:
         """Start and wait until FastAGI listens (its log says so) and the bridge logged in to AMI."""
         logins = len(_logins(ami))
         listening = f"FastAGI listening on 127.0.0.1:{self.pbx.agi_port}".encode()
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([*command(), "-v", "run", "-c", str(self.config)], stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        offset = await asyncio.to_thread(self._spawn)
         end = time.monotonic() + 30
         while listening not in self.log.read_bytes()[offset:]:
             if self.process.poll() is not None or time.monotonic() > end:
                 raise AssertionError(f"the bridge did not start:\n{self.log_text()}")
             await asyncio.sleep(0.1)
         await ami.wait_for(lambda: len(_logins(ami)) > logins, 20, "the bridge's AMI login")
+
+    def _spawn(self) -> int:
+        """Start the process, its output appended to the log; where the log stood before."""
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([*command(), "-v", "run", "-c", str(self.config)], stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return offset
 
     async def stop(self) -> int:
         """SIGTERM (calls in the menu finish first); the exit code. Killed if it hangs."""
@@ -176,9 +181,13 @@ def linkedids(db: Path) -> set[str]:
 async def wait_stored(db: Path, ids: list[str], timeout: float = 20.0, *, settled=None) -> None:
     """Wait until each call's record has an outcome (or ``settled(row)`` says it is done)."""
     settled = settled or (lambda row: row["outcome"] is not None)
+
+    def unsettled() -> list[str]:
+        return [i for i in ids if not ((row := call_row(db, i)) and settled(row))] if db.exists() else ids
+
     end = time.monotonic() + timeout
     while True:
-        pending = [i for i in ids if not ((row := call_row(db, i)) and settled(row))] if db.exists() else ids
+        pending = await asyncio.to_thread(unsettled)
         if not pending:
             return
         if time.monotonic() > end:
