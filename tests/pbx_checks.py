@@ -117,7 +117,6 @@ def lost_agent_complete(call: Call) -> bool:
 #: gaps a caller of ``assert_agree`` may name: product bugs, each pinned by its own strict-xfail test
 GAPS = {
     "line": "the stored line",
-    "wait": "the stored wait",
     "talk": "the stored talk time and who hung up",
     "menu_outcome": "the menu's outcome (IVR_RESULT, IVR_TOPIC, IVR_AGE_GROUP) in the call record",
 }
@@ -182,9 +181,8 @@ def _agree(call: Call, session: dict | None, row: dict | None, lines: list[Queue
     # outcome, operator, wait and talk
     if logged.outcome is not None:
         assert row["outcome"] == logged.outcome, f"{name}: stored {row['outcome']}, queue_log says {logged.outcome}"
-        if "wait" not in gaps:
-            assert row["queued_seconds"] is not None and abs(row["queued_seconds"] - logged.wait) <= 1.0, (
-                f"{name}: waited {row['queued_seconds']} s, queue_log {logged.wait} s")
+        assert row["queued_seconds"] is not None and abs(row["queued_seconds"] - logged.wait) <= 1.0, (
+            f"{name}: waited {row['queued_seconds']} s, queue_log {logged.wait} s")
     if logged.agent is not None:
         connects = call.named("AgentConnect")
         assert connects and connects[-1]["MemberName"] == logged.agent, f"{name}: AMI AgentConnect {connects}"

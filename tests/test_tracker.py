@@ -539,3 +539,28 @@ def test_parse_and_track_throughput():
         best = max(best, count / (time.perf_counter() - start))
     assert count == 1604 and len(tracker.active()) == 0
     assert best >= 20000, f"{best:.0f} events/s"
+
+
+def test_a_call_first_seen_at_agent_complete_gets_its_times_from_the_event():
+    # After a restart or an AMI outage the first queue event seen for a call can be AgentComplete,
+    # which comes at the END of the talk: joined = at - TalkTime - HoldTime, answered = at - TalkTime.
+    from test_calls import split_after
+
+    frames = parse_frames((AMI / "timestamps" / "ami-cc-topic2.raw").read_bytes())
+    events = [(float(f["Timestamp"]), f) for f in frames if "Timestamp" in f]
+    _, _, whole = run([(f, t) for t, f in events])
+    seen = whole["1795700358.0"]
+    _, after_connect = split_after(events, "AgentConnect", "1795700358.0")
+    _, _, finished = run([(f, t) for t, f in after_connect])
+    rec = finished["1795700358.0"]
+    (leg,) = rec.legs
+    complete_at = next(t for t, f in after_connect if f.get("Event") == "AgentComplete")
+    assert (leg.hold_time, leg.talk_time) == (8, 10)
+    assert leg.joined_at == pytest.approx(complete_at - 10 - 8, abs=1e-6)
+    assert leg.answered_at == leg.left_at == pytest.approx(complete_at - 10, abs=1e-6)
+    assert rec.started_at <= leg.joined_at < leg.answered_at < leg.completed_at
+    assert leg.wait_seconds == rec.queued_seconds == 8.0
+    assert rec.queued_seconds == pytest.approx(seen.queued_seconds, abs=1.0)  # HoldTime is whole seconds
+    assert rec.answered_at == pytest.approx(seen.answered_at, abs=1.0)
+    assert rec.talk_seconds == pytest.approx(seen.talk_seconds, abs=1.0)
+    assert (rec.outcome, rec.operator, rec.queue) == ("answered", "Оператор 1002", "housing")

@@ -564,17 +564,26 @@ class CallTracker:
                 return leg
         return None
 
-    def _inferred_leg(self, state: _State, get, at: float) -> QueueLeg | None:
-        """The leg of a queue event, or one rebuilt from its HoldTime when the
-        join was missed (a call adopted after a reconnect)."""
+    def _inferred_leg(self, state: _State, get, at: float, talk: int = 0) -> QueueLeg | None:
+        """The leg of a queue event, or one rebuilt from the event's own fields when the join
+        was missed (a call adopted after a restart or an AMI outage).
+
+        HoldTime is the wait up to the answer (or the abandon). AgentComplete comes at the end
+        of the talk, so its join is ``at - TalkTime - HoldTime`` (``talk``); AgentConnect and
+        QueueCallerAbandon come when the wait ends, so theirs is ``at - HoldTime``. A call cannot
+        have started after it joined a queue: its start moves back to the join.
+        """
         queue = get("Queue")
-        leg = self._last_leg(state.record, queue)
+        rec = state.record
+        leg = self._last_leg(rec, queue)
         if leg is None and queue:
             hold = _int(get("HoldTime"))
             if hold is None:
                 return None
-            leg = QueueLeg(queue=queue, joined_at=at - hold)
-            state.record.legs.append(leg)
+            leg = QueueLeg(queue=queue, joined_at=at - talk - hold)
+            rec.legs.append(leg)
+            if leg.joined_at < rec.started_at:
+                rec.started_at = leg.joined_at
         return leg
 
     def _on_join(self, state: _State, get, at: float, uniqueid: str | None) -> None:
@@ -677,10 +686,10 @@ class CallTracker:
         state.dirty = True
 
     def _on_complete(self, state: _State, get, at: float, uniqueid: str | None) -> None:
-        leg = self._inferred_leg(state, get, at)
+        talk = _int(get("TalkTime"))
+        leg = self._inferred_leg(state, get, at, talk or 0)
         if leg is None or leg.completed_at is not None:
             return
-        talk = _int(get("TalkTime"))
         if leg.answered_at is None:  # AgentConnect was missed
             leg.answered_by = get("MemberName")
             leg.answered_interface = get("Interface")
