@@ -8,7 +8,9 @@ call is silently lost when the link (or the bridge) goes down. That is ``CallFol
   written through ``Store.submit_call`` (never blocking the event loop);
 - after every (re)connect it asks Asterisk what is still up (``CoreShowChannels``,
   ``QueueStatus``) and reconciles: calls that ended while we were blind close as ``unknown_end``
-  (complete=0), calls that began meanwhile are adopted;
+  (complete=0), calls that began meanwhile are adopted. An Asterisk too busy to answer those lists
+  in time is asked again with backoff until one reconcile succeeds (``reconcile_pending`` until
+  then), not left until the next reconnect;
 - on start it reloads the calls that were in progress when the bridge stopped and treats them
   the same way;
 - when Asterisk's ``queue_log`` path is configured it tails that file to fill the queue outcome
@@ -100,6 +102,11 @@ class CallFollower:
         self._touched: set[str] = set()  # linkedids with events since the link was last lost
         self._ever_connected = False
         self._silent_since: tuple[float, float] | None = None  # (last message received, loss noticed)
+        self.reconcile_pending_since: float | None = None  # logged in, calls not reconciled since
+        self.reconcile_error: str | None = None  # why the last reconcile failed
+        self._reconciling: asyncio.Task | None = None
+        self._reconcile_min = reconnect_min
+        self._reconcile_max = max(settings.reconnect_max, reconnect_min)
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
         self._started = False
@@ -114,6 +121,12 @@ class CallFollower:
     @property
     def connected_since(self) -> float | None:
         return self.client.connected_since
+
+    @property
+    def reconcile_pending(self) -> bool:
+        """Logged in to AMI, but no reconcile has succeeded since: calls that ended while the link
+        was down may still show as in progress."""
+        return self.reconcile_pending_since is not None
 
     @property
     def active_calls(self) -> list[CallRecord]:
@@ -238,7 +251,11 @@ class CallFollower:
                     log.warning("AMI connection back after %.1f s without data from Asterisk (the loss was noticed "
                                 "after %.1f s); reconciling calls", time.time() - silent, noticed - silent)
             self._ever_connected = True
-            self._spawn(self._reconcile(), "call-follower reconcile")
+            if self.reconcile_pending_since is None:
+                self.reconcile_pending_since = now
+            if self._reconciling is not None:
+                self._reconciling.cancel()  # a new login: start over with fresh lists
+            self._reconciling = self._spawn(self._reconcile_until_done(), "call-follower reconcile")
         elif not self._stopping:
             self._touched = set()  # from here on, an event proves its call was up after the loss
             # The gap in the data starts at the last message Asterisk sent (an event or a Pong),
@@ -250,19 +267,40 @@ class CallFollower:
             log.warning("AMI connection lost: %d call(s) in progress will be reconciled on reconnect",
                         len(self.tracker.active()))
 
-    def _spawn(self, coro, name: str) -> None:
+    def _spawn(self, coro, name: str) -> asyncio.Task:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _reconcile_until_done(self) -> None:
+        """Reconcile after a login; when Asterisk does not answer the lists in time, try again with
+        backoff (``reconnect_min`` doubling to ``ami.reconnect_max``) while the link stays up. A
+        lost link stops the retries: the next login starts a fresh reconcile."""
+        failures = 0
+        while True:
+            try:
+                await self._reconcile()
+            except AMIError as exc:
+                self.reconcile_error = str(exc)
+                if not self.client.connected:
+                    return
+                delay = min(self._reconcile_max, self._reconcile_min * 2 ** min(failures, 30))
+                failures += 1
+                log.warning("could not reconcile calls after connecting to AMI (retrying in %.1f s): %s",
+                            delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                log.info("calls reconciled after %d failed attempt(s)", failures)
+            self.reconcile_pending_since = self.reconcile_error = None
+            return
 
     async def _reconcile(self) -> None:
-        """Ask Asterisk what is up and close / adopt calls accordingly."""
-        try:
-            channels = await self.client.action({"Action": "CoreShowChannels"})
-            queues = await self.client.action({"Action": "QueueStatus"})
-        except AMIError as exc:
-            log.warning("could not reconcile calls after connecting to AMI: %s", exc)
-            return
+        """Ask Asterisk what is up and close / adopt calls accordingly (raises ``AMIError`` when
+        Asterisk does not answer)."""
+        channels = await self.client.action({"Action": "CoreShowChannels"})
+        queues = await self.client.action({"Action": "QueueStatus"})
         live: list[Mapping[str, str]] = [m for m in _items(channels) if m.get("Event") == "CoreShowChannel"]
         # calls with events since login were up then, even if the list missed them
         live.extend({"Uniqueid": lid, "Linkedid": lid} for lid in self._touched)

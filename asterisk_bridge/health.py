@@ -93,6 +93,11 @@ def problems(status: dict[str, Any], now: float, *, stale_after: float = 30.0, o
         if down >= ami_grace:
             out.append(f"AMI is configured but not connected for {down:.0f} s"
                        + (f" ({ami['last_error']})" if ami.get("last_error") else ""))
+    elif ami.get("enabled") and ami.get("reconcile_pending_since") is not None:
+        pending = now - float(ami["reconcile_pending_since"])
+        if pending >= ami_grace:
+            out.append(f"calls not reconciled with Asterisk for {pending:.0f} s (CoreShowChannels / QueueStatus"
+                       " not answered in time" + (f": {ami['reconcile_error']})" if ami.get("reconcile_error") else ")"))
     mqtt = status.get("mqtt") or {}
     depth = mqtt.get("outbox_depth")
     if mqtt.get("enabled") and isinstance(depth, int) and depth > outbox_warn:
@@ -117,6 +122,13 @@ def _when(moment: Any, tz: str) -> str:
     return datetime.fromtimestamp(moment, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def _reconcile(ami: dict[str, Any], tz: str) -> str:
+    if ami.get("reconcile_pending_since") is None:
+        return ""
+    return (f", reconcile pending since {_when(ami['reconcile_pending_since'], tz)}"
+            + (f" ({ami['reconcile_error']})" if ami.get("reconcile_error") else ""))
+
+
 def format_status(status: dict[str, Any], now: float, timezone: str) -> str:
     """The status for people, every time in ``timezone``."""
     f, a, m = status.get("fastagi") or {}, status.get("ami") or {}, status.get("mqtt") or {}
@@ -133,8 +145,8 @@ def format_status(status: dict[str, Any], now: float, timezone: str) -> str:
     ]
     if a.get("enabled"):
         lines.append("AMI      " + (f"connected since {_when(a.get('connected_since'), timezone)}, "
-                                    f"{a.get('active_calls', 0)} call(s) followed" if a.get("connected")
-                                    else f"NOT connected since {_when(a.get('down_since'), timezone)}"))
+                                    f"{a.get('active_calls', 0)} call(s) followed" + _reconcile(a, timezone)
+                                    if a.get("connected") else f"NOT connected since {_when(a.get('down_since'), timezone)}"))
     else:
         lines.append("AMI      off")
     if m.get("enabled"):

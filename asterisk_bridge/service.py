@@ -152,7 +152,9 @@ class Service:
             elif self._ami_down_since is None:
                 self._ami_down_since = now
             ami.update(connected=connected, connected_since=self.calls.connected_since,
-                       down_since=self._ami_down_since, active_calls=len(self.calls.active_calls))
+                       down_since=self._ami_down_since, active_calls=len(self.calls.active_calls),
+                       reconcile_pending_since=self.calls.reconcile_pending_since,
+                       reconcile_error=self.calls.reconcile_error)
         mqtt: dict = {"enabled": self.mqtt is not None}
         if self.mqtt is not None:
             mqtt.update(connected=self.mqtt.connected, last_error=self.mqtt.last_error,

@@ -82,6 +82,27 @@ class Session:
             await self.server.responders[name](self, action)
 
 
+class Late:
+    """A responder that answers only after ``delay`` seconds, like an Asterisk too busy to answer
+    in time; the answer is sent in the background, so the session keeps reading actions (a Ping
+    is still answered at once). ``delay = 0`` answers at once again. ``calls`` counts the actions."""
+
+    def __init__(self, responder: Callable[[Session, dict[str, str]], Awaitable[None]], delay: float):
+        self.responder, self.delay, self.calls = responder, delay, 0
+
+    async def __call__(self, session: Session, action: dict[str, str]) -> None:
+        self.calls += 1
+        if self.delay <= 0:
+            await self.responder(session, action)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.delay)
+            await self.responder(session, action)
+
+        session.server._scripts.add(asyncio.create_task(later()))
+
+
 class FakeAMI:
     def __init__(self, *, username: str = "bridge", secret: str = "s3cret-Пароль", auth_delay: float = 0.0,
                  banner: bytes = BANNER, fully_booted: bool = True,

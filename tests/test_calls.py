@@ -11,11 +11,12 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from ami_fake import FakeAMI, Session, block
+from ami_fake import FakeAMI, Late, Session, block
 from helpers import FIXTURES
 
 from asterisk_bridge import config as cfg
@@ -370,6 +371,64 @@ async def test_restart_reloads_open_calls_closes_the_gone_and_follows_the_live(t
     assert (row["outcome"], row["complete"], row["operator"], row["line"]) == ("answered", True, "Оператор 1002", "122")
     assert parse_utc_iso(row["started_at"]) == pytest.approx(first_ts(ev_live, "Newchannel", live_id), abs=0.001)
     assert queries.open_calls(path) == []
+
+
+async def store_open_call(path: Path, linkedid: str) -> None:
+    """A call waiting in the housing queue when the bridge stopped (an open row in the store)."""
+    from asterisk_bridge.ami.tracker import CallRecord, QueueLeg
+
+    record = CallRecord(linkedid=linkedid, uniqueid=linkedid, started_at=1795700000.0, line="122",
+                        caller_number=CALLER[0], last_event_at=1795700005.0)
+    record.legs.append(QueueLeg(queue="housing", joined_at=1795700005.0))
+    async with Store(path) as store:
+        await store.save_call(record, timeout=5)
+
+
+async def test_a_reconcile_not_answered_in_time_is_retried_while_the_connection_stays_up(tmp_path):
+    # Asterisk takes longer than action_timeout to list its channels: the reconcile after the login
+    # fails, and must be tried again (with backoff) until one succeeds, not left until the next
+    # reconnect or unknown_end_after (hours) while the call that ended meanwhile stays open.
+    path, lid = tmp_path / "calls.db", "1795700000.6"
+    await store_open_call(path, lid)
+    channels = Late(empty_list, delay=1.5)  # action_timeout is 1.0 s
+    fake = FakeAMI(fully_booted=False)
+    fake.responders.update(coreshowchannels=channels, queuestatus=empty_list)
+    async with fake, Store(path) as store:
+        async with follower(make_config(fake.port), store) as follow:
+            await wait_until(lambda: follow.connected)
+            await wait_until(lambda: channels.calls == 2, 5)  # the first list went unanswered in time
+            assert follow.reconcile_pending and [c.linkedid for c in follow.active_calls] == [lid]
+            channels.delay = 0
+            rows = await wait_rows(store, lambda r: r[lid]["outcome"] == "unknown_end", 10)
+            assert not follow.reconcile_pending and follow.active_calls == []
+    assert len(fake.sessions) == 1  # the connection stayed up all along
+    assert (rows[lid]["complete"], rows[lid]["queue"]) == (False, "housing")
+
+
+async def test_status_shows_reconcile_pending_until_one_succeeds(tmp_path):
+    from dataclasses import replace
+
+    from asterisk_bridge import health
+    from asterisk_bridge.demo import AMI_USER, demo_config
+    from asterisk_bridge.service import Service
+
+    channels = Late(empty_list, delay=3600.0)
+    fake = FakeAMI(username=AMI_USER, secret=SECRET, fully_booted=False)
+    fake.responders.update(coreshowchannels=channels, queuestatus=empty_list)
+    async with fake:
+        config = demo_config(tmp_path, ami_port=fake.port, ami_secret=SECRET)
+        config = replace(config, ami=replace(config.ami, action_timeout=0.3))
+        status_file = health.status_path(config)
+
+        def shown() -> str:
+            return health.format_status(health.read_status(status_file), time.time(), config.timezone)
+
+        async with Service(config):
+            await wait_until(lambda: status_file.exists() and "reconcile pending" in shown(), 10)
+            assert "AMI      connected since" in shown() and channels.calls >= 1
+            channels.delay = 0
+            await wait_until(lambda: "reconcile pending" not in shown(), 10)
+            assert "AMI      connected since" in shown()
 
 
 def user_event(linkedid: str, age: str | None = None, resolution: str | None = None):

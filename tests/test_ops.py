@@ -226,6 +226,17 @@ def test_status_problems(over, expected):
     assert "2 session(s) in the menu now" in text and "5 menu session(s), 4 call record(s)" in text
 
 
+def test_status_says_reconcile_pending_and_needs_an_admin_when_it_lasts():
+    pending = {"reconcile_pending_since": NOW - 5, "reconcile_error": "no response to AMI CoreShowChannels"}
+    text = health.format_status(_status(ami=pending), NOW, "Asia/Irkutsk")
+    assert "0 call(s) followed, reconcile pending since" in text
+    assert "(no response to AMI CoreShowChannels)" in text
+    assert health.problems(_status(ami=pending), NOW) == []
+    (problem,) = health.problems(_status(ami={**pending, "reconcile_pending_since": NOW - 61}), NOW)
+    assert "calls not reconciled with Asterisk for 61 s" in problem and "CoreShowChannels" in problem
+    assert "reconcile pending" not in health.format_status(_status(ami={"reconcile_pending_since": None}), NOW, "UTC")
+
+
 async def test_the_daily_summary_says_what_retention_removed(tmp_path):
     from datetime import datetime
     from zoneinfo import ZoneInfo
