@@ -41,7 +41,8 @@ from .ami.tracker import CallRecord, CallTracker, CallUpdate, OperatorInput
 from .config import Config
 from .privacy import mask_number
 from .store import Store, queries
-from .store.records import call_record_from_rows, parse_utc_iso
+from .store.records import call_record_from_rows
+from .utc import parse_utc_iso
 
 if TYPE_CHECKING:
     from .mqtt import CallEvents, Gauges

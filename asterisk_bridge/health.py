@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from .config import Config
 from .report.period import local_date_of, local_day
-from .store import maintenance, parse_utc_iso
+from .store import maintenance
+from .utc import parse_utc_iso
 
 SCHEMA = 1
 INTERVAL = 2.0

@@ -26,7 +26,7 @@ from asterisk_bridge.calls import CallFollower
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events, play_call
 from asterisk_bridge.pbxsim.ami_server import AMIServer, ChannelState
 from asterisk_bridge.store import Store, queries
-from asterisk_bridge.store.records import parse_utc_iso, utc_iso
+from asterisk_bridge.utc import parse_utc_iso, utc_iso
 
 AMI = FIXTURES / "ami"
 CALLER = ("79161234567", "Иван Петров")

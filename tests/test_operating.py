@@ -21,7 +21,7 @@ from asterisk_bridge.pbxsim.fastagi_client import Caller, Press, Silence, Simula
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events, play_events
 from asterisk_bridge.pbxsim.ami_server import AMIServer
 from asterisk_bridge.store import maintenance, queries
-from asterisk_bridge.store.records import parse_utc_iso
+from asterisk_bridge.utc import parse_utc_iso
 from helpers import free_port
 from test_calls import split_after
 from test_cli import _Poll, _wait_for_port, write_config

@@ -37,7 +37,7 @@ async def fill(path, records) -> None:
 
 
 def add_call(path, linkedid: str, started: float, number: str, name: str | None = None) -> None:
-    from asterisk_bridge.store import utc_iso
+    from asterisk_bridge.utc import utc_iso
 
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO calls (linkedid, started_at, caller_number, caller_name) VALUES (?, ?, ?, ?)",

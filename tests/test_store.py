@@ -19,11 +19,10 @@ from asterisk_bridge.store import (
     Store,
     StoreClosedError,
     StoreOpenError,
-    parse_utc_iso,
-    utc_iso,
 )
 from asterisk_bridge.store import queries
 from asterisk_bridge.store.schema import apply_migrations, applied_migrations
+from asterisk_bridge.utc import parse_utc_iso, utc_iso
 
 T0 = 1795699224.252  # 2026-11-26T13:20:24.252Z, the capture day
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..privacy import hash_number, mask_number
 from ..store.outbox import OutboxMessage
-from ..store.records import utc_iso
+from ..utc import utc_iso
 
 if TYPE_CHECKING:
     from ..ami.tracker import CallRecord, CallUpdate

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from ..report.figures import ABANDON_TREATMENTS, service_level
 from ..store.outbox import OutboxMessage
-from ..store.records import utc_iso
+from ..utc import utc_iso
 from .events import SCHEMA_VERSION, EventError, Topics
 
 if TYPE_CHECKING:

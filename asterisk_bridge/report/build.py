@@ -12,7 +12,7 @@ from pathlib import Path
 
 from asterisk_bridge.config import Config, Menu
 from asterisk_bridge.privacy import mask_name, mask_number, name_is_number
-from asterisk_bridge.store import parse_utc_iso
+from asterisk_bridge.utc import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.maintenance import retention_removed
 from asterisk_bridge.store.queries import reading

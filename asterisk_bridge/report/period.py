@@ -11,7 +11,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from asterisk_bridge.store.records import utc_iso
+from asterisk_bridge.utc import utc_iso
 
 
 class PeriodError(ValueError):

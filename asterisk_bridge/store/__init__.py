@@ -1,6 +1,6 @@
 """The only module with SQL: schema and migrations, the writer, and the report queries."""
 
-from .records import MenuRecord, RecordError, parse_utc_iso, utc_iso
+from .records import MenuRecord, RecordError
 from .store import RecordRejectedError, Store, StoreClosedError, StoreError, StoreOpenError
 
 __all__ = [
@@ -11,6 +11,4 @@ __all__ = [
     "StoreClosedError",
     "StoreError",
     "StoreOpenError",
-    "parse_utc_iso",
-    "utc_iso",
 ]

@@ -25,8 +25,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..privacy import hash_number
+from ..utc import utc_iso
 from .queries import no_database
-from .records import utc_iso
 from .schema import apply_migrations, migrations
 
 #: Marks a caller number that retention replaced by its salted hash.

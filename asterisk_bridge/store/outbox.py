@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .records import utc_iso
+from ..utc import utc_iso
 
 log = logging.getLogger(__name__)
 

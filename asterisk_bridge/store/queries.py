@@ -22,7 +22,7 @@ from typing import Any, Union
 
 from sqlite_utils import Database
 
-from .records import parse_utc_iso, utc_iso
+from ..utc import parse_utc_iso, utc_iso
 from .store import StoreError
 
 DatabaseLike = Union[str, PathLike, Database]

@@ -1,4 +1,4 @@
-"""What the store keeps, as plain Python values, and the one time format every record uses.
+"""What the store keeps, as plain Python values.
 
 Records are checked when they are built, not when they are written: the writer retries a failed
 write until the database takes it, so a record that could never be written (a bad type, an
@@ -9,55 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from numbers import Real
 from typing import Any
+
+from ..utc import parse_utc_iso, utc_iso
 
 #: IVR_RESULT values (team contract); anything else is a bug in the caller.
 MENU_RESULTS = frozenset({"topic", "operator", "selfservice", "timeout", "hangup", "error"})
 
-_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S"
-
 
 class RecordError(ValueError):
     """A record field has a value the store cannot keep; the message names the field."""
-
-
-def utc_iso(epoch: float) -> str:
-    """Epoch seconds -> ``2026-11-26T13:25:37.252Z`` (UTC, milliseconds, rounded).
-
-    Fixed width and always UTC, so the text sorts like the time it names: range queries on
-    ``started_at`` compare strings and use the index.
-    """
-    if type(epoch) is not float or not math.isfinite(epoch):  # fast path: a finite float
-        if isinstance(epoch, bool) or not isinstance(epoch, Real):
-            raise TypeError(f"utc_iso() needs epoch seconds as a number, got {type(epoch).__name__}: {epoch!r}")
-        if not math.isfinite(epoch):
-            raise ValueError(f"utc_iso() needs finite epoch seconds, got {epoch!r}")
-    millis = round(epoch * 1000)  # round, so 0.252 stored as 0.25199999 still reads .252
-    seconds, ms = divmod(millis, 1000)
-    # Steps of one session (and sessions of one busy minute) share their seconds: format each once.
-    prefix = _SECONDS.get(seconds)
-    if prefix is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()  # bounded; dict operations are atomic across threads
-        prefix = _SECONDS[seconds] = datetime.fromtimestamp(seconds, timezone.utc).strftime(_ISO_FORMAT)
-    return prefix + _MILLIS[ms]
-
-
-_SECONDS: dict[int, str] = {}
-_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
-
-
-def parse_utc_iso(text: str) -> float:
-    """``2026-11-26T13:25:37.252Z`` -> epoch seconds; the inverse of :func:`utc_iso`."""
-    if not isinstance(text, str) or not text.endswith("Z"):
-        raise ValueError(f"not a UTC ISO time ending in 'Z': {text!r}")
-    try:
-        moment = datetime.strptime(text[:-1], _ISO_FORMAT + ".%f").replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise ValueError(f"not a UTC ISO time like 2026-11-26T13:25:37.252Z: {text!r}") from None
-    return round(moment.timestamp(), 3)
 
 
 @dataclass(frozen=True, kw_only=True)

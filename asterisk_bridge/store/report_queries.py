@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..utc import parse_utc_iso, utc_iso
 from .queries import DatabaseLike, no_database, reading, time_bound
-from .records import parse_utc_iso, utc_iso
 
 # Mirrors report.figures.outcome_bucket / menu_bucket (a test checks they agree).
 CALL_BUCKET_SQL = """CASE

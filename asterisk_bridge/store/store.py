@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..utc import utc_iso
 from . import outbox as _outbox
 from .outbox import OutboxMessage, OutboxRow, check_events
 from .records import (
@@ -43,7 +44,6 @@ from .records import (
     OperatorInputRow,
     call_rows,
     operator_input_row,
-    utc_iso,
 )
 from .schema import apply_migrations
 
