@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .ami.client import AMIClient, AMIError
+from .ami.client import AMIClient
+from .ami.errors import AMIError
 from .ami.queue_log import (
     QueueLogEntry,
     QueueLogError,

@@ -11,15 +11,8 @@ import pytest
 from ami_fake import FakeAMI, Session, block
 from helpers import FIXTURES, read_transcript
 
-from asterisk_bridge.ami.client import (
-    AMIActionError,
-    AMIActionTimeout,
-    AMIAuthError,
-    AMIBadAction,
-    AMIClient,
-    AMINotConnected,
-    parse_message,
-)
+from asterisk_bridge.ami.client import AMIClient, parse_message
+from asterisk_bridge.ami.errors import AMIActionError, AMIActionTimeout, AMIAuthError, AMIBadAction, AMINotConnected
 from asterisk_bridge.ami.frames import Frame
 
 CAPTURES = sorted((FIXTURES / "ami").rglob("*.raw"))

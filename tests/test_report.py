@@ -22,8 +22,9 @@ from asterisk_bridge.config import load_config
 from asterisk_bridge.report import commands
 from asterisk_bridge.report.build import build_figures
 from asterisk_bridge.report.figures import BUCKETS, menu_bucket, outcome_bucket
-from asterisk_bridge.report.period import PeriodError, local_day, local_period
-from asterisk_bridge.report.render import SummaryTemplateError, plural_ru, render_summary
+from asterisk_bridge.report.errors import PeriodError, SummaryTemplateError
+from asterisk_bridge.report.period import local_day, local_period
+from asterisk_bridge.report.render import plural_ru, render_summary
 from asterisk_bridge.resources import templates_dir as shipped_templates_dir
 from asterisk_bridge.report.schedule import SummaryScheduler, send_summary
 from asterisk_bridge.store import report_queries as rq

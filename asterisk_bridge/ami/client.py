@@ -31,42 +31,20 @@ from panoramisk.manager import Manager
 from panoramisk.message import Message
 
 from asterisk_bridge.ami import frames
+from asterisk_bridge.ami.errors import (
+    AMIActionError,
+    AMIActionTimeout,
+    AMIAuthError,
+    AMIBadAction,
+    AMIError,
+    AMINotConnected,
+)
 from asterisk_bridge.ami.frames import Frame
 
 log = logging.getLogger(__name__)
 
 BANNER = b"Asterisk Call Manager/"
 EOM = b"\r\n\r\n"
-
-
-class AMIError(Exception):
-    """Base class of every AMI client error."""
-
-
-class AMIAuthError(AMIError):
-    """Asterisk rejected our Login (wrong username or secret, or missing permissions)."""
-
-
-class AMIActionTimeout(AMIError):
-    """No response to an action within the timeout (a hung or overloaded Asterisk)."""
-
-
-class AMINotConnected(AMIError):
-    """Not logged in, or the connection dropped before the response (the action is not re-sent)."""
-
-
-class AMIBadAction(AMIError, ValueError):
-    """The action we were asked to send is malformed (no Action key, CR/LF inside a value)."""
-
-
-class AMIActionError(AMIError):
-    """Asterisk answered ``Response: Error`` (or anything not successful)."""
-
-    def __init__(self, action: str, response: Message):
-        self.action = action
-        self.response = response
-        self.message = response.get("Message", "")
-        super().__init__(f"AMI action {action} failed: {response.get('Response')}: {self.message}")
 
 
 class _AllActions:

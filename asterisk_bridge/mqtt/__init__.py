@@ -4,7 +4,8 @@
 ``schema.json`` (shipped in the package) describes every payload.
 """
 
-from .events import CALLER_FORMATS, EVENT_TYPES, SCHEMA_VERSION, CallerPrivacy, CallEvents, EventError, Topics
+from .errors import EventError, MQTTError
+from .events import CALLER_FORMATS, EVENT_TYPES, SCHEMA_VERSION, CallerPrivacy, CallEvents, Topics
 from .gauges import Gauges
 from .publisher import MQTTPublisher
 
@@ -21,5 +22,5 @@ def payload_schema() -> dict:
 
 __all__ = [
     "CALLER_FORMATS", "EVENT_TYPES", "SCHEMA_VERSION", "CallEvents", "CallerPrivacy", "EventError", "Gauges",
-    "MQTTPublisher", "Topics", "payload_schema",
+    "MQTTError", "MQTTPublisher", "Topics", "payload_schema",
 ]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..privacy import hash_number, mask_number
 from ..store.outbox import OutboxMessage
 from ..utc import utc_iso
+from .errors import EventError
 
 if TYPE_CHECKING:
     from ..ami.tracker import CallRecord, CallUpdate
@@ -32,10 +33,6 @@ SCHEMA_VERSION = 1
 EVENT_TYPES = ("started", "menu", "queued", "answered", "ended")
 CALLER_FORMATS = ("mask", "hash", "full")
 _EVENT_NAMESPACE = uuid.UUID("6f1d3c2e-5a0b-4e59-9a51-0c8e0b5a7d21")
-
-
-class EventError(ValueError):
-    """A setting or value the event builders cannot use; the message names it."""
 
 
 def topic_level(text: str | None) -> str:

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 from ..report.figures import ABANDON_TREATMENTS, service_level
 from ..store.outbox import OutboxMessage
 from ..utc import utc_iso
-from .events import SCHEMA_VERSION, EventError, Topics
+from .errors import EventError
+from .events import SCHEMA_VERSION, Topics
 
 if TYPE_CHECKING:
     from ..ami.tracker import CallRecord, CallUpdate

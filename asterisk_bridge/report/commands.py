@@ -21,10 +21,9 @@ from asterisk_bridge.store import StoreError
 from asterisk_bridge.store.report_queries import recorded_lines
 
 from .build import build_figures
+from .errors import MailError, PeriodError, SummaryTemplateError
 from .export import stats_csv
-from .mail import MailError
-from .period import PeriodError
-from .render import SummaryTemplateError, render_summary
+from .render import render_summary
 from .schedule import send_summary, write_summary_files
 
 

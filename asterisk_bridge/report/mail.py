@@ -22,13 +22,7 @@ import aiosmtplib
 
 from asterisk_bridge.config import SMTPSettings
 
-
-class MailError(Exception):
-    """The summary could not be handed to the SMTP server (the message names the server)."""
-
-
-class MailNotConfiguredError(MailError):
-    """``smtp.host``, ``smtp.sender`` or ``smtp.recipients`` is missing."""
+from .errors import MailError, MailNotConfiguredError
 
 
 def build_message(smtp: SMTPSettings, subject: str, text: str, html: str, *, timezone: str,

@@ -13,9 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from asterisk_bridge.utc import utc_iso
 
-
-class PeriodError(ValueError):
-    """A period that cannot be reported on (end before start, unknown time zone)."""
+from .errors import PeriodError
 
 
 def zone(name: str) -> zoneinfo.ZoneInfo:

@@ -23,18 +23,10 @@ from babel.numbers import format_decimal, format_percent
 from asterisk_bridge.config import Config
 from asterisk_bridge.resources import templates_dir as shipped_templates_dir
 
+from .errors import SummaryTemplateError
 from .figures import AGE_GROUPS, BUCKETS, DEFINITIONS, Counts, Figures, Totals
 
 LANGUAGES = ("ru", "en")
-
-
-class SummaryTemplateError(Exception):
-    """A summary template is missing or broken; the message names the directory and the template."""
-
-    def __init__(self, directory: Path | str, template: str, reason: str) -> None:
-        self.directory = str(directory)
-        self.template = template
-        super().__init__(f"summary template {template!r} in {self.directory}: {reason}")
 
 
 def plural_ru(n: int | float, one: str, few: str, many: str) -> str:

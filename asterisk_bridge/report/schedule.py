@@ -22,8 +22,9 @@ from asterisk_bridge.utc import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
 
 from .build import build_figures
+from .errors import MailError
 from .export import write_calls_csv
-from .mail import MailError, build_message, send_message
+from .mail import build_message, send_message
 from .period import local_date_of, zone
 from .render import render_summary
 

@@ -1,7 +1,8 @@
 """The only module with SQL: schema and migrations, the writer, and the report queries."""
 
-from .records import MenuRecord, RecordError
-from .store import RecordRejectedError, Store, StoreClosedError, StoreError, StoreOpenError
+from .errors import RecordError, RecordRejectedError, StoreClosedError, StoreError, StoreOpenError
+from .records import MenuRecord
+from .store import Store
 
 __all__ = [
     "MenuRecord",

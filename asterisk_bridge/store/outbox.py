@@ -21,12 +21,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..utc import utc_iso
+from .errors import OutboxError
 
 log = logging.getLogger(__name__)
-
-
-class OutboxError(ValueError):
-    """An outbox message with a value that cannot be published; the message names the field."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Union
 from sqlite_utils import Database
 
 from ..utc import parse_utc_iso, utc_iso
-from .store import StoreError
+from .errors import StoreError
 
 DatabaseLike = Union[str, PathLike, Database]
 TimeBound = Union[float, int, datetime, str, None]

@@ -13,13 +13,10 @@ from numbers import Real
 from typing import Any
 
 from ..utc import parse_utc_iso, utc_iso
+from .errors import RecordError
 
 #: IVR_RESULT values (team contract); anything else is a bug in the caller.
 MENU_RESULTS = frozenset({"topic", "operator", "selfservice", "timeout", "hangup", "error"})
-
-
-class RecordError(ValueError):
-    """A record field has a value the store cannot keep; the message names the field."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,6 +35,7 @@ from sqlite_utils import Database
 
 from ..utc import utc_iso
 from . import outbox as _outbox
+from .errors import RecordRejectedError, StoreClosedError, StoreError, StoreOpenError
 from .outbox import OutboxMessage, OutboxRow, check_events
 from .records import (
     CALL_COLUMNS,
@@ -109,22 +110,6 @@ _RECORD_ERRORS = (
     sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
     TypeError, ValueError, OverflowError,
 )
-
-
-class StoreError(Exception):
-    """Base class for store failures the caller has to know about."""
-
-
-class StoreOpenError(StoreError):
-    """The database file cannot be opened, configured or migrated; the message names the path."""
-
-
-class StoreClosedError(StoreError):
-    """A record was handed to a store that is not open (a wiring bug: open it first)."""
-
-
-class RecordRejectedError(StoreError):
-    """SQLite refused this one record for its content; it is logged and kept in ``Store.rejected``."""
 
 
 @dataclass
