@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .calls import CallFollower
+from .calls.follower import CallFollower
 from . import health
 from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer

@@ -43,7 +43,7 @@ from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
 from asterisk_bridge.ami.client import _LineSafeProtocol  # noqa: E402
 from asterisk_bridge.ami.frames import FrameParser  # noqa: E402
-from asterisk_bridge.ami.tracker import CallTracker  # noqa: E402
+from asterisk_bridge.calls.tracker import CallTracker  # noqa: E402
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events  # noqa: E402
 from asterisk_bridge.pbxsim.ami_server import encode_message  # noqa: E402
 from asterisk_bridge.store import Store  # noqa: E402

@@ -21,8 +21,8 @@ from helpers import FIXTURES
 
 from asterisk_bridge import config as cfg
 from asterisk_bridge.ami.frames import parse_frames
-from asterisk_bridge.ami.queue_log import parse_queue_log, queue_log_calls
-from asterisk_bridge.calls import CallFollower
+from asterisk_bridge.calls.follower import CallFollower
+from asterisk_bridge.calls.queue_log import parse_queue_log, queue_log_calls
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events, play_call
 from asterisk_bridge.pbxsim.ami_server import AMIServer, ChannelState
 from asterisk_bridge.store import Store, queries
@@ -375,7 +375,7 @@ async def test_restart_reloads_open_calls_closes_the_gone_and_follows_the_live(t
 
 async def store_open_call(path: Path, linkedid: str) -> None:
     """A call waiting in the housing queue when the bridge stopped (an open row in the store)."""
-    from asterisk_bridge.ami.tracker import CallRecord, QueueLeg
+    from asterisk_bridge.calls.model import CallRecord, QueueLeg
 
     record = CallRecord(linkedid=linkedid, uniqueid=linkedid, started_at=1795700000.0, line="122",
                         caller_number=CALLER[0], last_event_at=1795700005.0)
@@ -529,7 +529,7 @@ async def test_queue_log_fills_calls_missed_while_ami_was_down(tmp_path):
 
 
 async def test_store_refuses_bad_call_records_and_keeps_operator_inputs_until_the_call(tmp_path):
-    from asterisk_bridge.ami.tracker import CallRecord
+    from asterisk_bridge.calls.model import CallRecord
     from asterisk_bridge.store import RecordError
 
     path = tmp_path / "calls.db"

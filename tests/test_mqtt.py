@@ -26,7 +26,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from asterisk_bridge.ami.tracker import CallRecord, CallTracker, CallUpdate, QueueLeg
+from asterisk_bridge.calls.model import CallRecord, CallUpdate, QueueLeg
+from asterisk_bridge.calls.tracker import CallTracker
 from asterisk_bridge.config import parse_config
 from asterisk_bridge.menu.flow import Step
 from asterisk_bridge.mqtt import CallEvents, EventError, Gauges, MQTTPublisher, payload_schema

@@ -10,15 +10,16 @@ import pytest
 from helpers import FIXTURES, read_transcript
 
 from asterisk_bridge.ami.frames import Frame, FrameParser, parse_frames
-from asterisk_bridge.ami.queue_log import (
-    QueueLogError,
+from asterisk_bridge.calls.errors import QueueLogError
+from asterisk_bridge.calls.queue_log import (
     fill_record,
     parse_line,
     parse_queue_log,
     queue_log_calls,
     record_from_queue_log,
 )
-from asterisk_bridge.ami.tracker import CallRecord, CallTracker
+from asterisk_bridge.calls.model import CallRecord
+from asterisk_bridge.calls.tracker import CallTracker
 
 AMI = FIXTURES / "ami"
 BASE = 1795699000.0  # transcript seconds are relative; any epoch works for durations

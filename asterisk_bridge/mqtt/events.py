@@ -25,7 +25,7 @@ from ..utc import utc_iso
 from .errors import EventError
 
 if TYPE_CHECKING:
-    from ..ami.tracker import CallRecord, CallUpdate
+    from ..calls.model import CallRecord, CallUpdate
     from ..config import Config
     from ..store.records import MenuRecord
 

@@ -31,7 +31,7 @@ from .errors import EventError
 from .events import SCHEMA_VERSION, Topics
 
 if TYPE_CHECKING:
-    from ..ami.tracker import CallRecord, CallUpdate
+    from ..calls.model import CallRecord, CallUpdate
     from ..config import Config
     from ..store.records import MenuRecord
 

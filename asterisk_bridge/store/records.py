@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
 
+from ..calls.model import HANGUP_BY, OUTCOMES, SOURCES, CallRecord, QueueLeg, RingAttempt
 from ..utc import parse_utc_iso, utc_iso
 from .errors import RecordError
 
@@ -118,14 +119,6 @@ def _check_step(seq: int, step: Any) -> None:
 
 # -- call records (AMI) ---------------------------------------------------------------------------
 
-#: ``calls.outcome`` values (team contract); ``None`` while the call is in progress.
-CALL_OUTCOMES = frozenset({
-    "answered", "abandoned_menu", "abandoned_queue", "short_abandon", "selfservice", "queue_timeout",
-    "queue_full", "queue_empty", "failed", "unknown_end",
-})
-HANGUP_BY = frozenset({"caller", "operator", "system"})
-CALL_SOURCES = frozenset({"ami", "queue_log"})
-
 CALL_COLUMNS = (
     "linkedid", "uniqueid", "node", "channel", "line", "caller_number", "caller_name", "started_at",
     "ended_at", "ivr_result", "topic", "ivr_queue", "age_group", "resolution", "agi_status", "queue",
@@ -192,12 +185,12 @@ def call_rows(record: Any, node: str) -> CallRows:
     if not isinstance(linkedid, str) or not linkedid:
         raise RecordError(f"CallRecord.linkedid: expected non-empty text, got {linkedid!r}")
     where = f"call {linkedid}"
-    if record.outcome is not None and record.outcome not in CALL_OUTCOMES:
-        raise RecordError(f"{where}: outcome {record.outcome!r} is not one of {sorted(CALL_OUTCOMES)}")
+    if record.outcome is not None and record.outcome not in OUTCOMES:
+        raise RecordError(f"{where}: outcome {record.outcome!r} is not one of {sorted(OUTCOMES)}")
     if record.hangup_by is not None and record.hangup_by not in HANGUP_BY:
         raise RecordError(f"{where}: hangup_by {record.hangup_by!r} is not one of {sorted(HANGUP_BY)}")
-    if record.source not in CALL_SOURCES:
-        raise RecordError(f"{where}: source {record.source!r} is not one of {sorted(CALL_SOURCES)}")
+    if record.source not in SOURCES:
+        raise RecordError(f"{where}: source {record.source!r} is not one of {sorted(SOURCES)}")
     cause = record.hangup_cause
     if cause is not None and (isinstance(cause, bool) or not isinstance(cause, int)):
         raise RecordError(f"{where}: hangup_cause must be an integer, got {cause!r}")
@@ -273,13 +266,12 @@ def operator_input_row(linkedid: str, at: float, age_group: str | None, resoluti
     return OperatorInputRow(linkedid, utc_iso(at), age_group, resolution)
 
 
-def call_record_from_rows(call: dict[str, Any], legs: list[dict[str, Any]]) -> Any:
+def call_record_from_rows(call: dict[str, Any], legs: list[dict[str, Any]]) -> CallRecord:
     """Rows of a stored call -> a tracker ``CallRecord``, to follow it again after a restart.
 
     What the schema does not keep (each ring's member, Asterisk's own HoldTime/TalkTime) stays
     unknown; a ring count is kept as that many anonymous attempts so it is written back unchanged.
     """
-    from ..ami.tracker import CallRecord, QueueLeg, RingAttempt
 
     def epoch(value: str | None) -> float | None:
         return None if value is None else parse_utc_iso(value)

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .tracker import QUEUE_STATUS_OUTCOMES, CallRecord, QueueLeg, RingAttempt
+from .errors import QueueLogError
+from .model import CallRecord, QueueLeg, RingAttempt
+from .outcome import decide_outcome, summarize
 
 # queue_log EXIT* events -> (leg left_reason, QUEUESTATUS-equivalent)
 _EXITS = {
@@ -23,10 +25,6 @@ _EXITS = {
     "EXITWITHKEY": ("exit", None),
 }
 _NO_ENTRY = {"FULL": "FULL", "JOINEMPTY": "JOINEMPTY", "JOINUNAVAIL": "JOINUNAVAIL"}
-
-
-class QueueLogError(ValueError):
-    """A queue_log line that does not have the documented shape."""
 
 
 @dataclass(frozen=True)
@@ -95,18 +93,12 @@ class QueueLogCall:
     finished: bool = False  # a terminal event (COMPLETE*, ABANDON, EXIT*, FULL...) was seen
 
     def outcome(self, short_abandon: float = 5.0) -> str | None:
-        """answered | abandoned_queue | short_abandon | queue_* ; None if still queued."""
-        if any(leg.answered_at is not None for leg in self.legs):
-            return "answered"
-        if not self.finished:
+        """answered | abandoned_queue | short_abandon | queue_* | failed, by the rule of
+        ``outcome.py`` (queue_log knows nothing of the menu); None while still queued."""
+        if not self.finished and not any(leg.answered_at is not None for leg in self.legs):
             return None
-        last = self.legs[-1] if self.legs else None
-        if last is not None and last.abandoned:
-            wait = last.hold_time if last.hold_time is not None else last.wait_seconds
-            return "short_abandon" if wait is not None and wait <= short_abandon else "abandoned_queue"
-        if self.queue_status in QUEUE_STATUS_OUTCOMES:
-            return QUEUE_STATUS_OUTCOMES[self.queue_status]
-        return "failed"
+        return decide_outcome(self.legs, complete=True, queue_status=self.queue_status,
+                              short_abandon=short_abandon)
 
 
 def queue_log_calls(entries: Iterable[QueueLogEntry], callids: Iterable[str] | None = None) -> dict[str, QueueLogCall]:
@@ -214,7 +206,7 @@ def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float 
     Only a record without queue legs gets queue_log's legs (AMI's own legs are
     finer: sub-second times, member interfaces). The outcome is replaced only
     when it is unknown (``None`` / ``unknown_end``). Returns True if anything
-    changed. Derived totals are recomputed the way the tracker computes them.
+    changed. Derived totals are recomputed by the tracker's rule (``outcome.summarize``).
     """
     changed = False
     if not record.legs and call.legs:
@@ -231,7 +223,7 @@ def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float 
         record.outcome = outcome
         changed = True
     if changed:
-        _derive(record)
+        summarize(record)
     return changed
 
 
@@ -253,21 +245,5 @@ def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, short_
         rec.ended_at = call.last_at
         rec.complete = True
         rec.outcome = call.outcome(short_abandon)
-    _derive(rec)
+    summarize(rec)
     return rec
-
-
-def _derive(rec: CallRecord) -> None:
-    answered = [leg for leg in rec.legs if leg.answered_at is not None]
-    first = answered[0] if answered else None
-    rec.queue = first.queue if first else (rec.legs[-1].queue if rec.legs else None)
-    waits = [leg.wait_seconds for leg in rec.legs if leg.wait_seconds is not None]
-    rec.queued_seconds = sum(waits) if waits else None
-    rec.answered_at = first.answered_at if first else None
-    rec.operator = first.answered_by if first else None
-    talks = [leg.talk_seconds for leg in answered if leg.talk_seconds is not None]
-    rec.talk_seconds = sum(talks) if talks else None
-    for leg in reversed(rec.legs):
-        if leg.completed_by in ("caller", "agent"):
-            rec.hangup_by = "caller" if leg.completed_by == "caller" else "operator"
-            break

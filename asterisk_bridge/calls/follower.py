@@ -14,7 +14,8 @@ call is silently lost when the link (or the bridge) goes down. That is ``CallFol
 - on start it reloads the calls that were in progress when the bridge stopped and treats them
   the same way;
 - when Asterisk's ``queue_log`` path is configured it tails that file to fill the queue outcome
-  of calls missed while AMI was down (Asterisk writes it whatever happens to our link);
+  of calls missed while AMI was down (Asterisk writes it whatever happens to our link;
+  ``backfill.py``);
 - operator input (``UserEvent(ContactCenter,Linkedid: ...,AgeGroup: ...,Resolution: ...)``)
   reaches the stored call even after the call ended, and is kept until an unknown call shows up.
 """
@@ -23,32 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .ami.client import AMIClient
-from .ami.errors import AMIError
-from .ami.queue_log import (
-    QueueLogEntry,
-    QueueLogError,
-    fill_record,
-    parse_line,
-    queue_log_calls,
-    record_from_queue_log,
-)
-from .ami.tracker import CallRecord, CallTracker, CallUpdate, OperatorInput
-from .config import Config
-from .privacy import mask_number
-from .store import Store, queries
-from .store.records import call_record_from_rows
-from .utc import parse_utc_iso
+from ..ami.client import AMIClient
+from ..ami.errors import AMIError
+from ..config import Config
+from ..privacy import mask_number
+from ..store import Store, queries
+from ..store.records import call_record_from_rows
+from ..utc import parse_utc_iso
+from .backfill import QueueLogBackfill
+from .model import CallRecord, CallUpdate, OperatorInput
+from .tracker import CallTracker
 
 if TYPE_CHECKING:
-    from .mqtt import CallEvents, Gauges
+    from ..mqtt import CallEvents, Gauges
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("asterisk_bridge.calls")  # the one INFO line per call; admins filter on this name
 
 #: how long an operator input for an unknown call is remembered in memory (it stays in the store)
 ORPHAN_MEMORY = 3600.0
@@ -92,14 +86,7 @@ class CallFollower:
         )
         self.client.on_event(self._on_event)
         self.client.on_connection(self._on_connection)
-        self.queue_log_path = settings.queue_log
-        self._queue_log_offset = 0
-        self._queue_log_entries: dict[str, list[QueueLogEntry]] = {}
-        self._queue_log_since: float | None = None  # ignore queue_log lines older than this
-        self._outages: list[list[float | None]] = []  # [down_from, back_at or None]
-        self._unknown_end: dict[str, CallRecord] = {}
-        self._legs_from_queue_log: set[str] = set()  # closed without an end: queue_log may fill them
-        self._seen_end: dict[str, float] = {}  # linkedid -> end time, calls AMI saw to their end
+        self.queue_log = QueueLogBackfill(settings.queue_log, store, self.tracker, self.node)
         self._orphans: dict[str, OperatorInput] = {}
         self._touched: set[str] = set()  # linkedids with events since the link was last lost
         self._ever_connected = False
@@ -142,12 +129,10 @@ class CallFollower:
         self._started = True
         restored = await self._restore_open_calls()
         now = self.clock()
-        if self.queue_log_path:
+        if self.queue_log.path:
             latest = await asyncio.to_thread(queries.latest_call_start, self.store.path)
             since = parse_utc_iso(latest) if latest else now
-            starts = [r.started_at for r in restored]
-            self._queue_log_since = min([since, *starts])
-            self._outages.append([self._queue_log_since, None])  # blind until the first login
+            self.queue_log.blind_since(min([since, *(r.started_at for r in restored)]))
         await self.client.start()
         self._ticker = asyncio.create_task(self._tick_forever(), name="call-follower tick")
         log.info("following calls over AMI at %s:%s (%d call(s) reloaded)",
@@ -221,12 +206,7 @@ class CallFollower:
             self._ended(record)
 
     def _ended(self, record: CallRecord) -> None:
-        end = record.ended_at if record.ended_at is not None else record.last_event_at
-        if record.outcome == "unknown_end":
-            self._unknown_end[record.linkedid] = record
-        else:
-            self._seen_end[record.linkedid] = end
-            self._unknown_end.pop(record.linkedid, None)
+        self.queue_log.call_ended(record)
         wait = f"{record.queued_seconds:.0f} s" if record.queued_seconds is not None else "-"
         log.info(
             "call %s line %s topic %s: %s, waited %s, operator %s, caller %s",
@@ -246,12 +226,10 @@ class CallFollower:
     def _on_connection(self, connected: bool) -> None:
         now = self.clock()
         if connected:
-            if self._outages and self._outages[-1][1] is None:
-                self._outages[-1][1] = now
-                if self._ever_connected and self._silent_since is not None:
-                    silent, noticed = self._silent_since
-                    log.warning("AMI connection back after %.1f s without data from Asterisk (the loss was noticed "
-                                "after %.1f s); reconciling calls", time.time() - silent, noticed - silent)
+            if self.queue_log.link_back(now) and self._ever_connected and self._silent_since is not None:
+                silent, noticed = self._silent_since
+                log.warning("AMI connection back after %.1f s without data from Asterisk (the loss was noticed "
+                            "after %.1f s); reconciling calls", time.time() - silent, noticed - silent)
             self._ever_connected = True
             if self.reconcile_pending_since is None:
                 self.reconcile_pending_since = now
@@ -265,7 +243,7 @@ class CallFollower:
             # ping_interval + action_timeout later (wall-clock times, as the client stamps them).
             noticed = time.time()
             self._silent_since = (self.client.last_received or noticed, noticed)
-            self._outages.append([now, None])
+            self.queue_log.link_lost(now)
             log.warning("AMI connection lost: %d call(s) in progress will be reconciled on reconnect",
                         len(self.tracker.active()))
 
@@ -321,7 +299,7 @@ class CallFollower:
                     "Queue": entry.get("Queue") or "", "Position": entry.get("Position") or ""}
             self._persist(self.tracker.feed(join, now - wait))
         log.debug("reconciled with %d live channel(s): %d call(s) adopted", len(live), len(adopted))
-        await self._read_queue_log()
+        await self.queue_log.read()
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -338,107 +316,10 @@ class CallFollower:
         now = self.clock()
         for record in self.tracker.expire(now):
             self._persist([CallUpdate("finished", record)])
-        horizon = now - max(self.tracker.unknown_end_after, self.tracker.late_grace)
-        for table in (self._seen_end,):
-            for linkedid in [k for k, t in table.items() if t < horizon]:
-                del table[linkedid]
-        for linkedid in [k for k, r in self._unknown_end.items() if (r.ended_at or 0.0) < horizon]:
-            del self._unknown_end[linkedid]
+        self.queue_log.forget(now - max(self.tracker.unknown_end_after, self.tracker.late_grace))
         for linkedid in [k for k, o in self._orphans.items() if o.at < now - ORPHAN_MEMORY]:
             del self._orphans[linkedid]
-        await self._read_queue_log()
-
-    # -- queue_log ----------------------------------------------------------------------------
-
-    async def _read_queue_log(self) -> None:
-        if not self.queue_log_path:
-            return
-        try:
-            entries, self._queue_log_offset = await asyncio.to_thread(
-                _read_new_lines, self.queue_log_path, self._queue_log_offset)
-        except OSError as exc:
-            log.warning("cannot read queue_log %s: %s", self.queue_log_path, exc)
-            return
-        since = self._queue_log_since or 0.0
-        touched: set[str] = set()
-        for entry in entries:
-            if entry.time < since or entry.callid in ("", "NONE", "MANAGER"):
-                continue
-            self._queue_log_entries.setdefault(entry.callid, []).append(entry)
-            touched.add(entry.callid)
-        # calls closed as unknown_end since the lines were read get them now
-        touched.update(c for c in self._unknown_end if c in self._queue_log_entries)
-        if touched:
-            await self._fill_from_queue_log(touched)
-        if entries:
-            newest = max(e.time for e in entries)
-            keep_after = newest - self.tracker.unknown_end_after
-            for callid in [c for c, es in self._queue_log_entries.items() if es[-1].time < keep_after]:
-                del self._queue_log_entries[callid]
-
-    async def _fill_from_queue_log(self, callids: set[str]) -> None:
-        active = {r.linkedid for r in self.tracker.active()}
-        calls = queue_log_calls(e for c in callids for e in self._queue_log_entries[c])
-        unknown: list[str] = []
-        short = self.tracker.short_abandon
-        for callid, call in calls.items():
-            if callid in active or callid in self._seen_end:
-                continue  # AMI tells (or told) us about this call itself
-            record = self._unknown_end.get(callid)
-            if record is None:
-                unknown.append(callid)
-                continue
-            if self._fill(record, call):
-                log.info("queue_log filled call %s missed by AMI: %s", callid, record.outcome)
-                self.store.submit_call(record, node=self.node)
-        if not unknown:
-            return
-        await self.store.flush()
-        stored = await asyncio.to_thread(queries.call_states, self.store.path, unknown)
-        for callid in unknown:
-            call = calls[callid]
-            state = stored.get(callid)
-            if state is not None:
-                if state["complete"] or state["outcome"] not in (None, "unknown_end"):
-                    continue
-                rows = await asyncio.to_thread(queries.call, self.store.path, callid)
-                if rows is None:
-                    continue
-                record = call_record_from_rows(rows, rows["legs"])
-                self._unknown_end[callid] = record
-                if self._fill(record, call):
-                    log.info("queue_log filled stored call %s: %s", callid, record.outcome)
-                    self.store.submit_call(record, node=self.node)
-                continue
-            if call.first_at is None or not self._blind_at(call.first_at):
-                continue  # AMI was up: not a contact-center call we follow
-            record = record_from_queue_log(call, short_abandon=short)
-            self._unknown_end.pop(callid, None)
-            log.info("call %s known only from queue_log (AMI was down): %s", callid, record.outcome)
-            self.store.submit_call(record, node=self.node)
-            if record.outcome is not None:
-                self._seen_end[callid] = record.ended_at or call.last_at or 0.0
-
-    def _fill(self, record: CallRecord, call) -> bool:
-        """Fill an unknown_end record from queue_log. AMI's legs win when they saw how the leg
-        ended; legs cut off by the outage (or filled before) are replaced by queue_log's."""
-        if record.linkedid in self._legs_from_queue_log or all(
-                leg.left_reason in (None, "ended") and leg.answered_at is None for leg in record.legs):
-            if call.legs:
-                record.legs = []
-                self._legs_from_queue_log.add(record.linkedid)
-            if record.outcome is not None and record.outcome != "unknown_end":
-                record.outcome = "unknown_end"  # re-derive from the fuller queue_log
-        changed = fill_record(record, call, short_abandon=self.tracker.short_abandon)
-        if call.finished and call.last_at is not None and (record.ended_at or 0.0) < call.last_at:
-            record.ended_at = call.last_at
-            changed = True
-        return changed
-
-    def _blind_at(self, when: float) -> bool:
-        """Was AMI down (or the bridge not yet connected) at ``when``?"""
-        return any(start is not None and start <= when and (end is None or when <= end)
-                   for start, end in self._outages)
+        await self.queue_log.read()
 
 
 def _items(result: Any) -> list[Mapping[str, str]]:
@@ -450,24 +331,3 @@ def _number(value: str | None) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
-
-
-def _read_new_lines(path: str, offset: int) -> tuple[list[QueueLogEntry], int]:
-    """Whole lines appended since ``offset``; a partial last line waits for the next read.
-    A file shorter than the offset was rotated: start again from its beginning."""
-    size = os.path.getsize(path)
-    if size < offset:
-        offset = 0
-    with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read()
-    end = data.rfind(b"\n") + 1
-    entries = []
-    for raw in data[:end].decode("utf-8", errors="replace").splitlines():
-        if not raw.strip():
-            continue
-        try:
-            entries.append(parse_line(raw))
-        except QueueLogError as exc:
-            log.debug("queue_log: %s", exc)
-    return entries, offset + end

@@ -1,0 +1,183 @@
+"""Filling what AMI missed from Asterisk's queue_log: the call follower's helper (an edge: it
+reads the file and writes the store).
+
+Asterisk writes queue_log whatever happens to our AMI link, so it tells the queue part of calls
+that ended while AMI was down (closed as ``unknown_end``) and of calls AMI never saw at all. This
+class remembers what that takes: when AMI was blind, which calls ended unknown, which calls AMI
+saw to their end (queue_log must not overwrite those), and how far the file was read. The
+parsing and the rules are pure (``queue_log.py``, ``outcome.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from ..store import Store, queries
+from ..store.records import call_record_from_rows
+from .errors import QueueLogError
+from .model import CallRecord
+from .queue_log import QueueLogCall, QueueLogEntry, fill_record, parse_line, queue_log_calls, record_from_queue_log
+from .tracker import CallTracker
+
+log = logging.getLogger("asterisk_bridge.calls")
+
+
+class QueueLogBackfill:
+    """Fills calls from ``path`` (Asterisk's queue_log; None: nothing to read, the bookkeeping of
+    outages and ends is kept anyway)."""
+
+    def __init__(self, path: str | None, store: Store, tracker: CallTracker, node: str):
+        self.path = path
+        self.store = store
+        self.tracker = tracker
+        self.node = node
+        self.since: float | None = None  # ignore queue_log lines older than this
+        self.unknown_end: dict[str, CallRecord] = {}  # calls closed without an end: queue_log may fill them
+        self.seen_end: dict[str, float] = {}  # linkedid -> end time, calls AMI saw to their end
+        self._offset = 0
+        self._entries: dict[str, list[QueueLogEntry]] = {}
+        self._outages: list[list[float | None]] = []  # [down_from, back_at or None]
+        self._legs_from_queue_log: set[str] = set()
+
+    def blind_since(self, since: float) -> None:
+        """The bridge starts: read queue_log from ``since`` on; AMI is blind until the first login."""
+        self.since = since
+        self._outages.append([since, None])
+
+    def link_lost(self, now: float) -> None:
+        self._outages.append([now, None])
+
+    def link_back(self, now: float) -> bool:
+        """AMI logged in; True when it was known to be down until now."""
+        if self._outages and self._outages[-1][1] is None:
+            self._outages[-1][1] = now
+            return True
+        return False
+
+    def call_ended(self, record: CallRecord) -> None:
+        end = record.ended_at if record.ended_at is not None else record.last_event_at
+        if record.outcome == "unknown_end":
+            self.unknown_end[record.linkedid] = record
+        else:
+            self.seen_end[record.linkedid] = end
+            self.unknown_end.pop(record.linkedid, None)
+
+    def forget(self, horizon: float) -> None:
+        """Forget calls that ended before ``horizon`` (queue_log can no longer change them)."""
+        for linkedid in [k for k, t in self.seen_end.items() if t < horizon]:
+            del self.seen_end[linkedid]
+        for linkedid in [k for k, r in self.unknown_end.items() if (r.ended_at or 0.0) < horizon]:
+            del self.unknown_end[linkedid]
+
+    async def read(self) -> None:
+        """Read the lines appended since the last read and fill the calls they tell of."""
+        if not self.path:
+            return
+        try:
+            entries, self._offset = await asyncio.to_thread(_read_new_lines, self.path, self._offset)
+        except OSError as exc:
+            log.warning("cannot read queue_log %s: %s", self.path, exc)
+            return
+        since = self.since or 0.0
+        touched: set[str] = set()
+        for entry in entries:
+            if entry.time < since or entry.callid in ("", "NONE", "MANAGER"):
+                continue
+            self._entries.setdefault(entry.callid, []).append(entry)
+            touched.add(entry.callid)
+        # calls closed as unknown_end since the lines were read get them now
+        touched.update(c for c in self.unknown_end if c in self._entries)
+        if touched:
+            await self._fill_calls(touched)
+        if entries:
+            newest = max(e.time for e in entries)
+            keep_after = newest - self.tracker.unknown_end_after
+            for callid in [c for c, es in self._entries.items() if es[-1].time < keep_after]:
+                del self._entries[callid]
+
+    async def _fill_calls(self, callids: set[str]) -> None:
+        active = {r.linkedid for r in self.tracker.active()}
+        calls = queue_log_calls(e for c in callids for e in self._entries[c])
+        unknown: list[str] = []
+        short = self.tracker.short_abandon
+        for callid, call in calls.items():
+            if callid in active or callid in self.seen_end:
+                continue  # AMI tells (or told) us about this call itself
+            record = self.unknown_end.get(callid)
+            if record is None:
+                unknown.append(callid)
+                continue
+            if self._fill(record, call):
+                log.info("queue_log filled call %s missed by AMI: %s", callid, record.outcome)
+                self.store.submit_call(record, node=self.node)
+        if not unknown:
+            return
+        await self.store.flush()
+        stored = await asyncio.to_thread(queries.call_states, self.store.path, unknown)
+        for callid in unknown:
+            call = calls[callid]
+            state = stored.get(callid)
+            if state is not None:
+                if state["complete"] or state["outcome"] not in (None, "unknown_end"):
+                    continue
+                rows = await asyncio.to_thread(queries.call, self.store.path, callid)
+                if rows is None:
+                    continue
+                record = call_record_from_rows(rows, rows["legs"])
+                self.unknown_end[callid] = record
+                if self._fill(record, call):
+                    log.info("queue_log filled stored call %s: %s", callid, record.outcome)
+                    self.store.submit_call(record, node=self.node)
+                continue
+            if call.first_at is None or not self._blind_at(call.first_at):
+                continue  # AMI was up: not a contact-center call we follow
+            record = record_from_queue_log(call, short_abandon=short)
+            self.unknown_end.pop(callid, None)
+            log.info("call %s known only from queue_log (AMI was down): %s", callid, record.outcome)
+            self.store.submit_call(record, node=self.node)
+            if record.outcome is not None:
+                self.seen_end[callid] = record.ended_at or call.last_at or 0.0
+
+    def _fill(self, record: CallRecord, call: QueueLogCall) -> bool:
+        """Fill an unknown_end record from queue_log. AMI's legs win when they saw how the leg
+        ended; legs cut off by the outage (or filled before) are replaced by queue_log's."""
+        if record.linkedid in self._legs_from_queue_log or all(
+                leg.left_reason in (None, "ended") and leg.answered_at is None for leg in record.legs):
+            if call.legs:
+                record.legs = []
+                self._legs_from_queue_log.add(record.linkedid)
+            if record.outcome is not None and record.outcome != "unknown_end":
+                record.outcome = "unknown_end"  # re-derive from the fuller queue_log
+        changed = fill_record(record, call, short_abandon=self.tracker.short_abandon)
+        if call.finished and call.last_at is not None and (record.ended_at or 0.0) < call.last_at:
+            record.ended_at = call.last_at
+            changed = True
+        return changed
+
+    def _blind_at(self, when: float) -> bool:
+        """Was AMI down (or the bridge not yet connected) at ``when``?"""
+        return any(start is not None and start <= when and (end is None or when <= end)
+                   for start, end in self._outages)
+
+
+def _read_new_lines(path: str, offset: int) -> tuple[list[QueueLogEntry], int]:
+    """Whole lines appended since ``offset``; a partial last line waits for the next read.
+    A file shorter than the offset was rotated: start again from its beginning."""
+    size = os.path.getsize(path)
+    if size < offset:
+        offset = 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    entries = []
+    for raw in data[:end].decode("utf-8", errors="replace").splitlines():
+        if not raw.strip():
+            continue
+        try:
+            entries.append(parse_line(raw))
+        except QueueLogError as exc:
+            log.debug("queue_log: %s", exc)
+    return entries, offset + end
