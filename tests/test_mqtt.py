@@ -156,6 +156,14 @@ def all_event_messages(builder: CallEvents) -> list[OutboxMessage]:
     return out
 
 
+def test_the_schema_lists_exactly_the_call_domain_values():
+    from asterisk_bridge.calls.model import HANGUP_BY, OUTCOMES
+
+    props = SCHEMA["$defs"]["ended"]["properties"]
+    assert props["outcome"]["enum"] == list(OUTCOMES)
+    assert props["hangup_by"]["enum"] == [*HANGUP_BY, None]
+
+
 @pytest.mark.parametrize("mode", ["mask", "hash", "full"])
 def test_every_event_type_matches_the_schema_and_hides_the_caller(mode):
     builder = CallEvents.from_config(make_config(caller_numbers=mode))

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from ..calls.model import OUTCOMES, UNANSWERED_OUTCOMES
 from .period import Period, zone
 
 ABANDON_TREATMENTS = ("ignored", "against", "for")
@@ -32,20 +33,9 @@ BUCKETS = (
     "unanswered", "failed", "unknown_end", "in_progress", "no_ami",
 )
 
-#: calls.outcome -> bucket. queue_timeout/full/empty: the call wanted an operator and the queue
-#: let it go without one.
-_OUTCOME_BUCKET = {
-    "answered": "answered",
-    "abandoned_menu": "abandoned_menu",
-    "abandoned_queue": "abandoned_queue",
-    "short_abandon": "short_abandon",
-    "selfservice": "selfservice",
-    "queue_timeout": "unanswered",
-    "queue_full": "unanswered",
-    "queue_empty": "unanswered",
-    "failed": "failed",
-    "unknown_end": "unknown_end",
-}
+#: calls.outcome -> bucket: each outcome is its own bucket, except queue_timeout/full/empty (the
+#: call wanted an operator and the queue let it go without one), which are "unanswered".
+_OUTCOME_BUCKET = {outcome: "unanswered" if outcome in UNANSWERED_OUTCOMES else outcome for outcome in OUTCOMES}
 
 #: Age group codes of the contract, in display order; other codes a line configures follow.
 AGE_GROUPS = ("under-30", "30-40", "40-60", "over-60", "unknown")

@@ -13,21 +13,28 @@ it is a gap in the AMI data.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from ..calls.model import OUTCOMES, UNANSWERED_OUTCOMES
 from ..utc import parse_utc_iso, utc_iso
 from .queries import DatabaseLike, no_database, reading, time_bound
 
-# Mirrors report.figures.outcome_bucket / menu_bucket (a test checks they agree).
-CALL_BUCKET_SQL = """CASE
+
+def _sql_list(values: Iterable[str]) -> str:
+    """Known value names (no quotes inside) as an SQL list of string literals."""
+    return ", ".join(f"'{value}'" for value in values)
+
+
+# Mirrors report.figures.outcome_bucket / menu_bucket (a test checks they agree); the outcomes
+# come from the one list in calls/model.py.
+CALL_BUCKET_SQL = f"""CASE
     WHEN outcome IS NULL THEN 'in_progress'
-    WHEN outcome IN ('answered', 'abandoned_menu', 'abandoned_queue', 'short_abandon', 'selfservice',
-                     'failed', 'unknown_end') THEN outcome
-    WHEN outcome IN ('queue_timeout', 'queue_full', 'queue_empty') THEN 'unanswered'
+    WHEN outcome IN ({_sql_list(o for o in OUTCOMES if o not in UNANSWERED_OUTCOMES)}) THEN outcome
+    WHEN outcome IN ({_sql_list(o for o in OUTCOMES if o in UNANSWERED_OUTCOMES)}) THEN 'unanswered'
     ELSE 'failed' END"""
 MENU_BUCKET_SQL = """CASE result
     WHEN 'hangup' THEN 'abandoned_menu' WHEN 'selfservice' THEN 'selfservice' ELSE 'no_ami' END"""
