@@ -28,12 +28,12 @@ from .menu import (
     Done,
     MenuFlow,
     MenuOutcome,
+    MenuRecord,
     Play,
     Pressed,
     error_outcome,
 )
 from .privacy import mask_number
-from .store.records import MenuRecord
 
 if TYPE_CHECKING:
     from .config import Config, Line

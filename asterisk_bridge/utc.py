@@ -39,6 +39,13 @@ _SECONDS: dict[int, str] = {}
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
+def is_epoch(value: object) -> bool:
+    """True for epoch seconds a record may hold: a finite number (not a bool)."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def parse_utc_iso(text: str) -> float:
     """``2026-11-26T13:25:37.252Z`` -> epoch seconds; the inverse of :func:`utc_iso`."""
     if not isinstance(text, str) or not text.endswith("Z"):

@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO))
 
 from asterisk_bridge.demo import demo_config  # noqa: E402
 from asterisk_bridge.menu import NO_KEY, Done, MenuFlow, Pressed  # noqa: E402
-from asterisk_bridge.store import MenuRecord, Store  # noqa: E402
+from asterisk_bridge.menu import MenuRecord  # noqa: E402
+from asterisk_bridge.store import Store  # noqa: E402
 from asterisk_bridge.store.store import session_row, step_rows  # noqa: E402
 
 BATCH = 200

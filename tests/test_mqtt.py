@@ -32,7 +32,8 @@ from asterisk_bridge.config import parse_config
 from asterisk_bridge.menu.flow import Step
 from asterisk_bridge.mqtt import CallEvents, EventError, Gauges, MQTTPublisher, payload_schema
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Operator, call_events
-from asterisk_bridge.store import MenuRecord, Store
+from asterisk_bridge.menu import MenuRecord
+from asterisk_bridge.store import Store
 from asterisk_bridge.privacy import hash_number
 from asterisk_bridge.report.figures import service_level
 from asterisk_bridge.store.outbox import OutboxError, OutboxMessage, check_events

@@ -13,7 +13,8 @@ from asterisk_bridge import health
 from asterisk_bridge.cli import main
 from asterisk_bridge.menu.flow import Step
 from asterisk_bridge.privacy import hash_number, mask_name
-from asterisk_bridge.store import MenuRecord, Store, maintenance
+from asterisk_bridge.menu import MenuRecord
+from asterisk_bridge.store import Store, maintenance
 from test_cli import write_config
 
 DAY = 86400.0

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlite_utils import Database
 
+from asterisk_bridge.menu import MenuRecord
+from asterisk_bridge.menu import MenuRecordError as RecordError  # MenuRecord's own checks
 from asterisk_bridge.store import (
-    MenuRecord,
-    RecordError,
     RecordRejectedError,
     Store,
     StoreClosedError,

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 from asterisk_bridge.config import Line, Menu, Topic
 
+from .errors import MenuFlowError
+
 __all__ = [
     "Action", "Answer", "Ask", "Done", "HUNG_UP", "HungUp", "MAX_REPEATS", "MenuFlow", "MenuFlowError",
     "MenuOutcome", "NO_KEY", "NoKey", "PROMPT_MISSING", "Play", "Pressed", "PromptMissing", "Step",
@@ -128,10 +130,6 @@ class MenuOutcome:
 @dataclass(frozen=True)
 class Done:
     outcome: MenuOutcome
-
-
-class MenuFlowError(RuntimeError):
-    """The flow was driven out of order (send before start, or after the end)."""
 
 
 class _CallerGone(Exception):

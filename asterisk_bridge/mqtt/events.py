@@ -27,7 +27,7 @@ from .errors import EventError
 if TYPE_CHECKING:
     from ..calls.model import CallRecord, CallUpdate
     from ..config import Config
-    from ..store.records import MenuRecord
+    from ..menu.record import MenuRecord
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("started", "menu", "queued", "answered", "ended")

@@ -33,7 +33,7 @@ from .events import SCHEMA_VERSION, Topics
 if TYPE_CHECKING:
     from ..calls.model import CallRecord, CallUpdate
     from ..config import Config
-    from ..store.records import MenuRecord
+    from ..menu.record import MenuRecord
 
 
 @dataclass

@@ -1,11 +1,9 @@
 """The only module with SQL: schema and migrations, the writer, and the report queries."""
 
 from .errors import RecordError, RecordRejectedError, StoreClosedError, StoreError, StoreOpenError
-from .records import MenuRecord
 from .store import Store
 
 __all__ = [
-    "MenuRecord",
     "RecordError",
     "RecordRejectedError",
     "Store",

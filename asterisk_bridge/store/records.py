@@ -1,120 +1,24 @@
-"""What the store keeps, as plain Python values.
+"""Call records as the store keeps them: a ``CallRecord`` -> its ``calls`` and ``queue_legs``
+rows, an operator's input -> its row, and stored rows -> a ``CallRecord`` again.
 
-Records are checked when they are built, not when they are written: the writer retries a failed
+Rows are built when a record is handed in, not when it is written: the writer retries a failed
 write until the database takes it, so a record that could never be written (a bad type, an
-unknown result) must be refused at the caller, where the bug is, instead of blocking the queue.
+outcome outside ``calls.model.OUTCOMES``) is refused at the caller, where the bug is, instead of
+blocking the queue; and later tracking cannot change what gets written.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from numbers import Real
+from dataclasses import dataclass
 from typing import Any
 
 from ..calls.model import HANGUP_BY, OUTCOMES, SOURCES, CallRecord, QueueLeg, RingAttempt
-from ..utc import parse_utc_iso, utc_iso
+from ..utc import is_epoch, parse_utc_iso, utc_iso
 from .errors import RecordError
 
-#: IVR_RESULT values (team contract); anything else is a bug in the caller.
-MENU_RESULTS = frozenset({"topic", "operator", "selfservice", "timeout", "hangup", "error"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class MenuRecord:
-    """One FastAGI menu session: who called which line, what they pressed, where it ended.
-
-    ``steps`` holds ``asterisk_bridge.menu.flow.Step`` objects; they are read by attribute
-    (``at``, ``kind``, ``menu``, ``prompt``, ``key``) so the store does not import the menu.
-    """
-
-    session_id: str
-    node: str
-    line: str
-    caller_number: str | None
-    caller_name: str | None
-    channel: str | None
-    uniqueid: str | None
-    linkedid: str | None
-    agi_script: str | None
-    started_at: float
-    ended_at: float
-    result: str
-    topic: str | None
-    queue: str | None
-    age_group: str
-    ended_in: str | None
-    hung_up: bool
-    error: str | None = None
-    steps: tuple = field(default=())
-
-    def __post_init__(self) -> None:
-        for name in ("session_id", "node"):
-            _text(self, name, required=True)
-        for name in ("line", "age_group"):
-            _text(self, name)
-        for name in ("caller_number", "caller_name", "channel", "uniqueid", "linkedid", "agi_script",
-                     "topic", "queue", "ended_in", "error"):
-            _text(self, name, optional=True)
-        for name in ("started_at", "ended_at"):
-            _epoch(f"MenuRecord.{name}", getattr(self, name))
-        if self.result not in MENU_RESULTS:
-            raise RecordError(f"MenuRecord.result: {self.result!r} is not one of {sorted(MENU_RESULTS)}")
-        if not isinstance(self.hung_up, bool):
-            raise RecordError(f"MenuRecord.hung_up: expected True or False, got {self.hung_up!r}")
-        if not isinstance(self.steps, (tuple, list)):
-            raise RecordError(f"MenuRecord.steps: expected a tuple of steps, got {type(self.steps).__name__}")
-        object.__setattr__(self, "steps", tuple(self.steps))
-        for seq, step in enumerate(self.steps):
-            _check_step(seq, step)
-
-    @property
-    def duration_ms(self) -> int:
-        """Time in the menu. Never negative: a wall-clock step back mid-call must not lose the record."""
-        return max(0, round((self.ended_at - self.started_at) * 1000))
-
-
-def _text(record: MenuRecord, name: str, *, required: bool = False, optional: bool = False) -> None:
-    value = getattr(record, name)
-    if type(value) is str and (value or not required):
-        return
-    if value is None and optional:
-        return
-    if not isinstance(value, str):
-        raise RecordError(f"MenuRecord.{name}: expected text, got {type(value).__name__}: {value!r}")
-    if required and not value:
-        raise RecordError(f"MenuRecord.{name}: must not be empty")
-
-
 def _epoch(where: str, value: Any) -> None:
-    if type(value) is float and math.isfinite(value):
-        return
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    if not is_epoch(value):
         raise RecordError(f"{where}: expected epoch seconds (a finite number), got {value!r}")
-
-
-def _check_step(seq: int, step: Any) -> None:
-    try:  # fast path: a well-formed step (the full checks below name what is wrong)
-        at, kind, menu, prompt, key = step.at, step.kind, step.menu, step.prompt, step.key
-    except AttributeError:
-        pass
-    else:
-        if (type(at) is float and math.isfinite(at) and type(kind) is str and kind and type(menu) is str
-                and (prompt is None or type(prompt) is str) and (key is None or type(key) is str)):
-            return
-    where = f"MenuRecord.steps[{seq}]"
-    for name in ("at", "kind", "menu", "prompt", "key"):
-        if not hasattr(step, name):
-            raise RecordError(f"{where}: {type(step).__name__} has no attribute {name!r}")
-    _epoch(f"{where}.at", step.at)
-    if not isinstance(step.kind, str) or not step.kind:
-        raise RecordError(f"{where}.kind: expected non-empty text, got {step.kind!r}")
-    if not isinstance(step.menu, str):
-        raise RecordError(f"{where}.menu: expected text, got {step.menu!r}")
-    for name in ("prompt", "key"):
-        value = getattr(step, name)
-        if value is not None and not isinstance(value, str):
-            raise RecordError(f"{where}.{name}: expected text or None, got {value!r}")
 
 
 # -- call records (AMI) ---------------------------------------------------------------------------

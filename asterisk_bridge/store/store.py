@@ -37,11 +37,11 @@ from ..utc import utc_iso
 from . import outbox as _outbox
 from .errors import RecordRejectedError, StoreClosedError, StoreError, StoreOpenError
 from .outbox import OutboxMessage, OutboxRow, check_events
+from ..menu.record import MenuRecord
 from .records import (
     CALL_COLUMNS,
     LEG_COLUMNS,
     CallRows,
-    MenuRecord,
     OperatorInputRow,
     call_rows,
     operator_input_row,
