@@ -41,7 +41,7 @@ from asterisk_bridge.demo import demo_config  # noqa: E402
 from asterisk_bridge.menu import NO_KEY, Done, MenuFlow, Pressed  # noqa: E402
 from asterisk_bridge.menu import MenuRecord  # noqa: E402
 from asterisk_bridge.store import Store  # noqa: E402
-from asterisk_bridge.store.store import session_row, step_rows  # noqa: E402
+from asterisk_bridge.store.rows import session_row, step_rows  # noqa: E402
 
 BATCH = 200
 

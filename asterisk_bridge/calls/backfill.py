@@ -15,7 +15,6 @@ import logging
 import os
 
 from ..store import Store, queries
-from ..store.records import call_record_from_rows
 from .errors import QueueLogError
 from .model import CallRecord
 from .queue_log import QueueLogCall, QueueLogEntry, fill_record, parse_line, queue_log_calls, record_from_queue_log
@@ -122,10 +121,9 @@ class QueueLogBackfill:
             if state is not None:
                 if state["complete"] or state["outcome"] not in (None, "unknown_end"):
                     continue
-                rows = await asyncio.to_thread(queries.call, self.store.path, callid)
-                if rows is None:
+                record = await asyncio.to_thread(queries.call_record, self.store.path, callid)
+                if record is None:
                     continue
-                record = call_record_from_rows(rows, rows["legs"])
                 self.unknown_end[callid] = record
                 if self._fill(record, call):
                     log.info("queue_log filled stored call %s: %s", callid, record.outcome)

@@ -33,7 +33,6 @@ from ..ami.errors import AMIError
 from ..config import Config
 from ..privacy import mask_number
 from ..store import Store, queries
-from ..store.records import call_record_from_rows
 from ..utc import parse_utc_iso
 from .backfill import QueueLogBackfill
 from .model import CallRecord, CallUpdate, OperatorInput
@@ -160,10 +159,9 @@ class CallFollower:
         await self.stop()
 
     async def _restore_open_calls(self) -> list[CallRecord]:
-        rows = await asyncio.to_thread(queries.open_calls, self.store.path)
+        records = await asyncio.to_thread(queries.open_call_records, self.store.path)
         restored = []
-        for row in rows:
-            record = call_record_from_rows(row, row["legs"])
+        for record in records:
             if self.tracker.restore(record):
                 restored.append(record)
         if restored:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import aiomqtt
 
+from ..store.errors import StoreClosedError
 from .events import Topics
 from .gauges import Gauges
 
@@ -254,12 +255,10 @@ class MQTTPublisher:
                 self.published += len(ids)
                 log.debug("MQTT: %d events acknowledged by the broker", len(ids))
                 return
-            except Exception as exc:  # noqa: BLE001 - sqlite, closed store
-                from ..store import StoreClosedError
-
-                if isinstance(exc, StoreClosedError):
-                    log.error("MQTT: store closed; %d acknowledged events will be sent again: %s", len(ids), exc)
-                    return
+            except StoreClosedError as exc:
+                log.error("MQTT: store closed; %d acknowledged events will be sent again: %s", len(ids), exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - sqlite: retried
                 log.error("MQTT: cannot mark %d events as sent (%s); retrying", len(ids), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.reconnect_max)

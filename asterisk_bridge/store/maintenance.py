@@ -26,7 +26,7 @@ from sqlite_utils import Database
 
 from ..privacy import hash_number
 from ..utc import utc_iso
-from .queries import no_database
+from .queries import no_database, period_clause
 from .schema import apply_migrations, migrations
 
 #: Marks a caller number that retention replaced by its salted hash.
@@ -277,13 +277,10 @@ def status_figures(path: str | PathLike[str], start_utc: str, end_utc: str) -> d
     try:
         db = Database(conn)
         out: dict[str, Any] = {"menu_sessions": 0, "calls": 0, "summary": None, "retention": None}
-        out["menu_sessions"] = conn.execute(
-            "SELECT COUNT(*) FROM menu_sessions WHERE started_at >= ? AND started_at < ?",
-            (start_utc, end_utc)).fetchone()[0]
+        today, params = period_clause(start_utc, end_utc, bounded=True)
+        out["menu_sessions"] = conn.execute(f"SELECT COUNT(*) FROM menu_sessions WHERE {today}", params).fetchone()[0]
         if db["calls"].exists():
-            out["calls"] = conn.execute(
-                "SELECT COUNT(*) FROM calls WHERE started_at >= ? AND started_at < ?",
-                (start_utc, end_utc)).fetchone()[0]
+            out["calls"] = conn.execute(f"SELECT COUNT(*) FROM calls WHERE {today}", params).fetchone()[0]
         if db["summaries"].exists():
             rows = list(db.query("SELECT day, sent_at FROM summaries ORDER BY sent_at DESC LIMIT 1"))
             out["summary"] = rows[0] if rows else None

@@ -22,8 +22,10 @@ from typing import Any, Union
 
 from sqlite_utils import Database
 
+from ..calls.model import CallRecord
 from ..utc import parse_utc_iso, utc_iso
 from .errors import StoreError
+from .rows import call_record_from_rows
 
 DatabaseLike = Union[str, PathLike, Database]
 TimeBound = Union[float, int, datetime, str, None]
@@ -74,21 +76,34 @@ def time_bound(value: TimeBound, name: str = "time") -> str | None:
     return utc_iso(float(value))
 
 
-def _period(start_utc: TimeBound, end_utc: TimeBound, line: str | None = None) -> tuple[str, list[str]]:
+def period_clause(
+    start_utc: TimeBound, end_utc: TimeBound, line: str | None = None, *, alias: str = "", bounded: bool = False,
+) -> tuple[str, list[str]]:
+    """``started_at`` in ``[start_utc, end_utc)`` (and ``line``) as SQL conditions joined by AND,
+    with their parameters; ``""`` when there is no condition. ``alias`` qualifies the columns
+    (``m`` -> ``m.started_at``); ``bounded`` requires both bounds (the report queries)."""
     start, end = time_bound(start_utc, "start_utc"), time_bound(end_utc, "end_utc")
+    if bounded and (start is None or end is None):
+        raise ValueError("report queries need both start_utc and end_utc")
     if start is not None and end is not None and end < start:
         raise ValueError(f"end_utc {end} is before start_utc {start}")
+    p = f"{alias}." if alias else ""
     clauses, params = [], []
     if start is not None:
-        clauses.append("started_at >= ?")
+        clauses.append(f"{p}started_at >= ?")
         params.append(start)
     if end is not None:
-        clauses.append("started_at < ?")
+        clauses.append(f"{p}started_at < ?")
         params.append(end)
     if line is not None:
-        clauses.append("line = ?")
+        clauses.append(f"{p}line = ?")
         params.append(line)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return " AND ".join(clauses), params
+
+
+def _period(start_utc: TimeBound, end_utc: TimeBound, line: str | None = None) -> tuple[str, list[str]]:
+    clause, params = period_clause(start_utc, end_utc, line)
+    return (" WHERE " + clause) if clause else "", params
 
 
 def menu_counts(
@@ -181,6 +196,17 @@ def call(db: DatabaseLike, linkedid: str) -> dict[str, Any] | None:
         rows = list(_rows(database, "SELECT * FROM calls WHERE linkedid = ?", [linkedid]))
         found = list(_with_legs(database, iter(rows)))
     return found[0] if found else None
+
+
+def open_call_records(db: DatabaseLike) -> list[CallRecord]:
+    """:func:`open_calls` as ``CallRecord`` objects, to follow them again after a restart."""
+    return [call_record_from_rows(row, row["legs"]) for row in open_calls(db)]
+
+
+def call_record(db: DatabaseLike, linkedid: str) -> CallRecord | None:
+    """:func:`call` as a ``CallRecord``, or None."""
+    row = call(db, linkedid)
+    return call_record_from_rows(row, row["legs"]) if row is not None else None
 
 
 def call_states(db: DatabaseLike, linkedids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from ..calls.model import OUTCOMES, UNANSWERED_OUTCOMES
 from ..utc import parse_utc_iso, utc_iso
-from .queries import DatabaseLike, no_database, reading, time_bound
+from .queries import DatabaseLike, TimeBound, no_database, period_clause, reading
 
 
 def _sql_list(values: Iterable[str]) -> str:
@@ -56,22 +56,8 @@ def has_calls(db: Database) -> bool:
     return db["calls"].exists()
 
 
-def _range(start: Any, end: Any, line: str | None, alias: str = "") -> tuple[str, list[Any]]:
-    p = f"{alias}." if alias else ""
-    s, e = time_bound(start, "start_utc"), time_bound(end, "end_utc")
-    if s is None or e is None:
-        raise ValueError("report queries need both start_utc and end_utc")
-    if e < s:
-        raise ValueError(f"end_utc {e} is before start_utc {s}")
-    clause, params = f"{p}started_at >= ? AND {p}started_at < ?", [s, e]
-    if line is not None:
-        clause += f" AND {p}line = ?"
-        params.append(line)
-    return clause, params
-
-
 def call_groups(
-    db: DatabaseLike, start_utc: Any, end_utc: Any, *, threshold: float, line: str | None = None,
+    db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, threshold: float, line: str | None = None,
 ) -> list[dict[str, Any]]:
     """``calls`` counted per (line, topic, age_group, outcome) with wait and talk sums.
 
@@ -80,7 +66,7 @@ def call_groups(
     with reading(db) as database:
         if not has_calls(database):
             return []
-        where, params = _range(start_utc, end_utc, line)
+        where, params = period_clause(start_utc, end_utc, line, bounded=True)
         sql = f"""
             SELECT line, topic, age_group, outcome, COUNT(*) AS calls,
                    SUM(COALESCE(queued_seconds, 0) <= ?) AS within,
@@ -95,11 +81,11 @@ def call_groups(
 
 
 def menu_only_groups(
-    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+    db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, line: str | None = None,
 ) -> list[dict[str, Any]]:
     """Menu sessions AMI did not see, per (line, topic, age_group, result); one call per linkedid."""
     with reading(db) as database:
-        where, params = _range(start_utc, end_utc, line, "m")
+        where, params = period_clause(start_utc, end_utc, line, alias="m", bounded=True)
         only = f" AND {_MENU_ONLY}" if has_calls(database) else ""
         sql = f"""
             SELECT m.line AS line, m.topic AS topic, m.age_group AS age_group, m.result AS result,
@@ -110,7 +96,7 @@ def menu_only_groups(
 
 
 def hour_counts(
-    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+    db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, line: str | None = None,
 ) -> list[dict[str, Any]]:
     """Calls per line and UTC quarter-hour (``hour`` = ``YYYY-MM-DDTHH``, ``quarter`` 0..3)."""
     bucket = "substr({p}started_at, 1, 13) AS hour, CAST(substr({p}started_at, 15, 2) AS INTEGER) / 15 AS quarter"
@@ -119,7 +105,7 @@ def hour_counts(
 
 
 def bucket_totals(
-    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+    db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, line: str | None = None,
 ) -> list[dict[str, Any]]:
     """Calls per (line, outcome bucket), calls and menu-only sessions together: for long spans."""
     return _calls_and_menu_only(db, start_utc, end_utc, line, f"{CALL_BUCKET_SQL} AS bucket",
@@ -127,7 +113,7 @@ def bucket_totals(
 
 
 def _calls_and_menu_only(
-    db: DatabaseLike, start_utc: Any, end_utc: Any, line: str | None,
+    db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, line: str | None,
     call_columns: str, menu_columns: str, group: str,
 ) -> list[dict[str, Any]]:
     """Counts grouped by line and ``group``: rows of ``calls``, then menu sessions AMI never saw
@@ -136,10 +122,10 @@ def _calls_and_menu_only(
         rows: list[dict[str, Any]] = []
         with_calls = has_calls(database)
         if with_calls:
-            where, params = _range(start_utc, end_utc, line)
+            where, params = period_clause(start_utc, end_utc, line, bounded=True)
             sql = f"SELECT line, {call_columns}, COUNT(*) AS calls FROM calls WHERE {where} GROUP BY line, {group}"
             rows += [dict(r) for r in database.query(sql, params)]
-        where, params = _range(start_utc, end_utc, line, "m")
+        where, params = period_clause(start_utc, end_utc, line, alias="m", bounded=True)
         only = f" AND {_MENU_ONLY}" if with_calls else ""
         sql = (f"SELECT m.line AS line, {menu_columns}, COUNT(DISTINCT {_MENU_CALL_ID}) AS calls "
                f"FROM menu_sessions m WHERE {where}{only} GROUP BY m.line, {group}")
@@ -158,13 +144,13 @@ def first_record(db: DatabaseLike) -> str | None:
 
 
 def notable_calls(
-    db: DatabaseLike, start_utc: Any, end_utc: Any, *, limit: int = 5, line: str | None = None,
+    db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, limit: int = 5, line: str | None = None,
 ) -> list[dict[str, Any]]:
     """Calls a manager may want to look at: the longest waits, then calls whose end is unknown."""
     with reading(db) as database:
         if not has_calls(database):
             return []
-        where, params = _range(start_utc, end_utc, line)
+        where, params = period_clause(start_utc, end_utc, line, bounded=True)
         cols = "linkedid, started_at, line, caller_number, caller_name, topic, outcome, queued_seconds"
         longest = list(database.query(
             f"SELECT {cols} FROM calls WHERE {where} AND queued_seconds IS NOT NULL "
@@ -192,13 +178,13 @@ def recorded_lines(db: DatabaseLike) -> list[str]:
 
 
 def day_calls(
-    db: DatabaseLike, start_utc: Any, end_utc: Any, *, line: str | None = None,
+    db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, line: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The calls of a period in start order, :data:`CSV_COLUMNS` only (for the CSV export)."""
     with reading(db) as database:
         if not has_calls(database):
             return
-        where, params = _range(start_utc, end_utc, line)
+        where, params = period_clause(start_utc, end_utc, line, bounded=True)
         sql = f"SELECT {', '.join(CSV_COLUMNS)} FROM calls WHERE {where} ORDER BY started_at, linkedid"
         yield from database.query(sql, params)
 

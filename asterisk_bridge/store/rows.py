@@ -1,10 +1,12 @@
-"""Call records as the store keeps them: a ``CallRecord`` -> its ``calls`` and ``queue_legs``
-rows, an operator's input -> its row, and stored rows -> a ``CallRecord`` again.
+"""Records as the store keeps them: a ``MenuRecord`` -> its ``menu_sessions`` and ``menu_steps``
+rows, a ``CallRecord`` -> its ``calls`` and ``queue_legs`` rows, an operator's input -> its row,
+and stored call rows -> a ``CallRecord`` again (to follow a call after a restart).
 
 Rows are built when a record is handed in, not when it is written: the writer retries a failed
 write until the database takes it, so a record that could never be written (a bad type, an
 outcome outside ``calls.model.OUTCOMES``) is refused at the caller, where the bug is, instead of
-blocking the queue; and later tracking cannot change what gets written.
+blocking the queue; and later tracking cannot change what gets written. (A ``MenuRecord`` checks
+itself when it is built.)
 """
 
 from __future__ import annotations
@@ -13,12 +15,62 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..calls.model import HANGUP_BY, OUTCOMES, SOURCES, CallRecord, QueueLeg, RingAttempt
+from ..menu.record import MenuRecord
 from ..utc import is_epoch, parse_utc_iso, utc_iso
 from .errors import RecordError
 
-def _epoch(where: str, value: Any) -> None:
-    if not is_epoch(value):
-        raise RecordError(f"{where}: expected epoch seconds (a finite number), got {value!r}")
+# -- menu sessions --------------------------------------------------------------------------------
+
+SESSION_COLUMNS = (
+    "session_id", "node", "line", "caller_number", "caller_name", "channel", "uniqueid", "linkedid",
+    "agi_script", "started_at", "ended_at", "duration_ms", "result", "topic", "queue", "age_group",
+    "ended_in", "hung_up", "error", "step_count",
+)
+STEP_COLUMNS = ("session_id", "seq", "at", "kind", "menu", "prompt", "key")
+
+
+def session_row(record: MenuRecord) -> dict[str, Any]:
+    """The ``menu_sessions`` row for ``record`` (times as UTC ISO text)."""
+    return {
+        "session_id": record.session_id,
+        "node": record.node,
+        "line": record.line,
+        "caller_number": record.caller_number,
+        "caller_name": record.caller_name,
+        "channel": record.channel,
+        "uniqueid": record.uniqueid,
+        "linkedid": record.linkedid,
+        "agi_script": record.agi_script,
+        "started_at": utc_iso(record.started_at),
+        "ended_at": utc_iso(record.ended_at),
+        "duration_ms": record.duration_ms,
+        "result": record.result,
+        "topic": record.topic,
+        "queue": record.queue,
+        "age_group": record.age_group,
+        "ended_in": record.ended_in,
+        "hung_up": int(record.hung_up),
+        "error": record.error,
+        "step_count": len(record.steps),
+    }
+
+
+def session_values(record: MenuRecord) -> tuple:
+    """``session_row`` as a tuple in ``SESSION_COLUMNS`` order (the writer's hot path)."""
+    return (
+        record.session_id, record.node, record.line, record.caller_number, record.caller_name,
+        record.channel, record.uniqueid, record.linkedid, record.agi_script, utc_iso(record.started_at),
+        utc_iso(record.ended_at), record.duration_ms, record.result, record.topic, record.queue,
+        record.age_group, record.ended_in, int(record.hung_up), record.error, len(record.steps),
+    )
+
+
+def step_rows(record: MenuRecord) -> list[tuple]:
+    """The ``menu_steps`` rows for ``record``, numbered from 0 in the order they happened."""
+    return [
+        (record.session_id, seq, utc_iso(step.at), step.kind, step.menu, step.prompt, step.key)
+        for seq, step in enumerate(record.steps)
+    ]
 
 
 # -- call records (AMI) ---------------------------------------------------------------------------
@@ -59,6 +111,11 @@ class OperatorInputRow:
     resolution: str | None
 
 
+def _epoch(where: str, value: Any) -> None:
+    if not is_epoch(value):
+        raise RecordError(f"{where}: expected epoch seconds (a finite number), got {value!r}")
+
+
 def _iso_or_none(where: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -79,8 +136,8 @@ def _text_or_none(where: str, value: Any) -> str | None:
     return value
 
 
-def call_rows(record: Any, node: str) -> CallRows:
-    """A tracker ``CallRecord`` (read by attribute) -> the rows the store keeps.
+def call_rows(record: CallRecord, node: str | None) -> CallRows:
+    """A ``CallRecord`` -> the rows the store keeps.
 
     ``updated_at`` is the time of the newest event the record reflects (not the wall clock),
     so replaying the same events writes exactly the same rows.
