@@ -11,9 +11,9 @@ import pytest
 from ami_fake import FakeAMI, Session, block
 from helpers import FIXTURES, read_transcript
 
-from asterisk_bridge.ami.client import AMIClient, parse_message
+from asterisk_bridge.ami.client import AMIClient, response_message
 from asterisk_bridge.ami.errors import AMIActionError, AMIActionTimeout, AMIAuthError, AMIBadAction, AMINotConnected
-from asterisk_bridge.ami.frames import Frame
+from asterisk_bridge.ami.frames import Frame, read_message
 
 CAPTURES = sorted((FIXTURES / "ami").rglob("*.raw"))
 FAST = dict(ping_interval=30.0, action_timeout=0.5, reconnect_min=0.05, reconnect_max=0.4)
@@ -410,12 +410,17 @@ async def test_malformed_actions_are_refused_before_sending():
     assert [a["action"] for a in server.actions] == ["Login"]
 
 
-def test_parse_message_keeps_what_asterisk_sent():
-    message, bad = parse_message("Event: AsyncAGIExec\r\nCommandId: 7\r\nResult: 200%20result%3D0%0A\r\nValue: ")
+def test_read_message_keeps_what_asterisk_sent():
+    message, bad = read_message(b"Event: AsyncAGIExec\r\nCommandId: 7\r\nResult: 200%20result%3D0%0A\r\nValue: ")
     assert bad == []
     assert dict(message) == {"Event": "AsyncAGIExec", "CommandId": "7", "Result": "200%20result%3D0%0A", "Value": ""}
     assert message["commandid"] == "7"
-    assert parse_message("Foo: bar") == (None, [])
+    assert read_message(b"Foo: bar") == (None, [])
+    # a response handed to panoramisk's futures keeps the same, repeated keys as a list
+    response = response_message(message)
+    assert dict(response) == {"Event": "AsyncAGIExec", "CommandId": "7", "Result": "200%20result%3D0%0A", "Value": ""}
+    repeated, _ = read_message(b"Response: Error\r\nOutput: a\r\noutput: b")
+    assert dict(response_message(repeated)) == {"Response": "Error", "Output": ["a", "b"]}
 
 
 def conversation(path: str) -> tuple[bytes, list[tuple[dict[str, str], bytes]]]:

@@ -1,20 +1,29 @@
 """AMI client: panoramisk 1.4 ``Manager`` behind one small adapter.
 
 panoramisk gives us Login, ActionID generation and the reconnect skeleton, but 1.4 has five
-verified bugs (libraries.md section 2b). This module fixes them in one place:
+bugs, each reproduced against a loopback AMI server (tests/test_ami_client.py holds the fix of
+each to account). This module fixes them in one place:
 
-1. UTF-8 split across TCP reads: the protocol buffers bytes and decodes whole messages.
-2. A hung Asterisk is never noticed: a Ping watchdog aborts the transport, so we reconnect.
+1. UTF-8 split across TCP reads (1.4 decodes every read on its own and silently drops the bytes
+   of a character split between two reads): the protocol reads through ``frames.FrameParser``,
+   which buffers bytes and decodes whole messages.
+2. A hung Asterisk is never noticed (its keep-alive Ping throws the answer away): a Ping watchdog
+   aborts the transport, so we reconnect.
 3. Pending actions are re-sent after a reconnect (a second Originate = a second call): every
    action is "forgetable"; a lost connection fails it with ``AMINotConnected`` and the caller
    decides whether to retry.
 4. No action timeout: every action waits at most ``action_timeout`` (``AMIActionTimeout``).
 5. ``close()`` does not stop a pending reconnect: a closing flag is checked in ``connect()``.
+   (And a rejected login neither raises nor backs off in 1.4: see below.)
 
 Also: a rejected login raises/logs ``AMIAuthError`` (username, never the secret) and reconnects
 back off exponentially up to ``reconnect_max``; events that carry ``ActionID``/``Response`` keys
 (``OriginateResponse``, ``UserEvent``; facts M2/M4/M6) go to the event callbacks, and only
 ``EventList`` items are collected into an action's answer.
+
+Every byte is read through ``frames.py`` (the one AMI parser): events reach the callbacks as its
+``Frame`` objects; responses and list items become panoramisk ``Message`` objects (repeated keys
+as lists) only because panoramisk's Login and action futures expect them.
 """
 
 from __future__ import annotations
@@ -39,12 +48,9 @@ from asterisk_bridge.ami.errors import (
     AMIError,
     AMINotConnected,
 )
-from asterisk_bridge.ami.frames import Frame
+from asterisk_bridge.ami.frames import BANNER_PREFIX, Frame, FrameParser
 
 log = logging.getLogger(__name__)
-
-BANNER = b"Asterisk Call Manager/"
-EOM = b"\r\n\r\n"
 
 
 class _AllActions:
@@ -69,99 +75,73 @@ class _SecretFilter(logging.Filter):
         return True
 
 
-def parse_message(text: str) -> tuple[Message | None, list[str]]:
-    """One AMI block (no trailing blank line) -> (Message or None, malformed lines).
-
-    Unlike panoramisk's ``Message.from_line`` it keeps an empty value on the last line
-    (``Value: ``), does not url-decode ``Result`` (M13: callers see what Asterisk sent) and
-    keeps repeated keys (M1, ``Output``) as a list like panoramisk does.
-    """
+def response_message(frame: Frame) -> Message:
+    """A response (or an EventList item) as the panoramisk ``Message`` its action future expects:
+    keys as Asterisk spelled them first, a repeated key (M1, ``Output``) as the list of its values."""
     headers: dict[str, Any] = {}
     spelled: dict[str, str] = {}  # lower-case key -> first spelling, so repeats merge case-insensitively
-    bad = []
-    for line in text.split("\r\n"):
-        key, sep, value = line.partition(": ")
-        if not sep and line.endswith(":"):
-            key, sep = line[:-1], ":"  # "Key:" with the trailing space lost
-        if not sep or not key.strip():
-            bad.append(line)
-            continue
+    for key, value in frame.pairs:
         first = spelled.setdefault(key.lower(), key)
         if first in headers:
             old = headers[first]
             headers[first] = (old if isinstance(old, list) else [old]) + [value]
         else:
             headers[first] = value
-    if "event" not in spelled and "response" not in spelled:
-        return None, bad
     message = Message(headers)
     if "content" not in spelled:
         message._store.pop("content", None)  # 1.4 Message always adds an empty 'content' key
-    return message, bad
+    return message
 
 
 class _LineSafeProtocol(AMIProtocol):
-    """Frames bytes into whole messages before decoding (1.4 decodes each TCP read on its own and
-    drops a split Cyrillic letter), then routes by ActionID with events taking precedence (M6)."""
+    """Reads bytes through ``frames.FrameParser`` (1.4 decodes each TCP read on its own and drops a
+    split Cyrillic letter), then routes by ActionID with events taking precedence (M6)."""
 
     max_message_bytes = 8 * 1024 * 1024
 
     def connection_made(self, transport):
         super().connection_made(transport)
-        self._buf = bytearray()
-        self._scan = 0
-        self._banner_pending = True
+        self._parser = FrameParser()
 
     def data_received(self, data: bytes) -> None:
-        self._buf += data
-        if self._banner_pending and not self._take_banner():
-            return
-        start = 0
-        while (end := self._buf.find(EOM, max(start, self._scan))) >= 0:
-            block = bytes(self._buf[start:end])
-            start, self._scan = end + len(EOM), 0
+        parser = self._parser
+        checked = parser.banner_checked
+        blocks = parser.blocks(data)
+        if parser.banner_checked and not checked:
+            self._banner_read(parser.banner)
+        for block in blocks:
             self._handle_block(block)
-        if start:
-            del self._buf[:start]
-        self._scan = max(0, len(self._buf) - len(EOM) + 1)
-        if len(self._buf) > self.max_message_bytes:
+        if parser.pending_size > self.max_message_bytes:
             self.log.error("AMI message over %d bytes without an end; dropping the connection",
                            self.max_message_bytes)
-            self._buf.clear()
+            parser.clear()
             self.transport.abort()
 
-    def _take_banner(self) -> bool:
-        end = self._buf.find(b"\r\n")
-        if end < 0 and len(self._buf) < 256:
-            return False
-        self._banner_pending = False
-        if end >= 0 and self._buf.startswith(BANNER):
-            self.version = self._buf[len(BANNER):end].decode("utf-8", "replace").strip()
+    def _banner_read(self, banner: str | None) -> None:
+        if banner is not None:
+            self.version = banner[len(BANNER_PREFIX):].strip()
             self.log.info("AMI protocol version %s", self.version)
-            del self._buf[:end + 2]
         else:
             self.log.warning("no AMI banner from %s; reading messages anyway",
                              self.transport.get_extra_info("peername"))
-        return True
 
     def _handle_block(self, block: bytes) -> None:
-        block = block.strip(b"\r\n")
-        if not block:
-            return
         if not block.isascii():  # only then can bytes be bad; the strict decode is the check
             try:
                 block.decode("utf-8")
             except UnicodeDecodeError:
                 self.log.warning("AMI message is not valid UTF-8 (bad bytes replaced): %.200r",
                                  block.decode("utf-8", "replace"))
-        # Events (nearly all traffic) become frames.Frame: far cheaper than panoramisk's Message
-        frame = frames.parse_message(block)
-        if len(frame) <= block.count(b"\r\n"):  # fewer keys than lines: a repeat or a malformed line
-            bad = [line for line in block.decode("utf-8", "replace").split("\r\n") if ":" not in line]
-            if bad:
-                self.log.warning("AMI %s: ignored %d malformed line(s), first %.100r",
-                                 frame.get("Event") or frame.get("Response"), len(bad), bad[0])
+        frame, bad = frames.read_message(block)
+        if bad:
+            self.log.warning("AMI %s: ignored %d malformed line(s), first %.100r",
+                             frame.get("Event") or frame.get("Response") if frame is not None else "block",
+                             len(bad), bad[0])
         received_at = self.factory.client.last_received = time.time()
+        if frame is None:
+            self.log.warning("skipped an AMI block with neither Event nor Response: %.200r",
+                             block.decode("utf-8", "replace"))
+            return
         if "event" in frame:
             action_id = frame.get("ActionID")
             action = self.responses.get(action_id) if action_id is not None else None
@@ -169,12 +149,8 @@ class _LineSafeProtocol(AMIProtocol):
                 frame.received_at = received_at
                 self.factory.client._dispatch(frame)
                 return
-        elif "response" not in frame:
-            self.log.warning("skipped an AMI block with neither Event nor Response: %.200r",
-                             block.decode("utf-8", "replace"))
-            return
         # a response or an EventList item of our own action: panoramisk Message, as the futures expect
-        message, _ = parse_message(block.decode("utf-8", "replace"))
+        message = response_message(frame)
         message.received_at = received_at
         self.handle_message(message)
 

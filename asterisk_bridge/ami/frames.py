@@ -1,19 +1,23 @@
-"""AMI wire framing: bytes -> case-insensitive messages.
+"""AMI wire framing: bytes -> case-insensitive messages. The one AMI parser: the client
+(``client.py``), the tests and the benchmark all read through it.
 
-Why a parser of our own (README M1, item 10/13): Asterisk frames messages with
-``\\r\\n\\r\\n``, sends a banner line *without* a blank line after it, repeats
-keys (``Output:``), spells one key several ways (``Uniqueid``/``UniqueID``) and
-sends raw UTF-8 that TCP may split mid-character. We buffer bytes and decode
-whole messages, so nothing is lost, and lookups ignore key case. The tests,
-the benchmark and the simulator reuse this to replay the ``.raw`` captures.
+Why a parser of our own (tests/fixtures/asterisk/README.md, M1): Asterisk frames
+messages with ``\\r\\n\\r\\n``, sends a banner line *without* a blank line after
+it, repeats keys (``Output:``), spells one key several ways (``Uniqueid``/``UniqueID``)
+and sends raw UTF-8 that TCP may split mid-character. We buffer bytes and decode
+whole messages, so nothing is lost, and lookups ignore key case.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 _SEP = b"\r\n\r\n"
+_CR, _LF = 13, 10
+#: a banner line longer than this is not a banner: read the bytes as messages
+BANNER_MAX = 256
 
 
 class Frame(Mapping[str, str]):
@@ -42,10 +46,6 @@ class Frame(Mapping[str, str]):
                 values[lower] = values[lower] + "\n" + value if lower in values else value
         self._values = values
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, str]) -> Frame:
-        return cls(list(data.items()))
-
     @property
     def pairs(self) -> list[tuple[str, str]]:
         """(key, value) as received, in order, repeats kept."""
@@ -56,7 +56,7 @@ class Frame(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._values[key.lower()]
 
-    def get(self, key: str, default=None):  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return self._values.get(key.lower(), default)
 
     def __contains__(self, key: object) -> bool:
@@ -82,7 +82,7 @@ class Frame(Mapping[str, str]):
         return f"<Frame {head!r} {len(self._values)} keys>"
 
 
-def parse_message(block: bytes) -> Frame:
+def parse_message(block: bytes | bytearray) -> Frame:
     """Parse one message (without its terminating blank line).
 
     Undecodable bytes become U+FFFD instead of raising: a hostile caller-ID must
@@ -98,6 +98,22 @@ def parse_message(block: bytes) -> Frame:
     return Frame(_split_pairs(text))
 
 
+def read_message(block: bytes | bytearray) -> tuple[Frame | None, list[str]]:
+    """One block as the AMI client reads it: its Frame, or None when it has neither an ``Event``
+    nor a ``Response`` key (not an AMI message); and the lines that carry no header (no colon).
+
+    Keeps what Asterisk sent: an empty value on the last line (``Value: ``), ``Result`` not
+    url-decoded (tests/fixtures/asterisk/README.md, M13), repeated keys (``getall``).
+    """
+    frame = parse_message(block)
+    bad: list[str] = []
+    if len(frame) <= block.count(b"\r\n"):  # fewer keys than lines: a repeat or a malformed line
+        bad = [line for line in block.decode("utf-8", "replace").split("\r\n") if ":" not in line]
+    if "event" not in frame and "response" not in frame:
+        return None, bad
+    return frame, bad
+
+
 def _split_pairs(text: str) -> list[tuple[str, str]]:
     pairs = []
     for line in text.split("\r\n"):
@@ -108,39 +124,73 @@ def _split_pairs(text: str) -> list[tuple[str, str]]:
 
 
 class FrameParser:
-    """Incremental parser: feed any chunks, get whole messages back.
+    """Incremental framing: feed any chunks, get whole messages back.
 
-    Holds bytes (not text) until a message is complete, so a multi-byte
-    character split across reads is decoded intact.
+    Holds bytes (not text) until a message is complete, so a multi-byte character split across
+    reads is decoded intact. A read that completes no message costs a scan of its own bytes only
+    (the search resumes where the last one stopped), so a large message trickling in byte by
+    byte is not scanned again and again.
     """
 
     def __init__(self) -> None:
-        self._buffer = b""
-        self._banner_checked = False
-        self.banner: str | None = None
+        self._buffer = bytearray()
+        self._scan = 0  # no message separator starts before this offset of the buffer
+        self.banner_checked = False
+        self.banner: str | None = None  # "Asterisk Call Manager/11.0.0", None without a banner
+
+    def blocks(self, data: bytes) -> list[bytes]:
+        """The whole messages ``data`` completes, as raw blocks without their blank line (CR/LF
+        around a block stripped, empty blocks dropped); the rest waits for the next read."""
+        buffer = self._buffer
+        buffer += data
+        if not self.banner_checked and not self._take_banner():
+            return []
+        end = buffer.rfind(_SEP, self._scan)
+        if end < 0:
+            self._scan = max(0, len(buffer) - len(_SEP) + 1)
+            return []
+        whole = bytes(buffer[:end])
+        del buffer[:end + len(_SEP)]
+        self._scan = max(0, len(buffer) - len(_SEP) + 1)
+        out = []
+        for block in whole.split(_SEP):
+            if block and (block[0] in (_CR, _LF) or block[-1] in (_CR, _LF)):
+                block = block.strip(b"\r\n")
+            if block:
+                out.append(block)
+        return out
 
     def feed(self, data: bytes) -> list[Frame]:
-        buffer = self._buffer + data
-        if not self._banner_checked:
-            if len(buffer) < len(BANNER_PREFIX) and BANNER_PREFIX.startswith(buffer):
-                self._buffer = buffer
-                return []
-            if buffer.startswith(BANNER_PREFIX):
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    self._buffer = buffer
-                    return []
+        return [parse_message(block) for block in self.blocks(data)]
+
+    def _take_banner(self) -> bool:
+        """Skip the banner line (it has no blank line after it); False while it may still come."""
+        buffer = self._buffer
+        if len(buffer) < len(BANNER_PREFIX) and BANNER_PREFIX.startswith(buffer):
+            return False
+        if buffer.startswith(BANNER_PREFIX):
+            end = buffer.find(b"\r\n")
+            if end < 0 and len(buffer) < BANNER_MAX:
+                return False
+            if end >= 0:
                 self.banner = buffer[:end].decode("utf-8", errors="replace")
-                buffer = buffer[end + 2 :]
-            self._banner_checked = True
-        blocks = buffer.split(_SEP)
-        self._buffer = blocks.pop()
-        return [parse_message(block) for block in blocks if block]
+                del buffer[:end + 2]
+        self.banner_checked = True
+        return True
 
     @property
     def pending(self) -> bytes:
         """Bytes of an unfinished message (a stream cut mid-message)."""
-        return self._buffer
+        return bytes(self._buffer)
+
+    @property
+    def pending_size(self) -> int:
+        return len(self._buffer)
+
+    def clear(self) -> None:
+        """Drop the unfinished message (an oversized one the reader gave up on)."""
+        self._buffer.clear()
+        self._scan = 0
 
 
 def parse_frames(data: bytes) -> list[Frame]:
