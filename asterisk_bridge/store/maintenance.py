@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -59,9 +59,6 @@ class RetentionResult:
     def changed(self) -> bool:
         return bool(self.sessions_hashed or self.calls_hashed or self.steps_dropped)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def describe(self) -> str:
         parts = []
         if self.hash_before is not None:
@@ -98,14 +95,6 @@ def migrate(path: str | PathLike[str]) -> list[str]:
         db = Database(conn)
         db.enable_wal()
         return apply_migrations(db)
-    finally:
-        conn.close()
-
-
-def pending_migrations(path: str | PathLike[str]) -> list[str]:
-    conn = _open(path, read_only=True)
-    try:
-        return [m.name for m in migrations.pending(Database(conn))]
     finally:
         conn.close()
 

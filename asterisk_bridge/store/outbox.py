@@ -94,12 +94,6 @@ def insert_events(conn: sqlite3.Connection, events: Sequence[OutboxMessage]) -> 
     )
 
 
-def write_events(conn: sqlite3.Connection, events: Sequence[OutboxMessage], outbox_max: int) -> int:
-    """:func:`insert_events` then :func:`enforce_bound`, for a writer that writes one record."""
-    insert_events(conn, events)
-    return enforce_bound(conn, outbox_max) if events else 0
-
-
 def enforce_bound(conn: sqlite3.Connection, outbox_max: int) -> int:
     """Delete the oldest events past ``outbox_max`` (in the caller's transaction); returns how many."""
     (depth,) = conn.execute("SELECT count(*) FROM outbox").fetchone()
