@@ -1,9 +1,10 @@
 """A small loopback AMI server for the client tests (Asterisk's side of the Manager protocol).
 
-It behaves like Asterisk 22 where the tests need it (README facts M1, M2): banner line without a
-blank line, ``\\r\\n`` framing, Login answered ``Authentication accepted`` + ``FullyBooted``, a
-wrong secret answered ``Authentication failed`` after ``auth_delay`` and then EOF, Ping answered
-with ``Ping: Pong``. Everything after login is driven by the test through ``Session``.
+It behaves like Asterisk 22 where the tests need it (tests/fixtures/asterisk/README.md, M1 and
+M2): banner line without a blank line, ``\\r\\n`` framing, Login answered ``Authentication
+accepted`` + ``FullyBooted``, a wrong secret answered ``Authentication failed`` after
+``auth_delay`` and then EOF, Ping answered with ``Ping: Pong``. Everything after login is driven
+by the test through ``Session``; ``Late`` answers an action only after a delay.
 """
 
 from __future__ import annotations
