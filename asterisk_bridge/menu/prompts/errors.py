@@ -6,13 +6,13 @@ behind (``render.py`` writes through a temporary file and a rename).
 
 from __future__ import annotations
 
-from ...errors import AsteriskBridgeError
+from ..errors import MenuError
 
 INSTALL_HINT = "apt-get install espeak-ng sox"
 
 
-class PromptError(AsteriskBridgeError):
-    """Base class of every prompt error."""
+class PromptError(MenuError):
+    """Base class of every prompt error (prompts belong to the menu: ``MenuError`` is their area's root)."""
 
 
 class PromptTextError(PromptError):
