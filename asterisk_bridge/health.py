@@ -97,8 +97,9 @@ def problems(status: dict[str, Any], now: float, *, stale_after: float = 30.0, o
     elif ami.get("enabled") and ami.get("reconcile_pending_since") is not None:
         pending = now - float(ami["reconcile_pending_since"])
         if pending >= ami_grace:
+            error = ami.get("reconcile_error")
             out.append(f"calls not reconciled with Asterisk for {pending:.0f} s (CoreShowChannels / QueueStatus"
-                       " not answered in time" + (f": {ami['reconcile_error']})" if ami.get("reconcile_error") else ")"))
+                       " not answered in time" + (f": {error})" if error else ")"))
     mqtt = status.get("mqtt") or {}
     depth = mqtt.get("outbox_depth")
     if mqtt.get("enabled") and isinstance(depth, int) and depth > outbox_warn:
@@ -147,7 +148,8 @@ def format_status(status: dict[str, Any], now: float, timezone: str) -> str:
     if a.get("enabled"):
         lines.append("AMI      " + (f"connected since {_when(a.get('connected_since'), timezone)}, "
                                     f"{a.get('active_calls', 0)} call(s) followed" + _reconcile(a, timezone)
-                                    if a.get("connected") else f"NOT connected since {_when(a.get('down_since'), timezone)}"))
+                                    if a.get("connected")
+                                    else f"NOT connected since {_when(a.get('down_since'), timezone)}"))
     else:
         lines.append("AMI      off")
     if m.get("enabled"):

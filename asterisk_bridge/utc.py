@@ -7,7 +7,7 @@ call follower reads it back.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from numbers import Real
 
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -31,7 +31,7 @@ def utc_iso(epoch: float) -> str:
     if prefix is None:
         if len(_SECONDS) >= 4096:
             _SECONDS.clear()  # bounded; dict operations are atomic across threads
-        prefix = _SECONDS[seconds] = datetime.fromtimestamp(seconds, timezone.utc).strftime(_ISO_FORMAT)
+        prefix = _SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).strftime(_ISO_FORMAT)
     return prefix + _MILLIS[ms]
 
 
@@ -51,7 +51,7 @@ def parse_utc_iso(text: str) -> float:
     if not isinstance(text, str) or not text.endswith("Z"):
         raise ValueError(f"not a UTC ISO time ending in 'Z': {text!r}")
     try:
-        moment = datetime.strptime(text[:-1], _ISO_FORMAT + ".%f").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(text[:-1], _ISO_FORMAT + ".%f").replace(tzinfo=UTC)
     except ValueError:
         raise ValueError(f"not a UTC ISO time like 2026-11-26T13:25:37.252Z: {text!r}") from None
     return round(moment.timestamp(), 3)

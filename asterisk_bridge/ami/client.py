@@ -351,7 +351,7 @@ class AMIClient:
             except TimeoutError:
                 raise AMINotConnected(f"not logged in to AMI at {self.host}:{self.port} after {timeout} s"
                                       f" (last error: {self.last_error})") from None
-            if outcome == "rejected":
+            if outcome == "rejected" and self.last_error is not None:
                 raise self.last_error
 
     async def action(self, action: Mapping[str, Any], *, timeout: float | None = None) -> Message | list[Message]:
@@ -366,9 +366,10 @@ class AMIClient:
             for v in value if isinstance(value, (list, tuple)) else [value]:
                 if any(c in f"{key}{v}" for c in "\r\n"):
                     raise AMIBadAction(f"AMI action {name}: CR/LF in header {key!r} would inject headers")
-        if not self.connected:
+        manager = self._manager
+        if manager is None or not self.connected:
             raise AMINotConnected(f"not logged in to AMI at {self.host}:{self.port}; {name} not sent")
-        protocol = self._manager.protocol
+        protocol = manager.protocol
         act = actions.Action(dict(action))
         future = protocol.send(act)
         log.debug("sent AMI %s (ActionID %s)", name, act.id)
@@ -409,13 +410,14 @@ class AMIClient:
         """Ping every ``ping_interval``; no Pong within ``action_timeout`` = hung Asterisk: abort."""
         while True:
             await asyncio.sleep(self.ping_interval)
-            if not self.connected:
+            manager = self._manager
+            if manager is None or not self.connected:
                 continue
-            protocol = self._manager.protocol
+            protocol = manager.protocol
             try:
                 await self.action({"Action": "Ping"})
             except AMIActionTimeout:
-                if protocol is self._manager.protocol and not protocol.closed:
+                if protocol is manager.protocol and not protocol.closed:
                     log.warning("AMI at %s:%s did not answer Ping within %.1f s; dropping the connection",
                                 self.host, self.port, self.action_timeout)
                     protocol.transport.abort()

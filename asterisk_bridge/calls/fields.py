@@ -14,12 +14,12 @@ from typing import Any
 Get = Callable[[str], Any]
 
 
-class _Lowered(dict):  # type: ignore[type-arg]
+class _Lowered(dict[str, Any]):
     """A plain dict event with lower-cased keys, read through ``get``."""
 
     __slots__ = ()
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return dict.get(self, key.lower(), default)
 
 

@@ -166,7 +166,8 @@ def _apply(call: QueueLogCall, e: QueueLogEntry) -> None:
         leg.wait_seconds = float(hold) if hold is not None else e.time - leg.joined_at
         leg.left_reason = "answered"
         leg.attempts.append(
-            RingAttempt(e.agent, "", e.field(2), e.time - (ring or 0), float(ring) if ring is not None else None, "answered")
+            RingAttempt(e.agent, "", e.field(2), e.time - (ring or 0), float(ring) if ring is not None else None,
+                        "answered")
         )
     elif ev in ("COMPLETECALLER", "COMPLETEAGENT"):
         talk = _int(e.field(2))

@@ -223,7 +223,7 @@ class CallTracker:
         ended_at = the last event we saw).
         """
         closed: list[CallRecord] = []
-        for linkedid, state in list(self._active.items()):
+        for state in list(self._active.values()):
             rec = state.record
             if state.linkedid_end_at is not None and now - state.linkedid_end_at >= self.linkedid_end_grace:
                 rec.ended_at = state.linkedid_end_at

@@ -18,7 +18,7 @@ from datetime import datetime
 from numbers import Real
 from os import PathLike
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -27,8 +27,8 @@ from ..utc import parse_utc_iso, utc_iso
 from .errors import StoreError
 from .rows import call_record_from_rows
 
-DatabaseLike = Union[str, PathLike, Database]
-TimeBound = Union[float, int, datetime, str, None]
+DatabaseLike = str | PathLike[str] | Database
+TimeBound = float | int | datetime | str | None
 
 #: Columns ``menu_counts`` may group by (anything else is refused: they are spliced into SQL).
 GROUPABLE = ("node", "line", "topic", "result", "queue", "age_group", "ended_in", "hung_up")

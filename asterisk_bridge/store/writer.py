@@ -294,7 +294,7 @@ class Writer:
             except RECORD_ERRORS as exc:
                 if len(records) > 1:  # find the record at fault; write the others
                     rejected: dict[int, str] = {}
-                    for record, record_events in zip(records, events):
+                    for record, record_events in zip(records, events, strict=True):
                         rejected.update(await self._write_until_committed(loop, [record], [record_events]))
                     return rejected
                 return {id(records[0]): self._reject(records[0], exc)}
