@@ -14,7 +14,7 @@ the stream / CPU seconds of this process (all threads, so the store's writer thr
   panoramisk AMIProtocol      panoramisk 1.4 ``data_received`` (encoding utf8) with a counting
                               dummy factory: the baseline (1.00)
   FrameParser                 ami/frames.py alone
-  client protocol             ami/client.py's _LineSafeProtocol alone (what AMIClient runs)
+  client protocol             ami/protocol.py's ClientProtocol alone (what AMIClient runs)
   FrameParser + tracker       ... -> CallTracker.feed
   FrameParser + tracker + Store   ... -> Store.submit_call for every update, then flush
   client + tracker + Store    the production chain: AMIClient's protocol -> tracker -> store,
@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
-from asterisk_bridge.ami.client import _LineSafeProtocol  # noqa: E402
+from asterisk_bridge.ami.protocol import ClientProtocol  # noqa: E402
 from asterisk_bridge.ami.frames import FrameParser  # noqa: E402
 from asterisk_bridge.calls.tracker import CallTracker  # noqa: E402
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events  # noqa: E402
@@ -111,12 +111,12 @@ class _Counter:
     def __init__(self, sink=None):
         self.events = 0
         self.sink = sink
-        self.client = self  # _LineSafeProtocol dispatches to factory.client._dispatch
+        self.client = self  # ClientProtocol dispatches to factory.client._dispatch
 
     def dispatch(self, message):  # panoramisk AMIProtocol
         self.events += 1
 
-    def _dispatch(self, message):  # _LineSafeProtocol
+    def _dispatch(self, message):  # ClientProtocol
         self.events += 1
         if self.sink is not None:
             self.sink(message)
@@ -142,7 +142,7 @@ def run_frames(data: bytes) -> int:
 
 
 def run_client(data: bytes, sink=None) -> int:
-    proto = _LineSafeProtocol()
+    proto = ClientProtocol()
     proto.connection_made(_Transport())
     counter = _Counter(sink)
     proto.factory = counter
@@ -191,7 +191,7 @@ def _with_store(data: bytes, path: str, use_client: bool) -> tuple[int, _Tracked
         try:
             c0 = time.process_time()
             if use_client:
-                proto = _LineSafeProtocol()
+                proto = ClientProtocol()
                 proto.connection_made(_Transport())
                 counter = _Counter(tracked)
                 proto.factory = counter

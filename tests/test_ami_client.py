@@ -11,9 +11,10 @@ import pytest
 from ami_fake import FakeAMI, Session, block
 from helpers import FIXTURES, read_transcript
 
-from asterisk_bridge.ami.client import AMIClient, response_message
+from asterisk_bridge.ami.client import AMIClient
 from asterisk_bridge.ami.errors import AMIActionError, AMIActionTimeout, AMIAuthError, AMIBadAction, AMINotConnected
 from asterisk_bridge.ami.frames import Frame, read_message
+from asterisk_bridge.ami.protocol import response_message
 
 CAPTURES = sorted((FIXTURES / "ami").rglob("*.raw"))
 FAST = dict(ping_interval=30.0, action_timeout=0.5, reconnect_min=0.05, reconnect_max=0.4)

@@ -5,8 +5,8 @@ bugs, each reproduced against a loopback AMI server (tests/test_ami_client.py ho
 each to account). This module fixes them in one place:
 
 1. UTF-8 split across TCP reads (1.4 decodes every read on its own and silently drops the bytes
-   of a character split between two reads): the protocol reads through ``frames.FrameParser``,
-   which buffers bytes and decodes whole messages.
+   of a character split between two reads): the protocol (``protocol.py``) reads through
+   ``frames.FrameParser``, which buffers bytes and decodes whole messages.
 2. A hung Asterisk is never noticed (its keep-alive Ping throws the answer away): a Ping watchdog
    aborts the transport, so we reconnect.
 3. Pending actions are re-sent after a reconnect (a second Originate = a second call): every
@@ -21,9 +21,9 @@ back off exponentially up to ``reconnect_max``; events that carry ``ActionID``/`
 (``OriginateResponse``, ``UserEvent``; facts M2/M4/M6) go to the event callbacks, and only
 ``EventList`` items are collected into an action's answer.
 
-Every byte is read through ``frames.py`` (the one AMI parser): events reach the callbacks as its
-``Frame`` objects; responses and list items become panoramisk ``Message`` objects (repeated keys
-as lists) only because panoramisk's Login and action futures expect them.
+Every byte is read through ``frames.py`` (the one AMI parser) by ``protocol.py``: events reach
+the callbacks as its ``Frame`` objects; responses and list items become panoramisk ``Message``
+objects only because panoramisk's Login and action futures expect them.
 """
 
 from __future__ import annotations
@@ -35,11 +35,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from panoramisk import actions
-from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
-from asterisk_bridge.ami import frames
 from asterisk_bridge.ami.errors import (
     AMIActionError,
     AMIActionTimeout,
@@ -48,7 +46,8 @@ from asterisk_bridge.ami.errors import (
     AMIError,
     AMINotConnected,
 )
-from asterisk_bridge.ami.frames import BANNER_PREFIX, Frame, FrameParser
+from asterisk_bridge.ami.frames import Frame
+from asterisk_bridge.ami.protocol import ClientProtocol
 
 log = logging.getLogger(__name__)
 
@@ -73,125 +72,6 @@ class _SecretFilter(logging.Filter):
             if self.secret in text:
                 record.msg, record.args = text.replace(self.secret, "********"), None
         return True
-
-
-def response_message(frame: Frame) -> Message:
-    """A response (or an EventList item) as the panoramisk ``Message`` its action future expects:
-    keys as Asterisk spelled them first, a repeated key (M1, ``Output``) as the list of its values."""
-    headers: dict[str, Any] = {}
-    spelled: dict[str, str] = {}  # lower-case key -> first spelling, so repeats merge case-insensitively
-    for key, value in frame.pairs:
-        first = spelled.setdefault(key.lower(), key)
-        if first in headers:
-            old = headers[first]
-            headers[first] = (old if isinstance(old, list) else [old]) + [value]
-        else:
-            headers[first] = value
-    message = Message(headers)
-    if "content" not in spelled:
-        message._store.pop("content", None)  # 1.4 Message always adds an empty 'content' key
-    return message
-
-
-class _LineSafeProtocol(AMIProtocol):
-    """Reads bytes through ``frames.FrameParser`` (1.4 decodes each TCP read on its own and drops a
-    split Cyrillic letter), then routes by ActionID with events taking precedence (M6)."""
-
-    max_message_bytes = 8 * 1024 * 1024
-
-    def connection_made(self, transport):
-        super().connection_made(transport)
-        self._parser = FrameParser()
-
-    def data_received(self, data: bytes) -> None:
-        parser = self._parser
-        checked = parser.banner_checked
-        blocks = parser.blocks(data)
-        if parser.banner_checked and not checked:
-            self._banner_read(parser.banner)
-        for block in blocks:
-            self._handle_block(block)
-        if parser.pending_size > self.max_message_bytes:
-            self.log.error("AMI message over %d bytes without an end; dropping the connection",
-                           self.max_message_bytes)
-            parser.clear()
-            self.transport.abort()
-
-    def _banner_read(self, banner: str | None) -> None:
-        if banner is not None:
-            self.version = banner[len(BANNER_PREFIX):].strip()
-            self.log.info("AMI protocol version %s", self.version)
-        else:
-            self.log.warning("no AMI banner from %s; reading messages anyway",
-                             self.transport.get_extra_info("peername"))
-
-    def _handle_block(self, block: bytes) -> None:
-        if not block.isascii():  # only then can bytes be bad; the strict decode is the check
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError:
-                self.log.warning("AMI message is not valid UTF-8 (bad bytes replaced): %.200r",
-                                 block.decode("utf-8", "replace"))
-        frame, bad = frames.read_message(block)
-        if bad:
-            self.log.warning("AMI %s: ignored %d malformed line(s), first %.100r",
-                             frame.get("Event") or frame.get("Response") if frame is not None else "block",
-                             len(bad), bad[0])
-        received_at = self.factory.client.last_received = time.time()
-        if frame is None:
-            self.log.warning("skipped an AMI block with neither Event nor Response: %.200r",
-                             block.decode("utf-8", "replace"))
-            return
-        if "event" in frame:
-            action_id = frame.get("ActionID")
-            action = self.responses.get(action_id) if action_id is not None else None
-            if action is None or not getattr(action, "list_open", False):
-                frame.received_at = received_at
-                self.factory.client._dispatch(frame)
-                return
-        # a response or an EventList item of our own action: panoramisk Message, as the futures expect
-        message = response_message(frame)
-        message.received_at = received_at
-        self.handle_message(message)
-
-    def handle_message(self, message: Message) -> None:
-        action_id = message.get("ActionID")
-        action = self.responses.get(action_id) if isinstance(action_id, str) else None
-        if "event" in message:
-            if action is None or not getattr(action, "list_open", False):
-                self.factory.client._dispatch(message)
-                return
-            action.responses.append(message)  # an EventList item of our own action
-            if str(message.get("EventList", "")).lower() == "complete" or str(message["Event"]).endswith("Complete"):
-                self._resolve(action, action.responses)
-        elif action is None:
-            self.log.debug("AMI response for no pending action (ActionID %r) dropped", action_id)
-        else:
-            action.responses.append(message)
-            if message.success and str(message.get("EventList", "")).lower() == "start":
-                action.list_open = True
-            else:
-                self._resolve(action, message)
-
-    def _resolve(self, action: actions.Action, result: Any) -> None:
-        self.responses.pop(action.id, None)
-        if not action.future.done():
-            action.future.set_result(result)
-
-    def fail_pending(self) -> None:
-        for action in {id(a): a for a in self.responses.values()}.values():
-            if not action.future.done():
-                action.future.set_exception(AMINotConnected(
-                    f"connection to Asterisk lost before the response to {action.get('Action')}; not re-sent"))
-        self.responses.clear()
-
-    def connection_lost(self, exc):
-        self.fail_pending()
-        super().connection_lost(exc)
-
-    def close(self):
-        self.fail_pending()
-        super().close()
 
 
 class _Manager(Manager):
@@ -332,7 +212,7 @@ class AMIClient:
             logging.getLogger(name).addFilter(self._filter)
         self._manager = _Manager(
             self, loop=asyncio.get_running_loop(), host=self.host, port=self.port, username=self.username,
-            secret=self._secret, events=self.events, protocol_factory=_LineSafeProtocol, log=log,
+            secret=self._secret, events=self.events, protocol_factory=ClientProtocol, log=log,
             forgetable_actions=_AllActions(), ping_delay=86400, ping_interval=86400)
         self._manager.connect()
         self._watch = asyncio.create_task(self._watchdog())
