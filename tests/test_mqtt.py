@@ -35,7 +35,7 @@ from asterisk_bridge.pbxsim.ami_calls import CallScenario, Operator, call_events
 from asterisk_bridge.menu import MenuRecord
 from asterisk_bridge.store import Store
 from asterisk_bridge.privacy import hash_number
-from asterisk_bridge.report.figures import service_level
+from asterisk_bridge.report.definitions import service_level
 from asterisk_bridge.store.outbox import OutboxError, OutboxMessage, check_events
 from helpers import free_port
 

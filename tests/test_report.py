@@ -21,7 +21,7 @@ from report_fixture import DAY_CALLS, DAY_MENUS, HOSTILE, OTHER_CALLS, day_db, m
 from asterisk_bridge.config import load_config
 from asterisk_bridge.report import commands
 from asterisk_bridge.report.build import build_figures
-from asterisk_bridge.report.figures import BUCKETS, menu_bucket, outcome_bucket
+from asterisk_bridge.report.definitions import BUCKETS, menu_bucket, outcome_bucket
 from asterisk_bridge.report.errors import PeriodError, SummaryTemplateError
 from asterisk_bridge.report.period import local_day, local_period
 from asterisk_bridge.report.render import plural_ru, render_summary

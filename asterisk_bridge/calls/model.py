@@ -3,7 +3,7 @@ ring attempts, an operator's input, and the updates the tracker hands out.
 
 The value sets below are the one list of each: the tracker and queue_log decide with them, the
 store refuses a record outside them, the reports bucket by them and MQTT publishes them. A new
-outcome is added here and nowhere else (``report/figures.py`` and ``store/report_queries.py``
+outcome is added here and nowhere else (``report/definitions.py`` and ``store/report_queries.py``
 derive their buckets from :data:`OUTCOMES`). Pure: no I/O.
 """
 

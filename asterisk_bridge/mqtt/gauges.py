@@ -11,7 +11,7 @@ Definitions (also in the README):
 - ``waiting``: calls in a queue now; ``longest_wait_seconds``: the longest of those waits.
 - ``answered_today``: calls answered since local midnight (``timezone``), by the answer time.
 - ``abandoned_today``: calls that ended as ``abandoned_queue`` today (short abandons excluded).
-- ``service_level_today``: percent, computed by ``report.figures.service_level`` exactly as the
+- ``service_level_today``: percent, computed by ``report.definitions.service_level`` exactly as the
   summary computes it (``summary.abandons``: ``ignored``, ``against``, ``for``), over today's
   answered and abandoned calls. ``null`` before the first answered/abandoned call.
 """
@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ..report.figures import ABANDON_TREATMENTS, service_level
+from ..report.definitions import ABANDON_TREATMENTS, service_level
 from ..store.outbox import OutboxMessage
 from ..utc import utc_iso
 from .errors import EventError

@@ -1,7 +1,7 @@
 """Assemble :class:`~asterisk_bridge.report.figures.Figures` for a period: store queries in, figures out.
 
 The only place where the report touches the database (through ``store.report_queries``) and
-the configuration; the maths stays in ``figures.py``, the wording in the templates.
+the configuration; the maths stays in ``compute.py``, the wording in the templates.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 
 from asterisk_bridge.config import Config, Menu
 from asterisk_bridge.privacy import mask_name, mask_number, name_is_number
-from asterisk_bridge.utc import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.maintenance import retention_removed
 from asterisk_bridge.store.queries import reading
+from asterisk_bridge.utc import parse_utc_iso
 
-from .figures import (
-    CallLine, Catalog, Definitions, Figures, PeriodFigures, completeness, compute_period, compute_totals,
-)
+from .compute import completeness, compute_period, compute_totals
+from .definitions import Definitions
+from .figures import CallLine, Catalog, Figures, PeriodFigures
 from .period import Period, local_day, local_period, month_to_date, zone
 
 

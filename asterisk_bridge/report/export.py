@@ -19,7 +19,8 @@ from asterisk_bridge.config import Config
 from asterisk_bridge.privacy import mask_name, mask_number
 from asterisk_bridge.store import report_queries as rq
 
-from .figures import BUCKETS, Figures, Section
+from .definitions import BUCKETS
+from .figures import Figures, Section
 from .period import local_day
 from .render import labels
 

@@ -1,107 +1,19 @@
-"""Contact-center figures from grouped call rows: pure KPI maths, no I/O.
+"""Contact-center figures: the tree of numbers a summary, ``stats`` and the CSV export show
+(counts, queue figures, shares per line, topic, age group and hour), and its JSON. Pure.
 
-The store hands over *groups* (``calls`` rows counted per line, topic, age group and outcome,
-with wait and talk sums), not individual calls: the same maths then serves one day (a few
-thousand calls) and five months (a million) at the speed of one SQL ``GROUP BY``. A single call
-is simply a group of one.
-
-Every product computes "service level" differently (Asterisk's ``ServiceLevelPerf`` divides by
-the calls answered, others by the calls offered, with or without the abandons within the
-threshold), so the exact definitions live here, in :data:`DEFINITIONS`, and the summary footer
-prints them.
-
-Outcome buckets partition the calls offered: every call falls in exactly one, so
-``offered == sum(buckets)`` always holds (tests check it).
+What each figure means (the outcome buckets, service level, the definitions the footer prints)
+is ``definitions.py``; the maths that fills the tree from grouped call rows is ``compute.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import date, datetime
 from typing import Any
 
-from ..calls.model import OUTCOMES, UNANSWERED_OUTCOMES
-from .period import Period, zone
-
-ABANDON_TREATMENTS = ("ignored", "against", "for")
-
-#: Outcome buckets, in the order reports show them.
-BUCKETS = (
-    "answered", "abandoned_menu", "abandoned_queue", "short_abandon", "selfservice",
-    "unanswered", "failed", "unknown_end", "in_progress", "no_ami",
-)
-
-#: calls.outcome -> bucket: each outcome is its own bucket, except queue_timeout/full/empty (the
-#: call wanted an operator and the queue let it go without one), which are "unanswered".
-_OUTCOME_BUCKET = {outcome: "unanswered" if outcome in UNANSWERED_OUTCOMES else outcome for outcome in OUTCOMES}
-
-#: Age group codes of the contract, in display order; other codes a line configures follow.
-AGE_GROUPS = ("under-30", "30-40", "40-60", "over-60", "unknown")
-
-NO_TOPIC = ""  # the topic key for calls that chose none (hung up, operator key, timeout)
-
-DEFINITIONS = {
-    "offered": "every call that reached a line in the period (by its start time): calls seen by AMI, "
-    "plus menu sessions AMI did not see",
-    "answered": "an operator answered the call",
-    "abandoned_menu": "the caller hung up in the voice menu, before any queue",
-    "abandoned_queue": "the caller hung up while waiting in a queue, after the short-abandon threshold",
-    "short_abandon": "the caller hung up within the short-abandon threshold of joining the queue; "
-    "left out of service level and abandon rate",
-    "selfservice": "the information message answered the question; the call ended without an operator",
-    "unanswered": "the queue let the call go unanswered (queue timeout, queue full, no operators)",
-    "failed": "Asterisk reported a failure, or an outcome this version does not know",
-    "unknown_end": "the end of the call was never seen (AMI link lost); counted, never guessed",
-    "in_progress": "the call had not ended when the figures were taken",
-    "no_ami": "known only from the voice menu (AMI off or a gap): sent to a queue, fate unknown",
-    "queued": "answered + abandoned_queue + unanswered (calls that waited for an operator; "
-    "short abandons excluded)",
-    "service_level.ignored": "answered within T / (queued - abandoned within T)",
-    "service_level.against": "answered within T / queued (every abandon counts as a failure)",
-    "service_level.for": "(answered within T + abandoned within T) / queued",
-    "asa": "average speed of answer: total queue wait of answered calls / answered calls",
-    "longest_wait": "the longest queue wait of any call in the period",
-    "avg_talk": "total talk time / answered calls with a known talk time",
-    "abandon_rate": "abandoned_queue / (answered + abandoned_queue)",
-    "selfservice_rate": "selfservice / offered (true containment: the message was heard to the end)",
-    "share": "share of the calls offered on that line (or in total)",
-}
-
-
-def outcome_bucket(outcome: str | None) -> str:
-    if outcome is None:
-        return "in_progress"
-    return _OUTCOME_BUCKET.get(outcome, "failed")
-
-
-def menu_bucket(result: str | None) -> str:
-    """A menu session AMI never saw: only the menu can say what happened."""
-    if result == "hangup":
-        return "abandoned_menu"
-    if result == "selfservice":
-        return "selfservice"
-    return "no_ami"
-
-
-@dataclass(frozen=True)
-class Definitions:
-    """The thresholds the figures were computed with (printed in the footer)."""
-
-    service_level_seconds: float = 20.0
-    abandons: str = "against"
-    short_abandon_seconds: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.abandons not in ABANDON_TREATMENTS:
-            raise ValueError(f"abandons={self.abandons!r}: expected one of {', '.join(ABANDON_TREATMENTS)}")
-        if self.service_level_seconds <= 0:
-            raise ValueError(f"service_level_seconds={self.service_level_seconds!r}: must be > 0")
-
-    @property
-    def service_level_formula(self) -> str:
-        return DEFINITIONS[f"service_level.{self.abandons}"]
+from .definitions import BUCKETS, Definitions, ratio
+from .period import Period
 
 
 @dataclass(frozen=True)
@@ -149,7 +61,7 @@ class Counts:
 
     @property
     def selfservice_rate(self) -> float | None:
-        return _ratio(self.selfservice, self.offered)
+        return ratio(self.selfservice, self.offered)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -337,195 +249,6 @@ class Figures:
             "first_record": self.first_record.isoformat() if self.first_record else None,
             "calls": [c.to_json() for c in self.calls],
         }
-
-
-# ------------------------------------------------------------------------------- maths
-
-
-class _Acc:
-    """Running sums for one section."""
-
-    def __init__(self) -> None:
-        self.counts = Counts()
-        self.ami_calls = 0
-        self.answered_within = 0
-        self.abandoned_within = 0
-        self.wait_sum = 0.0
-        self.wait_max: float | None = None
-        self.talk_n = 0
-        self.talk_sum = 0.0
-        self.topics: dict[str, int] = {}
-        self.ages: dict[str, int] = {}
-        self.hours = [0] * 24
-
-    def add_call_group(self, g: Mapping[str, Any], bucket: str) -> None:
-        calls = int(g["calls"])
-        self.counts.add(bucket, calls)
-        self.ami_calls += calls
-        within = int(g.get("within") or 0)
-        if bucket == "answered":
-            self.answered_within += within
-            self.wait_sum += float(g.get("wait_sum") or 0.0)
-            self.talk_n += int(g.get("talk_n") or 0)
-            self.talk_sum += float(g.get("talk_sum") or 0.0)
-        elif bucket == "abandoned_queue":
-            self.abandoned_within += within
-        wait_max = g.get("wait_max")
-        if wait_max is not None and (self.wait_max is None or wait_max > self.wait_max):
-            self.wait_max = float(wait_max)
-        self._add_mix(g, calls)
-
-    def add_menu_group(self, g: Mapping[str, Any], bucket: str) -> None:
-        calls = int(g["calls"])
-        self.counts.add(bucket, calls)
-        self._add_mix(g, calls)
-
-    def _add_mix(self, g: Mapping[str, Any], calls: int) -> None:
-        topic = g.get("topic") or NO_TOPIC
-        self.topics[topic] = self.topics.get(topic, 0) + calls
-        age = g.get("age_group") or "unknown"
-        self.ages[age] = self.ages.get(age, 0) + calls
-
-    def queue(self, d: Definitions) -> QueueFigures | None:
-        if not self.ami_calls:
-            return None
-        c = self.counts
-        queued = c.queued
-        sl = service_level(self.answered_within, self.abandoned_within, queued, d.abandons)
-        return QueueFigures(
-            queued=queued,
-            answered_within=self.answered_within,
-            abandoned_within=self.abandoned_within,
-            service_level=sl,
-            asa=_ratio(self.wait_sum, c.answered),
-            longest_wait=self.wait_max,
-            avg_talk=_ratio(self.talk_sum, self.talk_n),
-            abandon_rate=_ratio(c.abandoned_queue, c.answered + c.abandoned_queue),
-        )
-
-
-def compute_period(
-    period: Period,
-    call_groups: Iterable[Mapping[str, Any]],
-    menu_groups: Iterable[Mapping[str, Any]],
-    hour_rows: Iterable[Mapping[str, Any]],
-    definitions: Definitions,
-    catalog: Catalog,
-    *,
-    incomplete: int = 0,
-) -> PeriodFigures:
-    """Figures for one period from the store's groups.
-
-    ``call_groups``: ``{line, topic, age_group, outcome, calls, within, wait_sum, wait_max,
-    talk_n, talk_sum}`` over ``calls`` rows, where ``within`` counts calls whose queue wait was
-    at most the service-level threshold. ``menu_groups``: ``{line, topic, age_group, result,
-    calls}`` over menu sessions AMI did not see. ``hour_rows``: ``{line, hour, quarter, calls}``
-    with ``hour`` the UTC ``YYYY-MM-DDTHH`` prefix and ``quarter`` 0..3 (quarters, because some
-    time zones are 30 or 45 minutes off UTC).
-    """
-    total, per_line = _Acc(), dict[str, _Acc]()
-    seen_calls, menu_only = False, 0
-    for g in call_groups:
-        seen_calls = True
-        bucket = outcome_bucket(g.get("outcome"))
-        for acc in (total, per_line.setdefault(_line_key(g), _Acc())):
-            acc.add_call_group(g, bucket)
-    for g in menu_groups:
-        menu_only += int(g["calls"])
-        bucket = menu_bucket(g.get("result"))
-        for acc in (total, per_line.setdefault(_line_key(g), _Acc())):
-            acc.add_menu_group(g, bucket)
-    for row in hour_rows:
-        hour = _local_hour(row["hour"], int(row["quarter"]), period.timezone)
-        calls = int(row["calls"])
-        total.hours[hour] += calls
-        per_line.setdefault(_line_key(row), _Acc()).hours[hour] += calls
-
-    seen_menu = menu_only > 0
-    source = "mixed" if seen_calls and seen_menu else "calls" if seen_calls else "menu" if seen_menu else "none"
-    ordered = [n for n in catalog.lines if n in per_line] + sorted(n for n in per_line if n not in catalog.lines)
-    lines = [_section(n, catalog.line_name(n), per_line[n], definitions, catalog) for n in ordered]
-    return PeriodFigures(
-        period=period,
-        total=_section(None, "", total, definitions, catalog, topic_lines=per_line),
-        lines=lines,
-        source=source,
-        incomplete=incomplete,
-        menu_only=menu_only,
-    )
-
-
-def compute_totals(period: Period, bucket_rows: Iterable[Mapping[str, Any]]) -> Totals:
-    """Headline counts from ``{line, bucket, calls}`` rows (see :func:`outcome_bucket`)."""
-    total, lines = Counts(), dict[str, Counts]()
-    for row in bucket_rows:
-        if row["bucket"] not in BUCKETS:
-            raise ValueError(f"unknown outcome bucket {row['bucket']!r} (expected one of {', '.join(BUCKETS)})")
-        calls = int(row["calls"])
-        total.add(row["bucket"], calls)
-        lines.setdefault(_line_key(row), Counts()).add(row["bucket"], calls)
-    return Totals(period, total, dict(sorted(lines.items())))
-
-
-def completeness(figures: PeriodFigures) -> Completeness:
-    c = figures.total.counts
-    return Completeness(
-        unknown_end=c.unknown_end,
-        in_progress=c.in_progress,
-        incomplete_records=figures.incomplete,
-        ami_gap=figures.menu_only if figures.source == "mixed" else 0,
-    )
-
-
-def _section(
-    line: str | None, name: str, acc: _Acc, d: Definitions, catalog: Catalog,
-    topic_lines: Mapping[str, _Acc] | None = None,
-) -> Section:
-    offered = acc.counts.offered
-    if topic_lines is None:
-        topics = [
-            Share(t, catalog.topic_name(line, t) if t else None, n, _ratio(n, offered))
-            for t, n in sorted(acc.topics.items(), key=lambda kv: (-kv[1], kv[0]))
-        ]
-    else:  # all lines: a topic id is only unique within its line
-        rows = [(ln, t, n) for ln, a in topic_lines.items() for t, n in a.topics.items()]
-        topics = [
-            Share(t, catalog.topic_name(ln, t) if t else None, n, _ratio(n, offered), line=ln)
-            for ln, t, n in sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
-        ]
-    codes = [a for a in AGE_GROUPS if a != "unknown"] + sorted(set(acc.ages) - set(AGE_GROUPS)) + ["unknown"]
-    ages = [Share(a, None, acc.ages.get(a, 0), _ratio(acc.ages.get(a, 0), offered)) for a in codes]
-    return Section(line, name, acc.counts, acc.queue(d), topics, ages, acc.hours)
-
-
-def _line_key(row: Mapping[str, Any]) -> str:
-    return row.get("line") or "?"
-
-
-@lru_cache(maxsize=4096)
-def _local_hour(utc_hour: str, quarter: int, tz_name: str) -> int:
-    moment = datetime.strptime(utc_hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
-    moment += timedelta(minutes=15 * quarter)
-    return moment.astimezone(zone(tz_name)).hour
-
-
-def service_level(answered_within: int, abandoned_within: int, queued: int, abandons: str) -> float | None:
-    """The one definition of service level, shared by the summary and the live MQTT gauges.
-
-    ``ignored``: answered within T / (queued - abandoned within T); ``against``: answered within
-    T / queued; ``for``: (answered + abandoned within T) / queued. None when nothing was queued.
-    """
-    if abandons == "ignored":
-        return _ratio(answered_within, queued - abandoned_within)
-    if abandons == "against":
-        return _ratio(answered_within, queued)
-    if abandons == "for":
-        return _ratio(answered_within + abandoned_within, queued)
-    raise ValueError(f"abandons={abandons!r}: expected one of {', '.join(ABANDON_TREATMENTS)}")
-
-
-def _ratio(part: float, whole: float) -> float | None:
-    return part / whole if whole else None
 
 
 def _round(value: float | None, digits: int) -> float | None:

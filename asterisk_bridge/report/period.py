@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from asterisk_bridge.utc import utc_iso
 
@@ -29,7 +29,7 @@ def day_start(day: date, tz: zoneinfo.ZoneInfo) -> datetime:
     For a midnight that does not exist (a DST jump at 00:00) ``fold=0`` resolves to the offset
     before the jump, which is exactly the instant the day begins.
     """
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from babel.numbers import format_decimal, format_percent
 from asterisk_bridge.config import Config
 from asterisk_bridge.resources import templates_dir as shipped_templates_dir
 
+from .definitions import AGE_GROUPS, BUCKETS, DEFINITIONS
 from .errors import SummaryTemplateError
-from .figures import AGE_GROUPS, BUCKETS, DEFINITIONS, Counts, Figures, Totals
+from .figures import Counts, Figures, Totals
 
 LANGUAGES = ("ru", "en")
 

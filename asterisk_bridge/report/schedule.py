@@ -18,8 +18,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from asterisk_bridge.config import Config
-from asterisk_bridge.utc import parse_utc_iso
 from asterisk_bridge.store import report_queries as rq
+from asterisk_bridge.utc import parse_utc_iso
 
 from .build import build_figures
 from .errors import MailError

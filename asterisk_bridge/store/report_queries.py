@@ -1,6 +1,6 @@
 """SQL for the summary and ``stats``: grouped figures over a UTC half-open range, and the send log.
 
-Why grouped and not row by row: the maths (report/figures.py) needs sums per line, topic, age
+Why grouped and not row by row: the maths (report/compute.py) needs sums per line, topic, age
 group and outcome, and SQLite computes them while it walks the ``(started_at)`` /
 ``(line, started_at)`` indexes, so five months cost one index range scan instead of a million
 Python dicts. Bounds are ``utc_iso`` strings compared as text (the stored format sorts like time).
@@ -29,7 +29,7 @@ def _sql_list(values: Iterable[str]) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
-# Mirrors report.figures.outcome_bucket / menu_bucket (a test checks they agree); the outcomes
+# Mirrors report.definitions.outcome_bucket / menu_bucket (a test checks they agree); the outcomes
 # come from the one list in calls/model.py.
 CALL_BUCKET_SQL = f"""CASE
     WHEN outcome IS NULL THEN 'in_progress'
