@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from os import PathLike
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlite_utils import Database
@@ -36,24 +35,10 @@ def _menu_record(record: object) -> MenuRecord:
 class Store(Writer):
     """The call-record database: ``async with Store(path) as store: store.submit_menu(record)``.
 
-    All methods must be called from the event loop thread that opened the store.
+    Built like :class:`~asterisk_bridge.store.writer.Writer` (``path``, the writer's timing,
+    ``outbox_max``, ``node``). All methods must be called from the event loop thread that opened
+    the store.
     """
-
-    def __init__(
-        self,
-        path: str | PathLike[str],
-        *,
-        busy_timeout: float = 10.0,
-        retry_initial: float = 0.25,
-        retry_max: float = 30.0,
-        batch_max: int = 200,
-        coalesce: float = 0.025,
-        outbox_max: int = 100_000,
-        node: str | None = None,
-    ):
-        super().__init__(path, busy_timeout=busy_timeout, retry_initial=retry_initial, retry_max=retry_max,
-                         batch_max=batch_max, coalesce=coalesce, outbox_max=outbox_max)
-        self.node = node  # written into call rows that do not name their node
 
     # -- menu records ---------------------------------------------------------------------------
 

@@ -67,6 +67,7 @@ class Writer:
         batch_max: int = 200,
         coalesce: float = 0.025,
         outbox_max: int = 100_000,
+        node: str | None = None,
     ):
         if busy_timeout < 0 or retry_initial <= 0 or retry_max < retry_initial or batch_max < 1 or coalesce < 0:
             raise ValueError(
@@ -85,6 +86,7 @@ class Writer:
         if isinstance(outbox_max, bool) or not isinstance(outbox_max, int) or outbox_max < 1:
             raise ValueError(f"Store: outbox_max must be a whole number >= 1, got {outbox_max!r}")
         self.outbox_max = outbox_max
+        self.node = node  # written into call rows that do not name their node (Store.submit_call)
         self.outbox_signal = asyncio.Event()  # set after a commit that queued MQTT events
         self.rejected: list[Item] = []  # records SQLite refused for their content (logged)
         self.last_error: str | None = None
