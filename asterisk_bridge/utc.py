@@ -7,7 +7,7 @@ call follower reads it back.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone, UTC
+from datetime import UTC, datetime
 from numbers import Real
 
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S"
