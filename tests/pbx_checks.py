@@ -12,21 +12,14 @@ from AMI event timestamps: they agree within a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 from pbx_bridge import call_row, menu_session
 from pbx_calls import Call, QueueLogLine
 
 SHORT_ABANDON = 5.0  # the example configuration's [ami] short_abandon
-#: a race seen on the real PBX (see ``lost_agent_complete``); tests/test_tracker.py pins it
-AGENT_COMPLETE_WITHOUT_CALLER = (
-    "Asterisk sent AgentComplete without the caller channel's fields (the caller channel was already gone: only "
-    "the operator's Dest* fields, or no channel fields at all) and the tracker drops such an event")
 
 
 @dataclass
@@ -94,31 +87,9 @@ def ending(call: Call) -> list[tuple[str, str, str]]:
             if e.get("Event") in names and call.linkedid in (e.get("Linkedid"), e.get("DestLinkedid"))]
 
 
-def lost_agent_complete(call: Call) -> bool:
-    """Did Asterisk publish this call's AgentComplete after the caller channel was gone? Then it
-    has no Channel/Uniqueid/Linkedid: only the operator channel's Dest* fields (with DestLinkedid),
-    or, when that channel was gone too, none at all (Queue, Interface, MemberName, HoldTime,
-    TalkTime, Reason), and it is the next such event of the operator who answered the call."""
-    events = call.ami.events
-    for connect in call.named("AgentConnect"):
-        start = events.index(connect)
-        for event in events[start + 1:]:
-            if event.get("Event") == "AgentConnect" and event.get("Interface") == connect["Interface"]:
-                break  # the operator's next call
-            if event.get("Event") != "AgentComplete" or "Linkedid" in event:
-                continue
-            if event.get("DestLinkedid") == call.linkedid or (
-                    "DestLinkedid" not in event
-                    and (event.get("Queue"), event.get("Interface")) == (connect["Queue"], connect["Interface"])):
-                return True
-    return False
-
-
 #: gaps a caller of ``assert_agree`` may name: product bugs, each pinned by its own strict-xfail test
 GAPS = {
     "line": "the stored line",
-    "talk": "the stored talk time and who hung up",
-    "menu_outcome": "the menu's outcome (IVR_RESULT, IVR_TOPIC, IVR_AGE_GROUP) in the call record",
 }
 
 
@@ -126,26 +97,11 @@ def assert_agree(call: Call, session: dict | None, row: dict | None, lines: list
                  *, gaps: Iterable[str] = ()) -> QueueLogCall:
     """The dialplan, the bridge and queue_log tell the same story of ``call``; returns queue_log's.
 
-    ``gaps`` leaves out checks of a known product bug that a strict-xfail test pins; see also
-    ``unless_agent_complete_lost``.
+    ``gaps`` leaves out checks of a known product bug that a strict-xfail test pins.
     """
     gaps = set(gaps)
     assert gaps <= set(GAPS), gaps
-    with unless_agent_complete_lost(call):
-        return _agree(call, session, row, lines, gaps)
-
-
-@contextmanager
-def unless_agent_complete_lost(call: Call) -> Iterator[None]:
-    """A failed check on a call whose AgentComplete Asterisk sent without the caller channel
-    (``lost_agent_complete``) ends the test as xfail, the failure in the reason: that race is a
-    product bug pinned deterministically in tests/test_tracker.py. Any other failure stays one."""
-    try:
-        yield
-    except AssertionError as failure:
-        if lost_agent_complete(call):
-            pytest.xfail(f"{AGENT_COMPLETE_WITHOUT_CALLER} ({failure})")
-        raise
+    return _agree(call, session, row, lines, gaps)
 
 
 def _agree(call: Call, session: dict | None, row: dict | None, lines: list[QueueLogLine],
@@ -169,9 +125,8 @@ def _agree(call: Call, session: dict | None, row: dict | None, lines: list[Queue
     assert row["caller_number"] == call.caller_number, name
     if row["source"] == "ami":
         assert (row["agi_status"] or "") == seen["AgiStatus"], f"{name}: AGISTATUS {row['agi_status']} vs {seen}"
-        if "menu_outcome" not in gaps:
-            assert (row["ivr_result"] or "", row["topic"] or "", row["age_group"]) == (
-                seen["Result"], seen["Topic"], seen["AgeGroup"] or "unknown"), f"{name}: stored {row} vs {seen}"
+        assert (row["ivr_result"] or "", row["topic"] or "", row["age_group"]) == (
+            seen["Result"], seen["Topic"], seen["AgeGroup"] or "unknown"), f"{name}: stored {row} vs {seen}"
     # the queues Asterisk logged are the bridge's queue legs and the dialplan's last queue
     assert [leg["queue"] for leg in row["legs"]] == logged.entered, f"{name}: legs vs queue_log {logged.entered}"
     assert row["queue"] == (logged.entered[-1] if logged.entered else None), name
@@ -188,14 +143,13 @@ def _agree(call: Call, session: dict | None, row: dict | None, lines: list[Queue
         assert connects and connects[-1]["MemberName"] == logged.agent, f"{name}: AMI AgentConnect {connects}"
         answered = [leg for leg in row["legs"] if leg["answered_at"]]
         assert row["operator"] == logged.agent and [leg["answered_by"] for leg in answered] == [logged.agent], name
-        if "talk" not in gaps:
-            assert row["talk_seconds"] is not None and abs(row["talk_seconds"] - logged.talk) <= 1.0, (
-                f"{name}: talked {row['talk_seconds']} s, queue_log {logged.talk} s")
-            assert row["hangup_by"] == logged.ended_by, (
-                f"{name}: hangup_by {row['hangup_by']}, queue_log {logged.ended_by}; AMI: {ending(call)}")
-            completed = [leg["completed_by"] for leg in answered]
-            assert completed == [{"caller": "caller", "operator": "agent"}[logged.ended_by]], (
-                f"{name}: the leg completed by {completed}, queue_log {logged.ended_by}")
+        assert row["talk_seconds"] is not None and abs(row["talk_seconds"] - logged.talk) <= 1.0, (
+            f"{name}: talked {row['talk_seconds']} s, queue_log {logged.talk} s")
+        assert row["hangup_by"] == logged.ended_by, (
+            f"{name}: hangup_by {row['hangup_by']}, queue_log {logged.ended_by}; AMI: {ending(call)}")
+        completed = [leg["completed_by"] for leg in answered]
+        assert completed == [{"caller": "caller", "operator": "agent"}[logged.ended_by]], (
+            f"{name}: the leg completed by {completed}, queue_log {logged.ended_by}")
     else:
         assert row["operator"] is None and row["talk_seconds"] is None, name
     return logged

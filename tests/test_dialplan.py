@@ -222,7 +222,8 @@ def test_h_extension_reports_the_call_to_ami_without_clashing_keys():
     assert args[0] == "ContactCenterCall"
     headers = dict(a.split(": ", 1) for a in args[1:])
     assert headers == {
-        "Line": "${CC_LINE}", "Topic": "${IVR_TOPIC}", "Queue": "${CC_QUEUE}", "Result": "${IVR_RESULT}",
+        "Line": "${CC_LINE}", "Topic": "${IVR_TOPIC}", "Queue": "${CC_QUEUE}", "IvrQueue": "${IVR_QUEUE}",
+        "Result": "${IVR_RESULT}",
         "AgeGroup": "${IVR_AGE_GROUP}", "AgiStatus": "${AGISTATUS}", "QueueStatus": "${QUEUESTATUS}",
         "Cause": "${HANGUPCAUSE}",
     }

@@ -21,15 +21,10 @@ import pytest
 from pbx import Pbx
 from pbx_bridge import AMIRelay, Bridge, database, wait_stored, write_config
 from pbx_calls import AMI, Call, Press, place, queue_log, queue_log_settled, run_call
-from pbx_checks import Played, dialplan_saw, unless_agent_complete_lost
+from pbx_checks import Played, dialplan_saw
 
 pytestmark = pytest.mark.timeout(180)
 ISSUE_14 = "issue 14: queue_log-only calls have no line"
-ANSWERED_THEN_CUT = ("a call answered before an AMI cut and ended during it keeps AMI's leg (it saw the answer), "
-                     "so queue_log's COMPLETE line never fills its talk time and who hung up")
-ADOPTED_MENU = ("a call adopted after a reconnect keeps no menu outcome: the h extension's ContactCenterCall "
-                "UserEvent carries Result, Topic and AgeGroup, and the tracker reads only Line, AgiStatus and "
-                "QueueStatus from it")
 
 
 async def _connected(ami: AMI, call: Call, timeout: float = 30.0) -> dict:
@@ -117,9 +112,9 @@ def test_a_call_filled_from_queue_log_has_its_line(stopped: Played):
 
 def test_a_call_up_at_the_restart_is_adopted_and_followed_to_its_end(stopped: Played):
     row = stopped.row("up_at_restart")
-    with unless_agent_complete_lost(stopped.calls["up_at_restart"]):  # its only queue event after the restart
-        assert (row["source"], row["complete"], row["outcome"], row["line"]) == ("ami", 1, "answered", "122")
-        assert row["operator"] == "Оператор 3021"
+    # its only queue event after the restart is AgentComplete, often sent without the caller's channel
+    assert (row["source"], row["complete"], row["outcome"], row["line"]) == ("ami", 1, "answered", "122")
+    assert row["operator"] == "Оператор 3021"
     stopped.agree("up_at_restart")
 
 
@@ -216,10 +211,9 @@ def test_a_call_waiting_at_the_cut_and_gone_after_it_is_filled_from_queue_log(cu
 def test_a_call_answered_before_the_cut_and_gone_after_it_is_closed(cut: Played):
     row = cut.row("answered_then_cut")
     assert (row["complete"], row["outcome"], row["line"], row["operator"]) == (0, "answered", "122", "Оператор 1031")
-    cut.agree("answered_then_cut", gaps=("talk",))
+    cut.agree("answered_then_cut")
 
 
-@pytest.mark.xfail(strict=True, reason=ANSWERED_THEN_CUT)
 def test_a_call_answered_before_the_cut_gets_its_talk_time_from_queue_log(cut: Played):
     row, logged = cut.row("answered_then_cut"), cut.logged("answered_then_cut")
     assert row["talk_seconds"] is not None and abs(row["talk_seconds"] - logged.talk) <= 1.0, row["talk_seconds"]
@@ -238,10 +232,9 @@ def test_a_call_that_began_during_the_cut_is_adopted(cut: Played):
         1, "abandoned_queue", "122", "cc-122-social")
     session = cut.session("newcomer")  # FastAGI does not depend on AMI: the menu ran as usual
     assert (session["result"], session["topic"]) == ("topic", "social")
-    cut.agree("newcomer", gaps=("menu_outcome",))
+    cut.agree("newcomer")
 
 
-@pytest.mark.xfail(strict=True, reason=ADOPTED_MENU)
 def test_a_call_adopted_after_the_cut_keeps_the_menu_outcome(cut: Played):
     row = cut.row("newcomer")
     assert (row["ivr_result"], row["topic"], row["ivr_queue"]) == ("topic", "social", "cc-122-social")

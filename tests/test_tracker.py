@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 
 import pytest
 from helpers import FIXTURES, read_transcript
@@ -397,8 +396,6 @@ _AGENT_DEST = {
     pytest.param({**_AGENT_GONE, **_AGENT_DEST}, id="operator-fields-only"),
     pytest.param(_AGENT_GONE, id="no-channel-fields"),
 ])
-@pytest.mark.xfail(strict=True, reason="the tracker drops an AgentComplete that has no caller channel fields "
-                                       "(Asterisk sends it so when the caller channel is already gone)")
 def test_agent_complete_after_the_caller_channel_is_gone(complete):
     lid = "1795947344.14"
     caller = {"Linkedid": lid, "Uniqueid": lid, "Channel": "Local/hold@callers-00000007;1"}
@@ -492,6 +489,50 @@ def test_queue_log_parse_and_outcomes():
     assert calls["1795700493.16"].outcome(short_abandon=2.0) == "abandoned_queue"
 
 
+def test_queue_log_completes_a_leg_ami_saw_answered_but_not_ended():
+    """The AMI link went down during the talk: AMI's leg keeps its answer (sub-second times,
+    the interface), and queue_log's COMPLETE line gives the end, the talk time and who hung up."""
+    stamped = stamped_from_transcript("ami-cc-topic2.txt")
+    cut = next(i for i, (f, _) in enumerate(stamped) if f.get("Event") == "AgentConnect") + 1
+    tracker, _, _ = run(stamped[:cut])
+    (rec,) = tracker.reconcile([])
+    leg = rec.legs[-1]
+    assert (rec.outcome, leg.answered_by, leg.completed_at, rec.talk_seconds) == (
+        "unknown_end", "Оператор 1002", None, None)
+    answered_at = leg.answered_at
+    entries = parse_queue_log((FIXTURES / "queue_log" / "queue_log").read_text())
+    logged = queue_log_calls(entries, callids=[rec.linkedid])[rec.linkedid]
+    assert fill_record(rec, logged)
+    leg = rec.legs[-1]
+    assert (rec.outcome, leg.answered_at, leg.completed_by, leg.talk_time) == ("answered", answered_at, "caller", 11)
+    assert (rec.talk_seconds, rec.hangup_by) == (11.0, "caller")
+    assert not fill_record(rec, logged)  # idempotent
+
+
+def test_the_h_extension_summary_fills_the_menu_outcome_the_varsets_did_not_tell():
+    """A call adopted after a reconnect missed its IVR_* VarSets; the dialplan's h extension
+    reports them again in UserEvent(ContactCenterCall). What the VarSets told stays."""
+    lid = "1795950000.1"
+    caller = {"Linkedid": lid, "Uniqueid": lid, "Channel": "Local/hold@callers-00000001;1"}
+    summary = {"Event": "UserEvent", **caller, "UserEvent": "ContactCenterCall", "Line": "122",
+               "Topic": "social", "Queue": "cc-122-default", "IvrQueue": "cc-122-social", "Result": "topic",
+               "AgeGroup": "40-60", "AgiStatus": "SUCCESS", "QueueStatus": "", "Cause": "16"}
+    tracker = CallTracker()
+    tracker.reconcile([{"Uniqueid": lid, "Linkedid": lid, "Context": "contact-center", "Exten": "122",
+                        "Channel": caller["Channel"], "Duration": "00:00:20"}], now=1795950020.0)
+    updates = tracker.feed({**summary, "Timestamp": "1795950030.0"}, 0.0)
+    updates += tracker.feed({"Event": "Hangup", **caller, "Cause": "16", "Timestamp": "1795950030.1"}, 0.0)
+    rec = updates[-1].record
+    assert (rec.ivr_result, rec.ivr_topic, rec.ivr_queue, rec.age_group, rec.agi_status) == (
+        "topic", "social", "cc-122-social", "40-60", "SUCCESS")
+    # a call whose VarSets were seen keeps them: the summary only fills what is missing
+    tracker = CallTracker()
+    tracker.feed({"Event": "Newchannel", **caller, "Context": "contact-center", "Exten": "122"}, 1.0)
+    tracker.feed({"Event": "VarSet", **caller, "Variable": "IVR_TOPIC", "Value": "housing"}, 2.0)
+    rec = tracker.feed(summary, 3.0)[-1].record
+    assert (rec.ivr_topic, rec.ivr_result, rec.ivr_queue) == ("housing", "topic", "cc-122-social")
+
+
 def test_queue_log_bad_lines():
     with pytest.raises(QueueLogError, match="line 2: time 'x'"):
         parse_queue_log("1|a|q|NONE|ENTERQUEUE||1|1\nx|a|q|NONE|ABANDON|1|1|3\n", strict=True)
@@ -525,21 +566,16 @@ def test_queue_log_fills_a_call_missed_by_ami():
 # --------------------------------------------------------------- throughput
 
 
-def test_parse_and_track_throughput():
-    """Bytes -> frames -> tracker at >= 20,000 events/s on one core (best of 3
-    rounds, so a busy CI neighbour does not decide the result)."""
+def test_eight_interleaved_calls_are_all_followed_to_their_end():
+    """Bytes -> frames -> tracker on the 8-call capture: every event read, no call left open. (How
+    fast this runs is measured by bench/ami_bench.py, never asserted here.)"""
     data = (AMI / "concurrent" / "ami-8-calls.raw").read_bytes()
-    best = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        tracker = CallTracker()
-        count = 0
-        for i, frame in enumerate(parse_frames(data)):
-            tracker.feed(frame, BASE + i)
-            count += 1
-        best = max(best, count / (time.perf_counter() - start))
+    tracker = CallTracker()
+    count = 0
+    for i, frame in enumerate(parse_frames(data)):
+        tracker.feed(frame, BASE + i)
+        count += 1
     assert count == 1604 and len(tracker.active()) == 0
-    assert best >= 20000, f"{best:.0f} events/s"
 
 
 def test_a_call_first_seen_at_agent_complete_gets_its_times_from_the_event():

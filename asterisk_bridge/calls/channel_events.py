@@ -28,6 +28,13 @@ _IVR_VARIABLES = {
 _NO_CALLER_ID = ("", "<unknown>")
 _SPECIAL_EXTENS = frozenset({"h", "i", "t", "s", "e", "o", "a", "T", "failed"})
 
+#: ``UserEvent(ContactCenterCall, ...)`` (the dialplan's ``h`` extension) and ``BridgeDown`` keys
+#: -> record fields; only ``Line``, ``AgiStatus`` and ``QueueStatus`` are in ``BridgeDown``
+_SUMMARY_FIELDS = (
+    ("AgiStatus", "agi_status"), ("QueueStatus", "queue_status"), ("Result", "ivr_result"),
+    ("Topic", "ivr_topic"), ("IvrQueue", "ivr_queue"), ("AgeGroup", "ivr_age_group"),
+)
+
 
 class ChannelEvents:
     """Handlers of the non-queue events of a call, for ``contexts`` (the contact-center contexts)."""
@@ -130,7 +137,9 @@ class ChannelEvents:
         if not state.qualified and line:
             state.qualified = True
             state.dirty = True
-        for key, attr in (("AgiStatus", "agi_status"), ("QueueStatus", "queue_status")):
+        # The menu's outcome as the dialplan saw it fills what the VarSets did not tell (a call
+        # adopted after a reconnect missed them); what the VarSets told stays.
+        for key, attr in _SUMMARY_FIELDS:
             value = get(key)
             if value and getattr(rec, attr) is None:
                 setattr(rec, attr, value)

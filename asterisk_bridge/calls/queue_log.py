@@ -213,6 +213,8 @@ def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float 
     if not record.legs and call.legs:
         record.legs = call.legs
         changed = True
+    for leg in record.legs:
+        changed = _complete_from(leg, call.legs) or changed
     if record.caller_number is None and call.caller_number:
         record.caller_number = call.caller_number
         changed = True
@@ -226,6 +228,21 @@ def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float 
     if changed:
         summarize(record)
     return changed
+
+
+def _complete_from(leg: QueueLeg, logged: list[QueueLeg]) -> bool:
+    """An AMI leg that saw its answer but not its end (the link went down during the talk) takes the
+    end queue_log wrote for the same queue: when, the talk time, who hung up."""
+    if leg.answered_at is None or leg.completed_at is not None:
+        return False
+    for done in logged:
+        if done.queue == leg.queue and done.answered_at is not None and done.completed_at is not None:
+            leg.completed_at = done.completed_at
+            leg.talk_time = done.talk_time
+            leg.talk_seconds = done.talk_seconds
+            leg.completed_by = done.completed_by
+            return True
+    return False
 
 
 def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, short_abandon: float = 5.0) -> CallRecord:

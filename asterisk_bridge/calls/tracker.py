@@ -134,7 +134,11 @@ class CallTracker:
             return self._operator_event(get, received_at)
         linkedid = get("Linkedid")
         if not linkedid:
-            return []
+            if lname != "agentcomplete":
+                return []
+            linkedid = get("DestLinkedid") or self._talking_with(get("Queue"), get("Interface"))
+            if not linkedid:
+                return []
         uniqueid = get("Uniqueid")
         ts = get("Timestamp")
         at = received_at
@@ -160,6 +164,25 @@ class CallTracker:
             self._channels.caller_seen(state, get)
         handler(state, get, at, uniqueid)
         return self._updates(state)
+
+    def _talking_with(self, queue: str | None, interface: str | None) -> str | None:
+        """The call whose leg in ``queue`` the member at ``interface`` answered and has not completed.
+
+        Asterisk publishes ``AgentComplete`` once the bridge ends; when the caller channel is gone
+        by then the event carries no caller fields, only the operator channel's ``Dest*`` ones or,
+        when that is gone too, none at all (seen on Asterisk 22.10.1 with several calls at once).
+        The member is on one call at a time, so its open answered leg names the call; the most
+        recent answer wins if a lost event left an older one open."""
+        if not queue or not interface:
+            return None
+        best: tuple[float, str] | None = None
+        for states in (self._active, self._ended):
+            for linkedid, state in states.items():
+                for leg in state.record.legs:
+                    if (leg.queue == queue and leg.answered_interface == interface and leg.answered_at is not None
+                            and leg.completed_at is None and (best is None or leg.answered_at > best[0])):
+                        best = (leg.answered_at, linkedid)
+        return best[1] if best is not None else None
 
     def _updates(self, state: _State) -> list[CallUpdate]:
         if not state.dirty or not state.qualified:
