@@ -19,6 +19,7 @@ Definitions (also in the README):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ..report.definitions import ABANDON_TREATMENTS, service_level
 from ..store.outbox import OutboxMessage
-from ..utc import utc_iso
+from ..utc import parse_utc_iso, utc_iso
 from .errors import EventError
 from .events import SCHEMA_VERSION, Topics
 
@@ -90,6 +91,7 @@ class Gauges:
         self._answered: set[tuple[str, int]] = set()  # (linkedid, leg) counted today
         self._last_emit: float | None = None
         self._last_payload: dict[str, str] = {}
+        self._watchers: list[Callable[[str, object], None]] = []
 
     @classmethod
     def from_config(cls, config: Config, *, interval: float = 5.0) -> Gauges:
@@ -99,29 +101,79 @@ class Gauges:
             lines=tuple(config.lines), queues=tuple(config.queues), interval=interval,
         )
 
+    @property
+    def day(self) -> str | None:
+        """The local day (ISO date) "today" means in the figures."""
+        return self._day
+
+    # -- who else listens --------------------------------------------------------------------------
+
+    def watch(self, watcher: Callable[[str, object], None]) -> None:
+        """Call ``watcher(kind, what)`` after every input: ``("menu_entered", line)``,
+        ``("menu_finished", MenuRecord)``, ``("call_update", CallUpdate)``. The web console's live
+        wallboard and its Prometheus counters hang here, so every part of the bridge that feeds
+        the gauges feeds them too. A watcher must not raise."""
+        self._watchers.append(watcher)
+
+    def _notify(self, kind: str, what: object) -> None:
+        for watcher in self._watchers:
+            watcher(kind, what)
+
     # -- input ------------------------------------------------------------------------------------
+
+    def seed(self, answered: Iterable[Mapping], abandoned: Iterable[Mapping], now: float) -> None:
+        """Today's answers and abandons stored before this process started (``store/live_day.py``),
+        counted exactly as :meth:`call_update` would have counted them."""
+        self._roll(now)
+        for row in answered:
+            key = (row["linkedid"], int(row["seq"]) + 1)  # legs are numbered from 1 here, from 0 in the store
+            if key in self._answered:
+                continue
+            line, queue = row["line"] or "unknown", row["queue"] or "unknown"
+            self._know(self._lines, line)
+            self._know(self._queues, queue)
+            for day in self._days(parse_utc_iso(row["answered_at"]), line, queue, first_answer=bool(row["first_answer"])):
+                day.answered += 1
+                day.answered_in_time += self._in_time(row["wait_seconds"])
+            self._answered.add(key)
+        for row in abandoned:
+            line, queue = row["line"] or "unknown", row["queue"] or "unknown"
+            self._know(self._lines, line)
+            self._know(self._queues, queue)
+            for day in self._days(parse_utc_iso(row["ended_at"]), line, queue, first_answer=True):
+                day.abandoned += 1
+                day.abandoned_in_time += self._in_time(row["wait_seconds"])
+
+    def _in_time(self, wait: float | None) -> bool:
+        return wait is not None and wait <= self.service_level_seconds
 
     def menu_entered(self, session_id: str, line: str) -> None:
         """A FastAGI menu session began (the IVR knows this before AMI does)."""
         self._ivr_reports_menu = True
         self._menu_sessions[session_id] = line
         self._know(self._lines, line)
+        self._notify("menu_entered", line)
 
     def menu_finished(self, record: MenuRecord) -> None:
         """A menu session ended (its record is built)."""
         self._menu_sessions.pop(record.session_id, None)
+        self._notify("menu_finished", record)
 
     def call_update(self, update: CallUpdate) -> None:
         """Apply one tracker update (started / changed / finished)."""
         record = update.record
         if record is None:
             return
+        self._call_update(update, record)
+        self._notify("call_update", update)
+
+    def _call_update(self, update: CallUpdate, record: CallRecord) -> None:
         line = record.line or "unknown"
         self._know(self._lines, line)
         for number, leg in enumerate(record.legs, start=1):
             self._know(self._queues, leg.queue)
             if leg.answered_at is not None and (record.linkedid, number) not in self._answered:
-                in_time = leg.wait_seconds is not None and leg.wait_seconds <= self.service_level_seconds
+                in_time = self._in_time(leg.wait_seconds)
                 for day in self._days(leg.answered_at, line, leg.queue, first_answer=number == _first_answer(record)):
                     day.answered += 1
                     day.answered_in_time += in_time
@@ -130,7 +182,7 @@ class Gauges:
             self._active.pop(record.linkedid, None)
             if update.kind == "finished" and record.outcome == "abandoned_queue" and record.legs:
                 leg = record.legs[-1]
-                in_time = leg.wait_seconds is not None and leg.wait_seconds <= self.service_level_seconds
+                in_time = self._in_time(leg.wait_seconds)
                 end = record.ended_at if record.ended_at is not None else record.last_event_at
                 for day in self._days(end, line, leg.queue, first_answer=True):
                     day.abandoned += 1

@@ -72,6 +72,13 @@ def _environment(dirs: tuple[str, ...], language: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters.update(filters(language))
+    return env
+
+
+def filters(language: str) -> dict[str, Any]:
+    """The formatting filters of every template (summary and web console): ``num``, ``pct``,
+    ``secs``, ``day``, ``field``, ``plural_ru``, ``plural_en``; Babel's locale for ``language``."""
     locale = "ru_RU" if language == "ru" else "en_GB"
 
     def num(value: Any, digits: int = 0) -> str:
@@ -98,9 +105,7 @@ def _environment(dirs: tuple[str, ...], language: str) -> jinja2.Environment:
     def field(obj: Any, name: str) -> Any:
         return None if obj is None else getattr(obj, name)  # queue figures are None without AMI data
 
-    env.filters.update(
-        num=num, pct=pct, secs=secs, day=day, field=field, plural_ru=plural_ru, plural_en=plural_en)
-    return env
+    return dict(num=num, pct=pct, secs=secs, day=day, field=field, plural_ru=plural_ru, plural_en=plural_en)
 
 
 def render_summary(figures: Figures, config: Config, *, language: str | None = None) -> tuple[str, str, str]:
@@ -110,7 +115,7 @@ def render_summary(figures: Figures, config: Config, *, language: str | None = N
         raise ValueError(f"summary language {language!r}: expected one of {', '.join(LANGUAGES)}")
     dirs = template_dirs(config)
     env = environment(dirs, language)
-    context = _context(figures, config, language)
+    context = summary_context(figures, config, language)
     subject = _render(env, dirs, [f"subject.{language}.txt"], context)
     text = _render(env, dirs, [f"summary.{language}.txt", "summary.txt"], context)
     html = _render(env, dirs, [f"summary.{language}.html", "summary.html"], context)
@@ -125,7 +130,7 @@ def labels(figures: Figures, config: Config, *, language: str | None = None) -> 
     env = environment(dirs, language)
     name = f"_labels.{language}.j2"
     try:
-        return env.get_template(name).make_module(_context(figures, config, language))
+        return env.get_template(name).make_module(summary_context(figures, config, language))
     except jinja2.TemplateError as exc:
         raise SummaryTemplateError(" or ".join(str(d) for d in dirs), name, str(exc)) from None
 
@@ -151,7 +156,8 @@ def _render(env: jinja2.Environment, dirs: list[Path], names: list[str], context
 HEADLINE_BUCKETS = ("offered", "answered", "abandoned_queue", "selfservice")
 
 
-def _context(figures: Figures, config: Config, language: str) -> dict[str, Any]:
+def summary_context(figures: Figures, config: Config, language: str) -> dict[str, Any]:
+    """What the summary templates (and the web console's figures page) see."""
     main = figures.main
     peak = max(main.total.hours) if any(main.total.hours) else 0
     line_order = list(config.lines)

@@ -48,7 +48,7 @@ async def send_summary(config: Config, db_path: str | Path, day: date, *, force:
     msg = build_message(config.smtp, subject, text, html, timezone=config.timezone, now=now)
     await send_message(config.smtp, msg)
     rq.record_summary(db_path, key, sent_at=now, recipients=list(config.smtp.recipients), subject=subject,
-                      forced=force)
+                      forced=force, html=html, text=text)
     log.info("summary for %s sent to %s", key, ", ".join(config.smtp.recipients))
     return True
 

@@ -210,16 +210,38 @@ def summary_sent(db: DatabaseLike, day: str) -> dict[str, Any] | None:
 
 def record_summary(
     path: str | Path, day: str, *, sent_at: float, recipients: list[str], subject: str, forced: bool,
+    html: str | None = None, text: str | None = None,
 ) -> None:
-    """Log one successful send (a separate short write; the writer thread owns only call records)."""
+    """Log one successful send with the copy mailed (a separate short write; the writer thread
+    owns only call records)."""
     database = _writable(path)
     try:
         with database.conn:
             database.execute(
-                "INSERT INTO summaries (day, sent_at, recipients, subject, forced) VALUES (?, ?, ?, ?, ?)",
-                [day, utc_iso(sent_at), ", ".join(recipients), subject, int(forced)])
+                "INSERT INTO summaries (day, sent_at, recipients, subject, forced, html, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [day, utc_iso(sent_at), ", ".join(recipients), subject, int(forced), html, text])
     finally:
         database.conn.close()
+
+
+def summary_log(db: DatabaseLike, *, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+    """The latest sends, newest first: ``{id, day, sent_at, recipients, subject, forced, has_copy}``."""
+    with reading(db) as database:
+        where, params = ("WHERE id < ?", [before_id]) if before_id is not None else ("", [])
+        return [dict(r, forced=bool(r["forced"]), has_copy=bool(r["has_copy"])) for r in database.query(
+            "SELECT id, day, sent_at, recipients, subject, forced, html IS NOT NULL AS has_copy "
+            f"FROM summaries {where} ORDER BY id DESC LIMIT ?", [*params, limit])]
+
+
+def summary_copy(db: DatabaseLike, day: str) -> dict[str, Any] | None:
+    """The latest send of local day ``day`` with the copy mailed (``html`` / ``text``, None for
+    sends recorded before copies were kept), or None when the day was never mailed."""
+    with reading(db) as database:
+        rows = list(database.query(
+            "SELECT id, day, sent_at, recipients, subject, forced, html, text FROM summaries WHERE day = ? "
+            "ORDER BY id DESC LIMIT 1", [day]))
+    return dict(rows[0], forced=bool(rows[0]["forced"])) if rows else None
 
 
 # ------------------------------------------------------------------------------- month cache

@@ -214,6 +214,15 @@ def m005_retention(db: Database) -> None:
         """
     )
 
+
+@migrations()
+def m006_summary_copies(db: Database) -> None:
+    """The summary as mailed (HTML and text) with each send, so the web console shows exactly what
+    managers received; sends recorded before this migration have none (NULL)."""
+    db.execute("ALTER TABLE summaries ADD COLUMN html TEXT")
+    db.execute("ALTER TABLE summaries ADD COLUMN text TEXT")
+
+
 def apply_migrations(db: Database) -> list[str]:
     """Bring ``db`` up to date; returns the names of the migrations this call applied."""
     pending = [migration.name for migration in migrations.pending(db)]

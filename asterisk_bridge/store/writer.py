@@ -90,6 +90,8 @@ class Writer:
         self.outbox_signal = asyncio.Event()  # set after a commit that queued MQTT events
         self.rejected: list[Item] = []  # records SQLite refused for their content (logged)
         self.last_error: str | None = None
+        # Told the seconds each committed batch took and its record count (the console's metrics).
+        self.on_commit: Callable[[float, int], None] | None = None
         self._db: Database | None = None  # touched only in the writer thread
         self._executor: ThreadPoolExecutor | None = None
         self._backlog: deque[_Pending] = deque()
@@ -291,6 +293,7 @@ class Writer:
         attempts = 0
         while True:
             attempts += 1
+            began = time.monotonic()
             try:
                 await loop.run_in_executor(self._executor, self._write_batch, records, events)
             except RECORD_ERRORS as exc:
@@ -307,6 +310,8 @@ class Writer:
                 continue
             if any(events):
                 self.outbox_signal.set()
+            if self.on_commit is not None:
+                self.on_commit(time.monotonic() - began, len(records))
             if self._outage_since is not None:
                 log.info(
                     "store %s: writing again after %.1f s; %d menu records waiting",
