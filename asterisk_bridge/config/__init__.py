@@ -27,11 +27,13 @@ from .settings import (
     SMTPSettings,
     SummarySettings,
     Topic,
+    WebSettings,
+    is_loopback,
 )
 
 __all__ = [
     "AMISettings", "AgeQuestion", "Config", "ConfigError", "ConfigProblem", "DEFAULT_PATHS", "DatabaseSettings",
     "ENV_VAR", "FastAGISettings", "InfoText", "Line", "MENU_SECTIONS", "MQTTSettings", "Menu", "PrivacySettings",
-    "PromptText", "SMTPSettings", "SOUND_EXTENSIONS", "SummarySettings", "Topic", "describe", "load_config",
-    "parse_config", "resolve_config_path",
+    "PromptText", "SMTPSettings", "SOUND_EXTENSIONS", "SummarySettings", "Topic", "WebSettings", "describe",
+    "is_loopback", "load_config", "parse_config", "resolve_config_path",
 ]

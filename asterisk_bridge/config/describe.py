@@ -21,6 +21,9 @@ def describe(config: Config) -> str:
                            if m.enabled else "off"),
            "mail     " + (f"{config.summary.send_at} via {s.host}:{s.port} ({s.security}) to "
                            f"{len(s.recipients)} recipient(s)" if s.host else "off (summary not mailed)"),
+           "web      " + (f"http://{config.web.host}:{config.web.port}{config.web.base_path}/, "
+                           + (f"login required (users in {config.web.users_file})" if config.web.users_file
+                              else "no login (loopback only)") if config.web.enabled else "off"),
            f"queues   {len(config.queues)} declared",
            f"prompts  texts: {count_texts(config.prompts)} (menus without a text are written from the menu)"]
     p = config.privacy

@@ -1,5 +1,5 @@
 """Readers of the service's own sections: ``[fastagi]``, ``[ami]``, ``[mqtt]``, ``[smtp]``,
-``[summary]``, ``[privacy]``, ``[database]`` and ``[queues]``.
+``[summary]``, ``[privacy]``, ``[database]``, ``[web]`` and ``[queues]``.
 
 Each reader takes the section's :class:`~asterisk_bridge.config.table.Table` and returns its
 settings with the defaults of :mod:`asterisk_bridge.config.settings`; every problem is recorded on
@@ -22,11 +22,13 @@ from .settings import (
     PrivacySettings,
     SMTPSettings,
     SummarySettings,
+    WebSettings,
 )
-from .table import Table, read_secret
+from .table import Table, read_secret, show
 
 _QUEUE_RE = re.compile(r"[^\s,|;()\"'\\]+")
 _SEND_AT_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_BASE_PATH_RE = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 def read_fastagi(t: Table) -> FastAGISettings:
@@ -138,7 +140,37 @@ def read_database(t: Table) -> DatabaseSettings:
     return DatabaseSettings(path=t.string("path", DatabaseSettings.path, required=True))
 
 
+def _networks(t: Table, key: str) -> tuple[str, ...]:
+    values = t.strings(key)
+    for i, peer in enumerate(values):
+        try:
+            ipaddress.ip_network(peer, strict=False)
+        except ValueError:
+            t.problems.append(ConfigProblem(f"{t.at(key)}[{i}]", f"{peer!r} is not an IP address or network"))
+    return values
+
+
+def read_web(t: Table) -> WebSettings:
+    """``[web]``: any bind beyond loopback, or a reverse proxy in front, needs ``users_file`` (the
+    console then asks for a login); ``run`` also refuses to start while that file holds no user."""
+    d = WebSettings
+    base_path = t.string("base_path", d.base_path) or ""
+    if base_path and not _BASE_PATH_RE.fullmatch(base_path):
+        t.problem("base_path", f"{show(base_path)} is not a URL path like \"/console\" (leading /, no trailing /)")
+    settings = WebSettings(
+        enabled=t.boolean("enabled", d.enabled), host=t.string("host", d.host, required=True),
+        port=t.integer("port", d.port, 0, 65535), language=t.choice("language", d.language, ("ru", "en")),
+        users_file=t.string("users_file"), base_path=base_path,
+        metrics_allow=_networks(t, "metrics_allow"), trusted_proxies=_networks(t, "trusted_proxies"),
+        service_level_target=t.integer("service_level_target", d.service_level_target, 1, 100))
+    if settings.enabled and settings.needs_users and not settings.users_file:
+        why = "behind trusted_proxies" if settings.trusted_proxies else f"on {settings.host} (not loopback)"
+        t.problem("users_file", f"is required for a console {why}: create it with "
+                                "`asterisk-bridge web adduser NAME`")
+    return settings
+
+
 # (section name, reader) for the sections that are plain tables of settings, in reading order
 SECTIONS: tuple[tuple[str, Callable[[Table], Any]], ...] = (
     ("fastagi", read_fastagi), ("ami", read_ami), ("mqtt", read_mqtt), ("smtp", read_smtp),
-    ("summary", read_summary), ("privacy", read_privacy), ("database", read_database))
+    ("summary", read_summary), ("privacy", read_privacy), ("database", read_database), ("web", read_web))

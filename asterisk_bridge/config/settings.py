@@ -7,6 +7,7 @@ demo can build them directly. Secret values are kept out of every repr.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -152,6 +153,36 @@ class Line:
     age_question: AgeQuestion | None = None
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and "localhost": only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The web console (``asterisk_bridge/web/``); read by ``sections.read_web``."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8122
+    language: str = "ru"
+    users_file: str | None = None
+    base_path: str = ""  # "" or "/console": the prefix a reverse proxy serves the console under
+    metrics_allow: tuple[str, ...] = ()  # addresses that may read /metrics and /status without a session
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For / -Proto are believed
+    service_level_target: int = 80  # percent: the wallboard shows the service level green at or above it
+
+    @property
+    def needs_users(self) -> bool:
+        """Anyone but the local machine can reach the console: a login is required."""
+        return not is_loopback(self.host) or bool(self.trusted_proxies)
+
+
 @dataclass(frozen=True)
 class Config:
     node: str
@@ -163,6 +194,7 @@ class Config:
     smtp: SMTPSettings
     summary: SummarySettings
     privacy: PrivacySettings
+    web: WebSettings
     queues: Mapping[str, str]  # queue name -> description
     lines: Mapping[str, Line]  # line number -> line, in config order
     # language -> prompt name -> what it says ([prompts.<language>], prompts.py)
