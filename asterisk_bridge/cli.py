@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -85,7 +86,14 @@ def run(config: str | None) -> None:
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
+    from .web import WebAccessError, check_access
+
     path, cfg = load_or_exit(config)
+    try:
+        check_access(cfg)
+    except WebAccessError as exc:
+        click.echo(f"asterisk-bridge run: refusing to start: {exc}", err=True)
+        sys.exit(2)
     asyncio.run(run_service(cfg, path))
 
 
@@ -96,15 +104,44 @@ def run(config: str | None) -> None:
 @click.option("--seed", type=int, default=1, show_default=True, metavar="N", help="Traffic model seed.")
 @click.option("--day-seconds", type=click.FloatRange(min=0.1), default=20.0, show_default=True, metavar="S",
               help="Wall-clock seconds one simulated day takes.")
-def demo(out: Path, seed: int, day_seconds: float) -> None:
+@click.option("--serve", is_flag=True, help="Open the web console on the demo (live during the day) and keep "
+              "it open afterwards until Ctrl-C.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8122, show_default=True,
+              help="With --serve: the console's port on 127.0.0.1 (0: any free port).")
+def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int) -> None:
     """Run the bridge against the built-in PBX simulator for one simulated day."""
-    from .demo import format_calls, render_demo_prompts, run_demo
+    from .demo import render_demo_prompts, run_demo
 
     prompt_ms, note = render_demo_prompts(out)
     click.echo(note)
     click.echo(f"Simulating one day at the contact center (seed {seed}, {day_seconds:g} s) ...")
-    result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds, progress=sys.stderr.isatty(),
-                                  prompt_ms=prompt_ms))
+
+    async def hold(result) -> None:
+        _print_demo(result)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo("The web console stays open on this day; Ctrl-C to stop.")
+        await stop.wait()
+
+    def announce(service) -> None:
+        click.echo(f"Web console: {service.web.url} (it follows the day live)")
+
+    try:
+        result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds, progress=sys.stderr.isatty(),
+                                      prompt_ms=prompt_ms, web_port=port if serve else None, announce=announce,
+                                      hold=hold if serve else None))
+    except OSError as exc:
+        click.echo(f"demo: {exc}", err=True)
+        sys.exit(1)
+    if not serve:
+        _print_demo(result, hint="The same day in the web console, live: asterisk-bridge demo --serve")
+
+
+def _print_demo(result, hint: str = "") -> None:
+    from .demo import format_calls
+
     failed = [r for r in result.results if r.agistatus == "FAILURE"]
     click.echo(f"{len(result.calls)} calls in {result.seconds:.1f} s; database: {result.database}")
     if failed:
@@ -112,6 +149,8 @@ def demo(out: Path, seed: int, day_seconds: float) -> None:
     click.echo(f"Simulated day {result.day}: {len(result.call_rows)} call records (AMI), "
                f"{sum(r['calls'] for r in result.counts)} menu sessions")
     click.echo(format_calls(result.config, result.counts, result.call_rows))
+    if hint:
+        click.echo(hint)
     html, text = result.summary_files[:2]
     click.echo(f"\nThe day's summary email: {html} and {text}\n")
     click.echo(text.read_text(encoding="utf-8"))
@@ -181,10 +220,17 @@ def _register_prompts_commands() -> None:
     main.add_command(prompts)
 
 
+def _register_web_commands() -> None:
+    from .web.commands import web
+
+    main.add_command(web)
+
+
 _register_report_commands()
 _register_ops_commands()
 _register_simulate_command()
 _register_prompts_commands()
+_register_web_commands()
 
 if __name__ == "__main__":
     main()

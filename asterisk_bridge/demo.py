@@ -25,6 +25,7 @@ import sys
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -66,11 +67,12 @@ class DemoResult:
 
 
 def demo_config(out: Path, source: Path | None = None, *, ami_port: int | None = None,
-                ami_secret: str | None = None) -> Config:
+                ami_secret: str | None = None, web_port: int | None = None) -> Config:
     """The example configuration, pointed at ``out`` and at loopback ports chosen by the OS.
 
     With ``ami_port`` the bridge follows calls over AMI at that loopback port (literal secret:
-    the simulator's, made up for this run)."""
+    the simulator's, made up for this run). The web console is on only with ``web_port``
+    (loopback, no login)."""
     source = source or example_config()
     with open(source, "rb") as f:
         data = tomllib.load(f)
@@ -83,6 +85,8 @@ def demo_config(out: Path, source: Path | None = None, *, ami_port: int | None =
         data["ami"] = {**ami, "enabled": True, "host": "127.0.0.1", "port": ami_port, "username": AMI_USER,
                        "secret": ami_secret or "", "reconnect_max": 1.0}
     data["mqtt"] = {"enabled": False}
+    data["web"] = ({"enabled": True, "host": "127.0.0.1", "port": web_port, "language": data.get("web", {}).get(
+        "language", "ru")} if web_port is not None else {"enabled": False})
     return parse_config(data, source=str(source))
 
 
@@ -129,8 +133,15 @@ async def run_demo(
     progress: bool = True,
     day: date | None = None,
     prompt_ms: dict[str, int] | None = None,
+    web_port: int | None = None,
+    announce: Callable[[Service], None] | None = None,
+    hold: Callable[[DemoResult], Awaitable[None]] | None = None,
 ) -> DemoResult:
-    """One simulated day; ``prompt_ms`` (``render_demo_prompts``) makes prompts play as long as their files."""
+    """Play one day; ``prompt_ms`` (``render_demo_prompts``) makes prompts play as long as their
+    files. With ``web_port`` the web console serves the demo database from the start
+    (``announce`` gets the running service, whose ``web.url`` it is) and, once the day is written,
+    ``hold`` runs with the result while the bridge and its console keep running (``demo --serve``
+    waits there for Ctrl-C)."""
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(16)
     speed = DAY / day_seconds
@@ -142,7 +153,7 @@ async def run_demo(
 
     async with AMIServer(username=AMI_USER, secret=secret, timestampevents=True, login_delay=0.05,
                          clock=clock) as pbx:
-        config = demo_config(out, ami_port=pbx.port, ami_secret=secret)
+        config = demo_config(out, ami_port=pbx.port, ami_secret=secret, web_port=web_port)
         day, midnight = simulated_day(config, day)
         _fresh_database(Path(config.database.path))
         model = TrafficModel(config, seed=seed, prompt_ms=prompt_ms)
@@ -151,6 +162,11 @@ async def run_demo(
         calls = model.day()
         queues = QueueModel(config.queues, seed=seed)
         async with Service(config, clock=clock) as service:
+            if web_port is not None:
+                if service.web is None or not service.web.listening:
+                    raise OSError(f"the web console could not start: {service.web_error}")
+                if announce is not None:
+                    announce(service)
             await _wait_for_ami(service, pbx)
             started = time.monotonic()
             driven = await drive_calls(calls, config=config, pbx=pbx, queues=queues,
@@ -159,14 +175,18 @@ async def run_demo(
                                        prompt_ms=prompt_ms)
             scenarios, decisions, results = driven.scenarios, driven.decisions, driven.results
             rows = await _all_calls_written(service, set(scenarios))
+            seconds = time.monotonic() - started
+            if progress:
+                sys.stderr.write("\n")
             # Read while the writer is still open: the last connection to close checkpoints the
             # WAL and removes -wal/-shm, and read-only readers cannot (they would leave them).
             counts = await asyncio.to_thread(queries.menu_counts, config.database.path)
             summary = await asyncio.to_thread(write_summary_files, config, config.database.path, day, out)
-    if progress:
-        sys.stderr.write("\n")
-    return DemoResult(config, Path(config.database.path), calls, list(results), counts,
-                      time.monotonic() - started, day, scenarios, decisions, rows, summary)
+            result = DemoResult(config, Path(config.database.path), calls, list(results), counts, seconds, day,
+                                scenarios, decisions, rows, summary)
+            if hold is not None:
+                await hold(result)
+    return result
 
 
 async def _wait_for_ami(service: Service, pbx: AMIServer, timeout: float = 5.0) -> None:

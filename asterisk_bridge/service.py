@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import __version__, health
 from .calls.follower import CallFollower
-from . import health
 from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer
 from .ivr import IVR
@@ -20,6 +20,8 @@ from .mqtt import CallEvents, Gauges, MQTTPublisher
 from .report.schedule import SummaryScheduler
 from .report.period import local_date_of, local_day
 from .store import Store, maintenance
+from .store.live_day import day_so_far
+from .web import BridgeMetrics, Console, WebServer, check_access
 
 log = logging.getLogger("asterisk_bridge.service")
 
@@ -40,14 +42,15 @@ class Service:
         passes a simulated clock so that menu and call records share one timeline."""
         self.config = config
         self.config_path = config_path
+        self.clock = clock
         self.store = Store(config.database.path, outbox_max=config.mqtt.outbox_max)
         self.database_path = os.path.abspath(config.database.path)  # for the status file; needs a restart
         self.events: CallEvents | None = None
-        self.gauges: Gauges | None = None
         self.mqtt: MQTTPublisher | None = None
+        # The live figures feed the MQTT gauges and the web console's wallboard alike.
+        self.gauges: Gauges | None = Gauges.from_config(config) if config.mqtt.enabled or config.web.enabled else None
         if config.mqtt.enabled:
             self.events = CallEvents.from_config(config)
-            self.gauges = Gauges.from_config(config)
             self.mqtt = MQTTPublisher(config, self.store, gauges=self.gauges)
         self.ivr = IVR(config, self.store, events=self.events, gauges=self.gauges, clock=clock)
         self.calls: CallFollower | None = None
@@ -64,6 +67,15 @@ class Service:
             env_timeout=settings.env_timeout,
             command_timeout=settings.command_timeout,
         )
+        self.web: WebServer | None = None
+        self.web_error: str | None = None
+        if config.web.enabled:
+            assert self.gauges is not None
+            metrics = BridgeMetrics(config.node, __version__, ami=config.ami.enabled, mqtt=config.mqtt.enabled)
+            self.gauges.watch(metrics.watch)
+            self.store.on_commit = metrics.committed
+            self.web = WebServer(Console(config, config.database.path, self.gauges, status=self._status,
+                                         ami_state=self._ami_state, clock=clock, metrics=metrics))
         self.status_path = health.status_path(config)
         self.started_at = time.time()
         self.state = "starting"
@@ -71,8 +83,12 @@ class Service:
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        if self.web is not None:
+            check_access(self.config)  # WebAccessError: refuse before anything listens
         _tune_garbage_collector()
         await self.store.open()
+        if self.gauges is not None:
+            await self._seed_gauges()
         if self.mqtt is not None:
             await self.mqtt.start()
         if self.calls is not None:
@@ -80,6 +96,12 @@ class Service:
         await self.fastagi.start()
         if self.summaries is not None:
             await self.summaries.start()
+        if self.web is not None:
+            try:
+                await self.web.start()
+            except OSError as exc:  # the console is not worth stopping calls for
+                self.web_error = f"cannot listen on {self.config.web.host}:{self.config.web.port}: {exc.strerror or exc}"
+                log.error("web console not started (%s); calls are not affected", self.web_error)
         self.state = "running"
         privacy = self.config.privacy
         if privacy.hash_after_days is not None or privacy.drop_steps_after_days is not None:
@@ -95,6 +117,8 @@ class Service:
         grace = self.config.fastagi.shutdown_grace
         self.state = "stopping"
         await self._write_status()
+        if self.web is not None:
+            await self.web.stop()
         log.info("stopping: letting %d call(s) in the menu finish (up to %.0f s)", self.fastagi.active, grace)
         await self.fastagi.close(grace)
         if self.summaries is not None:
@@ -119,6 +143,24 @@ class Service:
             drop_steps_after_days=p.drop_steps_after_days, salt=p.salt)
         log.info("[privacy] retention: %s", result.describe())
         return result
+
+    async def _seed_gauges(self) -> None:
+        """Give the gauges today's answers and abandons stored before this start (a restart at
+        noon must not show "answered today: 0" on the wallboard)."""
+        assert self.gauges is not None
+        now = self.clock()
+        day = local_day(local_date_of(now, self.config.timezone), self.config.timezone)
+        try:
+            found = await asyncio.to_thread(day_so_far, self.config.database.path, day.start_utc, day.end_utc)
+        except Exception as exc:  # noqa: BLE001 - the figures then count from now; calls go on
+            log.warning("live figures start from zero: today's calls could not be read (%s)", exc)
+            return
+        self.gauges.seed(found["answered"], found["abandoned"], now)
+
+    def _ami_state(self) -> str:
+        if self.calls is None:
+            return "off"
+        return "ok" if self.calls.connected else "down"
 
     async def _retention_loop(self) -> None:
         while True:
@@ -176,6 +218,10 @@ class Service:
                         "last_sent_at": sent.get("sent_at")},
             "today": {"menu_sessions": figures.get("menu_sessions", 0), "calls": figures.get("calls", 0)},
             "retention": figures.get("retention"),
+            "web": {"enabled": self.web is not None,
+                    "listening": self.web is not None and self.web.listening,
+                    "url": self.web.url if self.web is not None and self.web.listening else None,
+                    "error": self.web_error},
         }
 
     def reload(self) -> bool:
@@ -192,7 +238,7 @@ class Service:
         except ConfigError as exc:
             log.error("reload rejected, the running configuration stays:\n%s", exc)
             return False
-        for section in ("fastagi", "database", "ami", "mqtt", "smtp", "summary"):
+        for section in ("fastagi", "database", "ami", "mqtt", "smtp", "summary", "web"):
             if getattr(new, section) != getattr(self.config, section):
                 log.warning("[%s] changed: it applies after a restart", section)
         self.config = self.ivr.config = new
