@@ -33,6 +33,7 @@ def write_config(tmp_path: Path, port: int = 4573, **replace: str) -> Path:
     text = text.replace("/etc/asterisk-bridge/ami.secret", str(secret))
     text = text.replace("/var/lib/asterisk-bridge/calls.db", str(tmp_path / "calls.db"))
     text = text.replace("port = 4573", f"port = {port}")
+    text = text.replace("port = 8122", "port = 0")  # the web console on a free port, never a fixed one
     text = re.sub(r"(\[ami\]\n(?:#.*\n)*)enabled = true", r"\1enabled = false", text)  # no AMI here
     for old, new in replace.items():
         assert old in text, old
