@@ -81,6 +81,7 @@ async def sign_in(client: TestClient, name: str, password: str = PASSWORD, next_
 
 
 def form_token(html: str) -> str:
-    marker = 'name="csrf" value="'
+    """The CSRF token a page carries (in its forms, and in a meta tag for pages without one)."""
+    marker = 'name="csrf" value="' if 'name="csrf" value="' in html else 'name="csrf-token" content="'
     start = html.index(marker) + len(marker)
     return html[start:html.index('"', start)]

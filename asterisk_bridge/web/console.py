@@ -43,8 +43,6 @@ class Console:
     hub: LiveHub = field(init=False)
     trusted: tuple[Network, ...] = field(init=False)
     metrics_allow: tuple[Network, ...] = field(init=False)
-    #: the send-summary function (``report.schedule.send_summary``), replaceable in tests
-    send_summary: Callable[..., Awaitable[bool]] | None = None
 
     _reads: asyncio.Semaphore = field(init=False)
 

@@ -82,6 +82,7 @@ def payload(snapshot: dict[str, Any], now: float, ami: str, target: int) -> dict
         "values": {f"{r.id}|{k}": v for r in rows for k, v in r.values.items()},
         "waits": {r.id: r.wait_since for r in rows},
         "levels": {r.id: level_class(r.level, target) for r in rows},
+        "idle": {r.id: r.idle for r in rows},
     }
 
 

@@ -85,9 +85,8 @@ async def send_again(request: web.Request) -> web.StreamResponse:
     if not console.config.smtp.host:
         return await summaries_page(request, status=409, error="mail_off")
     session = request[SESSION_KEY]
-    sender = console.send_summary or send_summary
     try:
-        await sender(console.config, console.db_path, day, force=True, now=console.clock())
+        await send_summary(console.config, console.db_path, day, force=True, now=console.clock())
     except MailError as exc:
         log.warning("web: %s could not send the summary for %s: %s", session.user, day, exc)
         return await summaries_page(request, status=502, error=str(exc))

@@ -11,14 +11,14 @@
   var statusText = status && status.querySelector(".text");
   var clock = document.getElementById("clock");
   var banner = document.getElementById("ami-banner");
-  var values = {}, waits = {}, levels = {};
+  var values = {}, waits = {}, levels = {}, rows = {};
   var skew = (parseFloat(body.getAttribute("data-now")) || Date.now() / 1000) * 1000 - Date.now();
   var since = {};
   var clockFormat;
   try {
-    clockFormat = new Intl.DateTimeFormat(lang, { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    clockFormat = new Intl.DateTimeFormat(lang, { timeZone: zone, hour: "2-digit", minute: "2-digit" });
   } catch (e) {
-    clockFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    clockFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
   }
 
   Array.prototype.forEach.call(document.querySelectorAll("[data-v]"), function (el) { values[el.getAttribute("data-v")] = el; });
@@ -29,6 +29,7 @@
     since[id] = s ? parseFloat(s) : null;
   });
   Array.prototype.forEach.call(document.querySelectorAll("[data-level]"), function (el) { levels[el.getAttribute("data-level")] = el; });
+  Array.prototype.forEach.call(document.querySelectorAll("[data-row]"), function (el) { rows[el.getAttribute("data-row")] = el; });
 
   function say(state) {
     if (!status) return;
@@ -50,7 +51,6 @@
 
   function tick() {
     var now = (Date.now() + skew) / 1000;
-    if (clock) clock.textContent = clockFormat.format(new Date(now * 1000));
     Object.keys(waits).forEach(function (id) {
       var el = waits[id], start = since[id];
       if (start === null || start === undefined) return;
@@ -63,6 +63,7 @@
 
   function apply(data) {
     skew = data.at * 1000 - Date.now();
+    if (clock) clock.textContent = clockFormat.format(new Date(data.at * 1000)); // the service's own clock
     var missing = false;
     Object.keys(data.values).forEach(function (key) {
       var el = values[key];
@@ -80,6 +81,7 @@
       var el = levels[id];
       if (el) { el.classList.remove("good", "warn", "bad"); if (data.levels[id]) el.classList.add(data.levels[id]); }
     });
+    Object.keys(data.idle).forEach(function (id) { if (rows[id]) rows[id].classList.toggle("idle", data.idle[id]); });
     if (banner) banner.hidden = data.ami !== "down";
     if (missing) window.location.reload(); // a new line or queue appeared: draw the board again
     tick();

@@ -1,0 +1,137 @@
+"""The live parts of the web console: the wallboard's event stream, the bridge's own console
+inside a running service (status, metrics, the gauges after a restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from datetime import date
+
+import aiohttp
+from sqlite_utils import Database
+
+from report_fixture import call, make_db
+from web_support import NOON, client_of, form_token, make_console, sign_in
+
+from asterisk_bridge.demo import demo_config
+from asterisk_bridge.health import problems
+from asterisk_bridge.pbxsim.ami_server import AMIServer
+from asterisk_bridge.pbxsim.simulate import run_simulation, wait_for_bridge
+from asterisk_bridge.report.period import local_day
+from asterisk_bridge.service import Service
+from asterisk_bridge.store import queries
+from asterisk_bridge.store.live_day import day_so_far
+
+
+async def next_event(stream: aiohttp.StreamReader, timeout: float) -> dict:
+    """The next ``board`` event of a Server-Sent Events stream."""
+    async with asyncio.timeout(timeout):
+        data = None
+        while True:
+            line = (await stream.readline()).decode()
+            if line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "\n" and data is not None:
+                return data
+
+
+async def test_the_wallboard_stream_sends_a_change_within_a_second(tmp_path):
+    console = make_console(tmp_path)
+    async with client_of(console) as client:
+        page = await client.get("/")
+        assert 'data-v="l|122|in_menu">0<' in await page.text()
+        response = await client.get("/live")
+        assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+        assert await response.content.readline() == b"retry: 2000\n"
+        first = await next_event(response.content, 2)
+        assert first["values"]["l|122|in_menu"] == "0" and first["waits"]["l|122"] is None
+        changed_at = time.monotonic()
+        console.gauges.menu_entered("session-1", "122")
+        update = await next_event(response.content, 1.0)
+        assert update["values"]["l|122|in_menu"] == "1"
+        assert time.monotonic() - changed_at < 1.0
+        heartbeat = await next_event(response.content, 6.0)  # nothing changed: the board again anyway
+        assert heartbeat["values"] == update["values"]
+        response.close()
+
+
+async def test_the_stream_ends_when_its_session_is_signed_out(tmp_path):
+    async with client_of(make_console(tmp_path, users={"anna": "viewer"})) as client:
+        await sign_in(client, "anna")
+        token = form_token(await (await client.get("/")).text())
+        response = await client.get("/live")
+        await next_event(response.content, 2)
+        await client.post("/logout", data={"csrf": token})
+        async with asyncio.timeout(7):
+            rest = await response.content.read()  # the server closes the stream at its next beat
+        assert b"event: board" not in rest
+
+
+async def test_the_gauges_start_from_todays_stored_answers_after_a_restart(tmp_path):
+    """Two answered (one after 30 s, over the 20 s threshold) and one abandoned call on 122 today,
+    one answered yesterday: a bridge started at noon shows 2 / 1 and a service level of 1 / 3."""
+    calls = [call(1, "2026-11-25T01:00:00.000Z", "answered", wait=10, talk=60),
+             call(2, "2026-11-25T01:10:00.000Z", "answered", wait=30, talk=60),
+             call(3, "2026-11-25T01:20:00.000Z", "abandoned_queue", wait=50),
+             call(4, "2026-11-24T01:00:00.000Z", "answered", wait=5, talk=60)]
+    for c in calls:
+        c["ended_at"] = c["started_at"].replace(":00.000Z", ":59.000Z")
+    db = make_db(tmp_path / "calls.db", calls)
+    database = Database(db)
+    database["queue_legs"].insert_all([
+        {"linkedid": c["linkedid"], "seq": 0, "queue": "q-housing", "joined_at": c["started_at"],
+         "left_at": c["started_at"], "wait_seconds": c["queued_seconds"],
+         "answered_at": c["answered_at"], "abandoned": int(c["outcome"] == "abandoned_queue")} for c in calls])
+    database.conn.close()
+    config = make_console(tmp_path, db=db, sections="[fastagi]\nport = 0").config
+    async with Service(config, clock=lambda: NOON) as service:
+        figures = service.gauges.figures(NOON)
+        async with aiohttp.ClientSession() as http:
+            html = await (await http.get(service.web.url)).text()
+        day = local_day(date(2026, 11, 25), config.timezone)
+        again = day_so_far(db, day.start_utc, day.end_utc)
+        service.gauges.seed(again["answered"], [], NOON)  # answers already counted never count twice
+        assert service.gauges.figures(NOON)["lines"]["122"]["answered_today"] == 2
+    assert figures["lines"]["122"]["answered_today"] == 2 and figures["lines"]["122"]["abandoned_today"] == 1
+    assert figures["queues"]["q-housing"]["service_level_today"] == 33.3
+    assert 'data-v="l|122|answered_today">2<' in html
+    assert re.search(r'data-v="q\|q-housing\|service_level_today"[^>]*>33,3', html)
+
+
+async def test_the_running_bridge_serves_its_console_status_and_metrics_of_real_calls(tmp_path):
+    async with AMIServer(username="asterisk-bridge", secret="s3cret", timestampevents=True, login_delay=0.05) as pbx:
+        config = demo_config(tmp_path, ami_port=pbx.port, ami_secret="s3cret", web_port=0)
+        async with Service(config) as service:
+            assert service.web is not None and service.web.listening and service.web.port
+            base = service.web.url.rstrip("/")
+            assert await wait_for_bridge(pbx, 5.0)
+            result = await run_simulation(config, pbx, ("127.0.0.1", service.fastagi.port), seed=3, days=1,
+                                          calls_per_day={"122": 3}, day_seconds=1.5)
+            async with asyncio.timeout(10):
+                while len([r for r in queries.calls(config.database.path) if r["outcome"]]) < 3:
+                    await service.store.flush(5)
+                    await asyncio.sleep(0.05)
+            async with aiohttp.ClientSession() as http:
+                status = await (await http.get(f"{base}/status.json")).json()
+                expected = await service._status()
+                metrics = await (await http.get(f"{base}/metrics")).text()
+                board = await (await http.get(f"{base}/")).text()
+    assert status["problems"] == problems(expected, time.time())
+    assert {k: v for k, v in status.items() if k not in ("written_at", "problems")} == \
+        {k: v for k, v in expected.items() if k != "written_at"}
+    assert status["web"]["listening"] is True and status["ami"]["connected"] is True
+    outcomes = {r.variables.get("IVR_RESULT") for r in result.results}
+    menu = sum(float(v) for v in re.findall(r'^asterisk_bridge_menu_sessions_total\{line="122",result="[a-z]+"\} (\S+)$',
+                                              metrics, re.M))
+    ended = sum(float(v) for v in re.findall(r'^asterisk_bridge_calls_total\{line="122",outcome="[a-z_]+"\} (\S+)$',
+                                               metrics, re.M))
+    assert menu == 3 and ended == 3, metrics
+    assert outcomes  # the menu answered every call
+    assert "asterisk_bridge_ami_connected 1.0" in metrics and "asterisk_bridge_mqtt_connected" not in metrics
+    assert re.search(r"^asterisk_bridge_store_write_seconds_count [1-9]", metrics, re.M)
+    assert 'asterisk_bridge_menu_session_seconds_count 3.0' in metrics
+    assert 'asterisk_bridge_callers_in_menu{line="122"} 0.0' in metrics
+    assert "asterisk_bridge_store_records_waiting 0.0" in metrics
+    assert 'data-v="l|122|answered_today"' in board
