@@ -3,7 +3,8 @@
 
 Every ratio is against a baseline measured in the same run (bare FastAGI server, panoramisk's
 bare AMI parsing, raw sqlite3 executemany); see each bench's --help for the method. Then the report
-timings (bench/report_bench.py, small database) and the scale target of issue 6 (bench/scale_bench.py:
+timings (bench/report_bench.py, small database), the web console's page times
+(bench/web_bench.py, against its stylesheet from the same server) and the scale target of issue 6 (bench/scale_bench.py:
 1,000 open menu sessions, 100 new calls a second, 60 s measured), which have no baseline. The whole
 run takes about 6-7 minutes on 2 cores. ``make bench`` calls this.
 """
@@ -26,6 +27,7 @@ import ami_bench  # noqa: E402
 import report_bench  # noqa: E402
 import scale_bench  # noqa: E402
 import store_bench  # noqa: E402
+import web_bench  # noqa: E402
 
 
 def machine() -> str:
@@ -87,6 +89,8 @@ def main(argv=None) -> None:
     p.add_argument("--ami-calls", type=int, default=250, help="calls in the AMI stream")
     p.add_argument("--store-records", type=int, default=10000, help="menu records per store variant")
     p.add_argument("--report-calls", type=int, default=100000, help="calls in the report bench's database (0: skip)")
+    p.add_argument("--web-calls", type=int, default=100000, help="calls in the web bench's database (0: skip)")
+    p.add_argument("--web-requests", type=int, default=10, help="timed requests per page of the web bench")
     p.add_argument("--target-seconds", type=float, default=60.0,
                    help="measured seconds of the issue 6 scale target run (0: skip)")
     p.add_argument("--target-rate", type=float, default=100.0, help="new calls a second of the scale target run")
@@ -119,6 +123,10 @@ def main(argv=None) -> None:
     if args.report_calls:
         print("Report ...", file=sys.stderr)
         report = report_timings(args.report_calls)
+    web = None
+    if args.web_calls:
+        print("Web console ...", file=sys.stderr)
+        web = web_bench.bench(args.web_calls, args.web_requests)[0]
     scale_target = None
     if args.target_seconds:
         if gen == "uvloop":
@@ -158,6 +166,11 @@ def main(argv=None) -> None:
                          f"{first:,.1f} ms first, {warm:,.1f} ms warm | | | 0 |")
         lines.append(f"| Report ({args.report_calls:,} calls) | daily summary | render | "
                      f"{report['render']:,.1f} ms warm | | | 0 |")
+    for r in web or ():
+        target = "" if r is web[0] else (" (target 100 ms: met)" if r["p95"] <= web_bench.TARGET_MS
+                                         else " (target 100 ms: NOT met)")
+        lines.append(f"| Web console ({args.web_calls:,} calls) | {r['what']} | GET {r['path']} | "
+                     f"p50 {r['p50']:,.1f} ms, p95 {r['p95']:,.1f} ms{target} | {r['ratio']:.1f} | | {r['errors']} |")
     if scale_target is not None:
         verdict = "met" if scale_target["met"] else "NOT met"
         lines.append(f"| Scale target, issue 6 ({scale_target['seconds']:.0f} s measured) | {scale_target['conc']:,} open, "

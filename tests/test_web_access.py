@@ -220,3 +220,22 @@ def test_web_adduser_writes_a_scrypt_hash_with_mode_0600_and_never_the_password(
     no_file = write_config(tmp_path, tmp_path / "calls.db")
     refused = runner.invoke(main, ["web", "adduser", "anna", "-c", str(no_file)], input="x\n")
     assert refused.exit_code == 2 and "users_file" in refused.output
+
+
+async def test_under_a_base_path_every_link_cookie_and_redirect_carries_it(tmp_path):
+    web = 'base_path = "/console"'
+    async with client_of(make_console(tmp_path, users={"anna": "viewer"}, web=web)) as client:
+        first = await client.get("/console/calls", allow_redirects=False)
+        assert first.status == 303 and first.headers["Location"] == "/console/login?next=/console/calls"
+        assert (await client.get("/calls")).status == 404
+        assert (await client.get("/console", allow_redirects=False)).headers["Location"] == "/console/"
+        page = await client.get("/console/login")
+        token = form_token(await page.text())
+        signed = await client.post("/console/login", allow_redirects=False,
+                                   data={"name": "anna", "password": PASSWORD, "csrf": token, "next": "/console/stats"})
+        assert signed.headers["Location"] == "/console/stats"
+        assert "Path=/console" in cookie_header(signed, "ab_session")
+        html = await (await client.get("/console/")).text()
+        assert 'href="/console/stats"' in html and 'src="/console/static/console.js?v=' in html
+        assert 'data-live="/console/live"' in html
+        assert (await client.get("/console/static/console.css")).status == 200

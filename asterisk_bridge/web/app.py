@@ -50,8 +50,6 @@ def create_app(console: Console) -> web.Application:
     for module in (wallboard, stats, calls, summaries, health, login):
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, console.url(path), handler)
-    if console.config.web.base_path:
-        app.router.add_get(console.config.web.base_path, _to_base)
     app.router.add_static(console.url("/static"), STATIC_DIR, show_index=False)
     return app
 
@@ -63,10 +61,6 @@ def _static_urls(console: Console) -> dict[str, str]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
         out[path.name] = f"{console.url('/static/' + path.name)}?v={digest}"
     return out
-
-
-async def _to_base(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPPermanentRedirect(request.app[CONSOLE].url("/"))
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -137,6 +131,11 @@ def _loopback_host(request: web.Request) -> bool:
 @web.middleware
 async def access(request: web.Request, handler) -> web.StreamResponse:
     console = request.app[CONSOLE]
+    base = console.config.web.base_path
+    if base and request.path == base:
+        raise web.HTTPPermanentRedirect(base + "/")
+    if base and not request.path.startswith(base + "/"):
+        raise web.HTTPNotFound()  # not the console's: a proxy sends only its own prefix here
     path = relative(request)
     created = None
     if console.open:

@@ -139,10 +139,13 @@ class UsersFile:
         text += "".join(f"{name}:{role}:{digest}\n" for name, (role, digest) in entries.items())
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
+            before = self.path.stat() if self.path.exists() else None
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.chmod(tmp, 0o600)
+            if before is not None and os.geteuid() == 0:  # root edits the service user's file: keep it theirs
+                os.chown(tmp, before.st_uid, before.st_gid)
             os.replace(tmp, self.path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
