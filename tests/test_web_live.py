@@ -118,7 +118,7 @@ async def test_the_running_bridge_serves_its_console_status_and_metrics_of_real_
                 expected = await service._status()
                 metrics = await (await http.get(f"{base}/metrics")).text()
                 board = await (await http.get(f"{base}/")).text()
-    assert status["problems"] == problems(expected, time.time())
+    assert status["problems"] == problems(expected, time.time(), timezone=config.timezone)
     assert {k: v for k, v in status.items() if k not in ("written_at", "problems")} == \
         {k: v for k, v in expected.items() if k != "written_at"}
     assert status["web"]["listening"] is True and status["ami"]["connected"] is True

@@ -8,7 +8,6 @@ line that does not exist, --force without --send).
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,7 @@ from asterisk_bridge.store.report_queries import recorded_lines
 
 from .build import build_figures
 from .errors import MailError, PeriodError, SummaryTemplateError
-from .export import stats_csv
+from .export import stats_csv, stats_json
 from .render import render_summary
 from .schedule import send_summary, write_summary_files
 
@@ -57,7 +56,7 @@ def stats(config: str | None, first: date, last: date, line: str | None, fmt: st
     try:
         figures = build_figures(cfg.database.path, cfg, first, last, line=line, context=False, notable=0)
         if fmt == "json":
-            click.echo(json.dumps(figures.to_json(), ensure_ascii=False, indent=2))
+            click.echo(stats_json(figures), nl=False)
         elif fmt == "csv":
             click.echo(stats_csv(figures, cfg), nl=False)
         else:

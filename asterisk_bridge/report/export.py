@@ -1,4 +1,4 @@
-"""CSV exports: ``stats --format csv`` and the day's calls beside the summary (``summary.csv``).
+"""Exports: ``stats --format json|csv`` and the day's calls beside the summary (``summary.csv``).
 
 Both are opened in spreadsheets, and some cells hold text anyone can set: a caller ID name such
 as ``=HYPERLINK("http://…","click")`` would run as a formula. Every text cell that starts with
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
@@ -52,6 +53,11 @@ def _write(out: io.TextIOBase, columns: Iterable[str], rows: Iterable[Mapping[st
         writer.writerow({k: spreadsheet_safe("" if row.get(k) is None else row[k]) for k in columns})
         count += 1
     return count
+
+
+def stats_json(figures: Figures) -> str:
+    """``stats --format json`` exactly (the web console's download is the same bytes)."""
+    return json.dumps(figures.to_json(), ensure_ascii=False, indent=2) + "\n"
 
 
 def stats_csv(figures: Figures, config: Config) -> str:

@@ -19,13 +19,14 @@ async def _status(request: web.Request) -> tuple[dict, list[str]]:
     if request.query:
         Query(request.query.items(), ())
     data = await console.status()
-    return data, health.problems(data, time.time())  # written_at is wall-clock time, whatever the service clock
+    # written_at is wall-clock time, whatever the service's clock (the demo's is simulated)
+    return data, health.problems(data, time.time(), timezone=console.config.timezone)
 
 
 async def status_page(request: web.Request) -> web.StreamResponse:
     data, problems = await _status(request)
     return request.app[PAGES].render(request, "status.html", nav="status", s=data, problems=problems,
-                                     text=health.format_status(data, data["written_at"]))
+                                     text=health.format_status(data, data["written_at"], request.app[CONSOLE].config.timezone))
 
 
 async def status_json(request: web.Request) -> web.StreamResponse:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ..report.build import build_figures
-from ..report.commands import stats_csv, stats_json
+from ..report.export import stats_csv, stats_json
 from ..report.figures import Figures
 from ..report.render import summary_context
 from .app import CONSOLE, PAGES
@@ -50,7 +50,7 @@ async def stats_download(request: web.Request) -> web.StreamResponse:
     q, figures = await _figures(request)
     kind = request.match_info["kind"]
     name = f"stats-{q.first.isoformat()}-{q.last.isoformat()}{'-' + q.line if q.line else ''}.{kind}"
-    body = stats_json(figures) if kind == "json" else stats_csv(figures)
+    body = stats_json(figures) if kind == "json" else stats_csv(figures, request.app[CONSOLE].config)
     return web.Response(
         body=body.encode("utf-8"), content_type="application/json" if kind == "json" else "text/csv",
         charset="utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
