@@ -7,7 +7,7 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from web_support import PASSWORD, add_users, client_of, form_token, make_console, sign_in, write_config
+from web_support import PASSWORD, client_of, form_token, make_console, sign_in, write_config
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.config import ConfigError, load_config

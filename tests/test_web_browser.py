@@ -173,7 +173,7 @@ async def test_screenshots_of_the_wallboard_and_the_figures_of_a_demo_day(tmp_pa
     result = await run_demo(out, seed=1, day_seconds=10.0, progress=False)
     tz = ZoneInfo(result.config.timezone)
     now = datetime.combine(result.day, datetime.min.time().replace(hour=15, minute=30), tzinfo=tz).timestamp()
-    DOCS.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(DOCS.mkdir, parents=True, exist_ok=True)
 
     def board(url: str) -> None:
         set_width(browser, *WALL)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from helpers import free_port
 from report_fixture import HOSTILE, call, make_db, menu
-from web_support import client_of, form_token, make_console, sign_in, write_config
+from web_support import client_of, form_token, make_console, sign_in
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.privacy import hash_number

@@ -126,7 +126,7 @@ def _page(conn: sqlite3.Connection, select: str, extra: str, f: CallFilter, befo
     sql = f"{select} WHERE {' AND '.join(clauses)}{extra} {order} LIMIT ?"
     cursor = conn.execute(sql, [*params, limit + 1])
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def call_timeline(db: DatabaseLike, call_id: str) -> dict[str, Any] | None:

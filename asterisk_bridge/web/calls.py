@@ -97,7 +97,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         events=timeline(call, sessions), started=started, caller=shown_number(first.get("caller_number"), mask),
         caller_name=mask_name(first.get("caller_name")) if mask else (first.get("caller_name") or ""),
         line_name=catalog.line_name(line_no) if line_no else "—",
-        topic_name=(catalog.topic_name(line_no, topic) or topic) if topic else None,
+        topic_name=(catalog.topic_name(line_no, topic) if line_no and topic else None) or topic,
         topic_names={t: name for (n, t), name in catalog.topics.items() if n == line_no})
 
 

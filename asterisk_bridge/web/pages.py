@@ -18,11 +18,12 @@ from .. import __version__
 from ..report.period import zone
 from ..report.render import filters, template_dirs
 from ..store.records import parse_utc_iso
+from .auth import Session
 from .console import Console
 from .live import clock
 
 #: request[SESSION_KEY]: the visitor's Session, or None (a monitoring address without one)
-SESSION_KEY = web.RequestKey("session", object)
+SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("session")
 
 
 class Pages:

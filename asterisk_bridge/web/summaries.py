@@ -29,7 +29,7 @@ _EMAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; fram
 
 
 def _day(request: web.Request) -> date:
-    return parse_day(request.match_info["day"], "day", date.today())
+    return parse_day(request.match_info["day"], "day", date.min)  # always given: the default is never used
 
 
 async def summaries_page(request: web.Request, *, status: int = 200, error: str = "") -> web.StreamResponse:
@@ -85,6 +85,7 @@ async def send_again(request: web.Request) -> web.StreamResponse:
     if not console.config.smtp.host:
         return await summaries_page(request, status=409, error="mail_off")
     session = request[SESSION_KEY]
+    assert session is not None  # require_admin passed
     try:
         await send_summary(console.config, console.db_path, day, force=True, now=console.clock())
     except MailError as exc:
