@@ -14,6 +14,7 @@ import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+from ..config import is_loopback
 from .badpeers import BadConnections
 from .channel import DEFAULT_LINE_LIMIT, AGIChannel
 from .errors import AGIEnvError
@@ -85,7 +86,7 @@ class FastAGIServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("FastAGIServer already started")
-        if not _is_loopback(self.host):
+        if not is_loopback(self.host):
             log.warning(
                 "FastAGI listens on %s, not a loopback address: Asterisk sends caller data in clear text; "
                 "restrict peers with fastagi.allow and a firewall",
@@ -273,12 +274,3 @@ def _parse_allow(allow: Iterable[str]) -> tuple[frozenset[str], tuple]:
         except ValueError:
             raise ValueError(f"fastagi allow entry {entry!r} is not an IP address or network") from None
     return frozenset(exact), tuple(networks)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
