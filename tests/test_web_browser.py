@@ -124,6 +124,16 @@ async def test_sign_in_watch_a_real_call_reach_the_wallboard_then_its_timeline_a
             bars, height = await step(chart)
             assert bars >= 1 and height >= 150
 
+            def summary_frame() -> str:
+                browser.get(f"{base}/summaries/{service.gauges.day}")
+                browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe.mail"))
+                try:
+                    return browser.find_element(By.TAG_NAME, "h1").text
+                finally:
+                    browser.switch_to.default_content()
+
+            assert await step(summary_frame) == "Сводка контакт-центра"  # the email, shown in its frame
+
             day = service.gauges.day
             pages = ["/", "/stats", "/calls", call_url.removeprefix(base), "/summaries", f"/summaries/{day}", "/status"]
             for path in pages:

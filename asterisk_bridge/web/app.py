@@ -35,7 +35,7 @@ _MACHINE_SUFFIXES = (".json", ".csv")
 _MACHINE_PATHS = ("/live", "/metrics")
 
 _CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def create_app(console: Console) -> web.Application:
