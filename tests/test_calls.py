@@ -40,7 +40,8 @@ def make_config(port: int, *, username: str = "bridge", secret: str = SECRET, qu
         ami=cfg.AMISettings(enabled=True, port=port, username=username, secret=secret, action_timeout=1.0,
                             ping_interval=30.0, reconnect_max=0.5, queue_log=queue_log, **ami),
         database=cfg.DatabaseSettings(), mqtt=cfg.MQTTSettings(), smtp=cfg.SMTPSettings(),
-        summary=cfg.SummarySettings(), privacy=cfg.PrivacySettings(), queues={}, lines={},
+        summary=cfg.SummarySettings(), privacy=cfg.PrivacySettings(), web=cfg.WebSettings(enabled=False),
+        queues={}, lines={},
     )
 
 

@@ -81,6 +81,8 @@ def test_the_wheel_ships_the_unit_the_example_the_templates_and_the_dialplan(tmp
                     "asterisk_bridge/templates/summary.html", "asterisk_bridge/templates/_labels.ru.j2",
                     "asterisk_bridge/dialplan/extensions_contact_center.conf",
                     "asterisk_bridge/dialplan/manager_contact_center.conf", "asterisk_bridge/install.py",
-                    "asterisk_bridge/py.typed", "asterisk_bridge/config/load.py"):
+                    "asterisk_bridge/py.typed", "asterisk_bridge/config/load.py",
+                    "asterisk_bridge/templates/web/wallboard.html", "asterisk_bridge/templates/web/_labels.en.j2",
+                    "asterisk_bridge/web/static/console.css", "asterisk_bridge/web/static/console.js"):
         assert shipped in names, shipped
     assert systemd_unit().is_file()

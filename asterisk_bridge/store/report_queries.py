@@ -225,13 +225,11 @@ def record_summary(
         database.conn.close()
 
 
-def summary_log(db: DatabaseLike, *, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
-    """The latest sends, newest first: ``{id, day, sent_at, recipients, subject, forced, has_copy}``."""
+def summary_log(db: DatabaseLike, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest ``limit`` sends, newest first: ``{id, day, sent_at, recipients, subject, forced}``."""
     with reading(db) as database:
-        where, params = ("WHERE id < ?", [before_id]) if before_id is not None else ("", [])
-        return [dict(r, forced=bool(r["forced"]), has_copy=bool(r["has_copy"])) for r in database.query(
-            "SELECT id, day, sent_at, recipients, subject, forced, html IS NOT NULL AS has_copy "
-            f"FROM summaries {where} ORDER BY id DESC LIMIT ?", [*params, limit])]
+        return [dict(r, forced=bool(r["forced"])) for r in database.query(
+            "SELECT id, day, sent_at, recipients, subject, forced FROM summaries ORDER BY id DESC LIMIT ?", [limit])]
 
 
 def summary_copy(db: DatabaseLike, day: str) -> dict[str, Any] | None:

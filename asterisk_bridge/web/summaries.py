@@ -9,7 +9,7 @@ an email, with inline styles and no scripts.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 from aiohttp import web
 
@@ -42,7 +42,7 @@ async def summaries_page(request: web.Request, *, status: int = 200, error: str 
     return request.app[PAGES].render(
         request, "summaries.html", status=status, nav="summaries", rows=log_rows, sent=sent, error=error,
         mail_on=bool(console.config.smtp.host), recipients=list(console.config.smtp.recipients),
-        yesterday=console.today().fromordinal(console.today().toordinal() - 1))
+        yesterday=console.today() - timedelta(days=1))
 
 
 async def summary_page(request: web.Request) -> web.StreamResponse:
