@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -242,6 +243,8 @@ class Service:
             if getattr(new, section) != getattr(self.config, section):
                 log.warning("[%s] changed: it applies after a restart", section)
         self.config = self.ivr.config = new
+        if self.web is not None:  # names of lines, topics and queues follow; [web] itself needs the restart
+            self.web.console.config = dataclasses.replace(new, web=self.web.console.config.web)
         log.info("configuration reloaded from %s: %d line(s)", self.config_path, len(new.lines))
         return True
 

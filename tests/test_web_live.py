@@ -135,3 +135,18 @@ async def test_the_running_bridge_serves_its_console_status_and_metrics_of_real_
     assert 'asterisk_bridge_callers_in_menu{line="122"} 0.0' in metrics
     assert "asterisk_bridge_store_records_waiting 0.0" in metrics
     assert 'data-v="l|122|answered_today"' in board
+
+
+async def test_a_reload_renames_lines_on_the_console_and_keeps_its_web_settings(tmp_path, caplog):
+    config_path = tmp_path / "asterisk-bridge.toml"
+    config = make_console(tmp_path, sections="[fastagi]\nport = 0").config
+    async with Service(config, config_path=config_path, clock=lambda: NOON) as service:
+        text = config_path.read_text(encoding="utf-8")
+        config_path.write_text(text.replace('name = "Линия 122"', 'name = "Единая линия 122"')
+                               .replace("[web]\nport = 0", "[web]\nport = 0\nlanguage = \"en\""), encoding="utf-8")
+        assert service.reload()
+        async with aiohttp.ClientSession() as http:
+            html = await (await http.get(service.web.url)).text()
+    assert "Единая линия 122" in html
+    assert '<html lang="ru">' in html  # [web] applies after a restart, and the log says so
+    assert any("[web] changed: it applies after a restart" in r.getMessage() for r in caplog.records)
