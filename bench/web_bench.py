@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import aiohttp  # noqa: E402
 
 import report_bench  # noqa: E402
+from asterisk_bridge import health  # noqa: E402
 from asterisk_bridge.config import load_config  # noqa: E402
 from asterisk_bridge.mqtt.gauges import Gauges  # noqa: E402
 from asterisk_bridge.web.console import Console  # noqa: E402
@@ -64,12 +65,13 @@ def console_for(path: Path, workdir: Path) -> Console:
     noon = datetime.fromisoformat(f"{DAY}T12:00:00").replace(tzinfo=ZoneInfo(config.timezone)).timestamp()
 
     async def status() -> dict:
-        return {"schema": 1, "pid": 1, "node": config.node, "state": "running", "started_at": noon,
+        """What the service reports, with today's counts read from the database as it does."""
+        base = {"schema": 1, "pid": 1, "node": config.node, "state": "running", "started_at": noon,
                 "written_at": time.time(), "fastagi": {"listen": "127.0.0.1:4573", "active": 0},
                 "ami": {"enabled": False}, "mqtt": {"enabled": False},
                 "store": {"path": str(path), "pending": 0, "last_error": None},
-                "summary": {"enabled": False, "last_day": None, "last_sent_at": None},
-                "today": {"menu_sessions": 0, "calls": 0}, "retention": None}
+                "summary": {"enabled": False}}
+        return await asyncio.to_thread(health.with_records, base, config, noon)
 
     return Console(config, str(path), Gauges.from_config(config), status=status, clock=lambda: noon,
                    metrics=BridgeMetrics(config.node, "bench", ami=False, mqtt=False))
