@@ -106,10 +106,11 @@ def run(config: str | None) -> None:
               help="Wall-clock seconds one simulated day takes.")
 @click.option("--serve", is_flag=True, help="Open the web console on the demo (live during the day) and keep "
               "it open afterwards until Ctrl-C.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8122, show_default=True,
+@click.option("--port", type=click.IntRange(0, 65535), default=8122, show_default=True, metavar="PORT",
               help="With --serve: the console's port on 127.0.0.1 (0: any free port).")
 def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int) -> None:
-    """Run the bridge against the built-in PBX simulator for one simulated day."""
+    """Run the bridge against the built-in PBX simulator for one simulated day (--serve: with the
+    web console open on it)."""
     from .demo import render_demo_prompts, run_demo
 
     prompt_ms, note = render_demo_prompts(out)
