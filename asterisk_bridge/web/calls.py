@@ -13,11 +13,11 @@ from aiohttp import web
 
 from ..privacy import mask_name, mask_number
 from ..report.build import catalog_from_config
-from ..report.figures import BUCKETS
+from ..report.definitions import BUCKETS
 from ..report.period import local_date_of, local_period
 from ..store.call_search import CallFilter, call_timeline, search_calls
 from ..store.maintenance import HASH_PREFIX
-from ..store.records import parse_utc_iso
+from ..utc import parse_utc_iso
 from .app import CONSOLE, PAGES
 from .params import Query, call_id, caller, code, cursor, line, operator, outcome, period
 from .timeline import timeline

@@ -17,7 +17,7 @@ from aiohttp import web
 from .. import __version__
 from ..report.period import zone
 from ..report.render import filters, template_dirs
-from ..store.records import parse_utc_iso
+from ..utc import parse_utc_iso
 from .auth import Session
 from .console import Console
 from .live import clock

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ..privacy import hash_number
-from ..report.figures import BUCKETS
+from ..report.definitions import BUCKETS
 from ..store.call_search import CallerMatch, Cursor
-from ..store.records import parse_utc_iso
+from ..utc import parse_utc_iso
 from .errors import BadParameter
 
 _LINE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store.records import parse_utc_iso
+from ..utc import parse_utc_iso
 
 
 @dataclass(frozen=True)
