@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -476,7 +477,22 @@ async def test_operator_input_for_unknown_call_is_kept_and_applied_and_reaches_f
 # ------------------------------------------------------------------ queue_log fills the gap
 
 
-async def test_queue_log_fills_calls_missed_while_ami_was_down(tmp_path):
+def lab_lines(config: cfg.Config, gov: tuple[str, ...]) -> cfg.Config:
+    """The lab's queues (fixtures README "Lab topology") on lines 122 and 117; ``gov`` says which
+    lines send calls to the ``gov`` queue."""
+    def line(number: str) -> dict:
+        topics = [{"key": "1", "id": "gov", "name": "gov", "queue": "gov"}] if number in gov else []
+        return {"number": number, "default_queue": "default", "menu_prompt": "cc/m", "invalid_prompt": "cc/i",
+                "topics": [*topics, {"key": "2", "id": f"t{number}", "name": "t", "queue": f"q{number}"}]}
+
+    parsed = cfg.parse_config({"node": "pbx1", "queues": {q: q for q in ("default", "gov", "q122", "q117")},
+                               "lines": [line("122"), line("117")]})
+    return replace(config, queues=parsed.queues, lines=parsed.lines)
+
+
+@pytest.mark.parametrize("gov, line", [(("122", "117"), None), (("122",), "122")],
+                         ids=["queue of two lines: line unknown", "queue of one line: its line"])
+async def test_queue_log_fills_calls_missed_while_ami_was_down(tmp_path, gov, line):
     data = (AMI / "concurrent" / "ami-8-calls.raw").read_bytes()
     frames_end = [i + 4 for i in range(len(data)) if data.startswith(b"\r\n\r\n", i)]
     cut_ts = 1795700595.9
@@ -490,8 +506,8 @@ async def test_queue_log_fills_calls_missed_while_ami_was_down(tmp_path):
     queue_log.write_text("".join(line for line in log_lines if int(line.split("|")[0]) < int(cut_ts)))
     now = [1795700500.0]
     async with fake, Store(tmp_path / "calls.db") as store:
-        follow = follower(make_config(fake.port, queue_log=str(queue_log)), store, clock=lambda: now[0],
-                          reconnect_min=0.3)
+        follow = follower(lab_lines(make_config(fake.port, queue_log=str(queue_log)), gov), store,
+                          clock=lambda: now[0], reconnect_min=0.3)
         async with follow:
             await asyncio.wait_for(done.wait(), 5)
             await wait_until(lambda: follow.connected)
@@ -523,7 +539,8 @@ async def test_queue_log_fills_calls_missed_while_ami_was_down(tmp_path):
     unseen = rows["1795700596.24"]  # began while AMI was down: known from queue_log alone
     assert (unseen["source"], unseen["outcome"], unseen["queue"], unseen["operator"]) == (
         "queue_log", "answered", "gov", "Оператор 1001")
-    assert (unseen["line"], unseen["caller_number"], unseen["complete"]) == (None, CALLER[0], True)
+    # its line is the line of the queue it joined, when the configuration gives that queue one line
+    assert (unseen["line"], unseen["caller_number"], unseen["complete"]) == (line, CALLER[0], True)
 
 
 # ------------------------------------------------------------------ the store side, directly

@@ -37,7 +37,7 @@ from asterisk_bridge.store import Store
 from asterisk_bridge.privacy import hash_number
 from asterisk_bridge.report.definitions import service_level
 from asterisk_bridge.store.outbox import OutboxError, OutboxMessage, check_events
-from helpers import free_port
+from helpers import FIXTURES, free_port
 
 T0 = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC = 22:13:20 in Asia/Irkutsk
 PREFIX = "cc"
@@ -59,6 +59,7 @@ _TYPES = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, list),
 }
 
 
@@ -87,6 +88,9 @@ def schema_errors(value, schema: dict, root: dict = SCHEMA, path: str = "$") -> 
             errors.append(f"{path}: {value} < {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
             errors.append(f"{path}: {value} > {schema['maximum']}")
+    if isinstance(value, list) and "items" in schema:
+        for n, item in enumerate(value):
+            errors += schema_errors(item, schema["items"], root, f"{path}[{n}]")
     if isinstance(value, dict):
         errors += [f"{path}: missing {key!r}" for key in schema.get("required", ()) if key not in value]
         props = schema.get("properties", {})
@@ -309,6 +313,51 @@ def test_gauge_messages_are_retained_throttled_and_only_when_changed():
     changed = gauges.messages(T0 + 6)
     assert {m.topic.rsplit("/", 1)[1] for m in changed} == {"122", "q-a"}
     assert len(gauges.messages(T0 + 12, force=True)) == 4
+
+
+def test_operator_gauges_from_the_auto_pause_capture():
+    """The real-Asterisk auto-pause capture through both trackers: each operator's retained gauge and
+    the queues' available / paused counts, every payload valid against the schema."""
+    from asterisk_bridge.ami.frames import parse_frames
+    from asterisk_bridge.calls.members import MemberTracker
+
+    frames = parse_frames((FIXTURES / "ami" / "members" / "auto-pause-ring-out.raw").read_bytes())
+    snapshot = [f for f in frames if f.get("Event") == "QueueMember"]
+    gauges = Gauges(node="pbx1", prefix=PREFIX, timezone="Asia/Irkutsk", interval=0)
+    members, calls = MemberTracker(), CallTracker()
+    stamps = [float(f["Timestamp"]) for f in frames if "Timestamp" in f]
+    for update in members.reconcile(snapshot, stamps[0] - 1):
+        if update.operator is not None:
+            gauges.operator_update(update.operator)
+    paused_at = None
+    for frame in frames:
+        for update in members.feed(frame, 0.0):
+            if update.operator is not None:
+                gauges.operator_update(update.operator)
+        for update in calls.feed(frame, 0.0):
+            gauges.call_update(update)
+        if frame.get("Event") == "AgentConnect":
+            paused_at = gauges.figures(float(frame["Timestamp"]))
+    def topic(interface: str) -> str:
+        return f"{PREFIX}/pbx1/gauges/operators/{interface.replace('/', '_')}"
+
+    during = paused_at["queues"]
+    assert (during["cc-117-where"]["operators_available"], during["cc-117-where"]["operators_paused"]) == (0, 1)
+    assert (during["cc-117-default"]["operators_available"], during["cc-117-default"]["operators_paused"]) == (0, 1)
+    operator = paused_at["operators"]["Local/2205@operators/n"]
+    assert (operator["state"], operator["reason"], [q["queue"] for q in operator["queues"]]) == (
+        "paused", "Auto-Pause", ["cc-117-default", "cc-117-where"])
+    assert paused_at["operators"]["Local/1205@operators/n"]["state"] == "on_call"
+    messages = {m.topic: json.loads(m.payload) for m in gauges.messages(stamps[-1] + 1, force=True)}
+    for payload in messages.values():
+        assert schema_errors(payload, SCHEMA) == [], payload
+    answered = messages[topic("Local/1205@operators/n")]
+    assert (answered["name"], answered["state"], answered["calls_today"], answered["member_name"]) == (
+        "Local_1205@operators_n", "available", 1, "Оператор 1205")
+    back = messages[topic("Local/2205@operators/n")]
+    assert (back["state"], back["reason"], back["calls_today"]) == ("available", None, 0)
+    where = messages[f"{PREFIX}/pbx1/gauges/queues/cc-117-where"]
+    assert (where["operators_available"], where["operators_paused"]) == (1, 0)
 
 
 # -- the outbox (real SQLite) ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 
 from ..store import Store, queries
 from .errors import QueueLogError
@@ -25,13 +26,16 @@ log = logging.getLogger("asterisk_bridge.calls")
 
 class QueueLogBackfill:
     """Fills calls from ``path`` (Asterisk's queue_log; None: nothing to read, the bookkeeping of
-    outages and ends is kept anyway)."""
+    outages and ends is kept anyway). ``queue_lines``: queue -> line, from the configuration: a
+    call known only from queue_log gets the line of the first queue it joined."""
 
-    def __init__(self, path: str | None, store: Store, tracker: CallTracker, node: str):
+    def __init__(self, path: str | None, store: Store, tracker: CallTracker, node: str,
+                 queue_lines: Mapping[str, str] | None = None):
         self.path = path
         self.store = store
         self.tracker = tracker
         self.node = node
+        self.queue_lines = dict(queue_lines or {})
         self.since: float | None = None  # ignore queue_log lines older than this
         self.unknown_end: dict[str, CallRecord] = {}  # calls closed without an end: queue_log may fill them
         self.seen_end: dict[str, float] = {}  # linkedid -> end time, calls AMI saw to their end
@@ -131,7 +135,8 @@ class QueueLogBackfill:
                 continue
             if call.first_at is None or not self._blind_at(call.first_at):
                 continue  # AMI was up: not a contact-center call we follow
-            record = record_from_queue_log(call, short_abandon=short)
+            line = self.queue_lines.get(call.legs[0].queue) if call.legs else None
+            record = record_from_queue_log(call, line=line, short_abandon=short)
             self.unknown_end.pop(callid, None)
             log.info("call %s known only from queue_log (AMI was down): %s", callid, record.outcome)
             self.store.submit_call(record, node=self.node)

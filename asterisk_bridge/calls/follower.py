@@ -17,7 +17,10 @@ call is silently lost when the link (or the bridge) goes down. That is ``CallFol
   of calls missed while AMI was down (Asterisk writes it whatever happens to our link;
   ``backfill.py``);
 - operator input (``UserEvent(ContactCenter,Linkedid: ...,AgeGroup: ...,Resolution: ...)``)
-  reaches the stored call even after the call ended, and is kept until an unknown call shows up.
+  reaches the stored call even after the call ended, and is kept until an unknown call shows up;
+- the same events go to the operators' side (``operators.py``: the member tracker, its sessions
+  and pauses to the store, live states to the MQTT gauges); the ``QueueStatus`` of every
+  reconcile is its snapshot, and what was open when the bridge stopped is reloaded at start.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ..privacy import mask_number
 from ..store import Store, queries
 from ..utc import parse_utc_iso
 from .backfill import QueueLogBackfill
+from .operators import OperatorFollower
 from .model import CallRecord, CallUpdate, OperatorInput
 from .tracker import CallTracker
 
@@ -83,9 +87,11 @@ class CallFollower:
             ping_interval=settings.ping_interval, action_timeout=settings.action_timeout,
             reconnect_max=settings.reconnect_max, reconnect_min=reconnect_min,
         )
+        self.operators = OperatorFollower(store, self.node, gauges)
         self.client.on_event(self._on_event)
         self.client.on_connection(self._on_connection)
-        self.queue_log = QueueLogBackfill(settings.queue_log, store, self.tracker, self.node)
+        self.queue_log = QueueLogBackfill(settings.queue_log, store, self.tracker, self.node,
+                                          queue_lines=config.queue_lines())
         self._orphans: dict[str, OperatorInput] = {}
         self._touched: set[str] = set()  # linkedids with events since the link was last lost
         self._ever_connected = False
@@ -127,6 +133,7 @@ class CallFollower:
             raise RuntimeError("CallFollower.start() called twice")
         self._started = True
         restored = await self._restore_open_calls()
+        await self.operators.restore(self.clock)
         now = self.clock()
         if self.queue_log.path:
             latest = await asyncio.to_thread(queries.latest_call_start, self.store.path)
@@ -177,6 +184,7 @@ class CallFollower:
         if linkedid:
             self._touched.add(linkedid)
         self._persist(self.tracker.feed(message, received_at))
+        self.operators.feed(message, received_at)
 
     def _persist(self, updates: list[CallUpdate]) -> None:
         for update in updates:
@@ -242,6 +250,7 @@ class CallFollower:
             noticed = time.time()
             self._silent_since = (self.client.last_received or noticed, noticed)
             self.queue_log.link_lost(now)
+            self.operators.link_lost(now)
             log.warning("AMI connection lost: %d call(s) in progress will be reconciled on reconnect",
                         len(self.tracker.active()))
 
@@ -297,7 +306,20 @@ class CallFollower:
                     "Queue": entry.get("Queue") or "", "Position": entry.get("Position") or ""}
             self._persist(self.tracker.feed(join, now - wait))
         log.debug("reconciled with %d live channel(s): %d call(s) adopted", len(live), len(adopted))
+        members = [m for m in _items(queues) if m.get("Event") == "QueueMember"]
+        self.operators.reconcile(members, self.clock(), talking=self._talking())
         await self.queue_log.read()
+
+    def _talking(self) -> dict[str, set[str]]:
+        """interface -> the member channels of the calls each operator is answering now ("" when unknown)."""
+        talking: dict[str, set[str]] = {}
+        for record in self.tracker.active():
+            for leg in record.legs:
+                if leg.answered_at is None or leg.completed_at is not None or not leg.answered_interface:
+                    continue
+                channel = next((a.channel for a in leg.attempts if a.result == "answered"), "")
+                talking.setdefault(leg.answered_interface, set()).add(channel)
+        return talking
 
     # -- timers -------------------------------------------------------------------------------
 

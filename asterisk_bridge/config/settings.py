@@ -202,3 +202,29 @@ class Config:
 
     def line_for(self, number: str) -> Line | None:
         return self.lines.get(number)
+
+    def lines_of_queues(self) -> dict[str, tuple[str, ...]]:
+        """queue -> the lines that send calls to it (default, operator and topic queues, sub-menus
+        included), in line order; a queue of ``[queues]`` no line uses maps to ``()``."""
+        found: dict[str, list[str]] = {queue: [] for queue in self.queues}
+
+        def add(queue: str | None, number: str) -> None:
+            if queue and number not in found.setdefault(queue, []):
+                found[queue].append(number)
+
+        def walk(menu: Menu, number: str) -> None:
+            for topic in menu.topics.values():
+                add(topic.queue, number)
+                if topic.menu is not None:
+                    walk(topic.menu, number)
+
+        for number, line in self.lines.items():
+            add(line.default_queue, number)
+            add(line.operator_queue, number)
+            walk(line.menu, number)
+        return {queue: tuple(numbers) for queue, numbers in found.items()}
+
+    def queue_lines(self) -> dict[str, str]:
+        """queue -> its line, for the queues exactly one line uses: the line of a call known only
+        from Asterisk's queue_log (a queue shared by several lines cannot say which)."""
+        return {queue: numbers[0] for queue, numbers in self.lines_of_queues().items() if len(numbers) == 1}

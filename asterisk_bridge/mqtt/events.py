@@ -43,6 +43,12 @@ def topic_level(text: str | None) -> str:
     return "".join("_" if ch in "/+#\0" else ch for ch in text)
 
 
+def operator_id(interface: str) -> str:
+    """An operator's id in MQTT topics and payloads: the queue member's interface with ``/``, ``+``,
+    ``#`` made ``_`` (``Local/1001@operators/n`` -> ``Local_1001@operators_n``)."""
+    return topic_level(interface)
+
+
 @dataclass(frozen=True)
 class Topics:
     """Every topic the bridge publishes, under ``<prefix>/<node>``."""
@@ -68,6 +74,10 @@ class Topics:
 
     def queue_gauge(self, queue: str) -> str:
         return f"{self.base}/gauges/queues/{topic_level(queue)}"
+
+    def operator_gauge(self, interface: str) -> str:
+        """``PJSIP/1001`` -> ``.../gauges/operators/PJSIP_1001`` (the operator id: the interface, topic-safe)."""
+        return f"{self.base}/gauges/operators/{operator_id(interface)}"
 
 
 @dataclass(frozen=True)

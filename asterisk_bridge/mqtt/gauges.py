@@ -1,4 +1,5 @@
-"""Wallboard gauges per line and per queue, kept live from call updates and menu sessions. Pure.
+"""Wallboard gauges per line, per queue and per operator, kept live from call updates, menu
+sessions and the member tracker's operator states. Pure.
 
 Gauges are published *retained*: a wallboard that connects at 3 a.m. sees the current figures at
 once. They are not events, so they do not go through the outbox: only the latest value of each
@@ -14,6 +15,11 @@ Definitions (also in the README):
 - ``service_level_today``: percent, computed by ``report.definitions.service_level`` exactly as the
   summary computes it (``summary.abandons``: ``ignored``, ``against``, ``for``), over today's
   answered and abandoned calls. ``null`` before the first answered/abandoned call.
+- queues: ``operators_available`` (logged in, not paused there, not ringing or talking, phone
+  reachable) and ``operators_paused`` (paused in that queue), from the member tracker.
+- operators (``gauges/operators/<id>``, id = the interface made topic-safe): ``state`` (available,
+  ringing, on_call, paused, unavailable, logged_out), ``reason`` (of a pause), ``since``,
+  ``calls_today`` (queue calls answered since local midnight, by the answer time), ``queues``.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from ..report.definitions import ABANDON_TREATMENTS, service_level
 from ..store.outbox import OutboxMessage
 from ..utc import parse_utc_iso, utc_iso
 from .errors import EventError
-from .events import SCHEMA_VERSION, Topics
+from .events import SCHEMA_VERSION, Topics, operator_id
 
 if TYPE_CHECKING:
+    from ..calls.member_model import OperatorView
     from ..calls.model import CallRecord, CallUpdate
     from ..config import Config
     from ..menu.record import MenuRecord
@@ -89,6 +96,8 @@ class Gauges:
         self._line_day: dict[str, _Day] = {}
         self._queue_day: dict[str, _Day] = {}
         self._answered: set[tuple[str, int]] = set()  # (linkedid, leg) counted today
+        self._operators: dict[str, OperatorView] = {}  # interface -> what the operator does now
+        self._operator_calls: dict[str, int] = {}  # interface -> calls answered today
         self._last_emit: float | None = None
         self._last_payload: dict[str, str] = {}
         self._watchers: list[Callable[[str, object], None]] = []
@@ -159,6 +168,12 @@ class Gauges:
         self._menu_sessions.pop(record.session_id, None)
         self._notify("menu_finished", record)
 
+    def operator_update(self, view: OperatorView) -> None:
+        """An operator's new live state (the member tracker's)."""
+        self._operators[view.interface] = view
+        for membership in view.queues:
+            self._know(self._queues, membership.queue)
+
     def call_update(self, update: CallUpdate) -> None:
         """Apply one tracker update (started / changed / finished)."""
         record = update.record
@@ -174,9 +189,13 @@ class Gauges:
             self._know(self._queues, leg.queue)
             if leg.answered_at is not None and (record.linkedid, number) not in self._answered:
                 in_time = self._in_time(leg.wait_seconds)
-                for day in self._days(leg.answered_at, line, leg.queue, first_answer=number == _first_answer(record)):
+                days = self._days(leg.answered_at, line, leg.queue, first_answer=number == _first_answer(record))
+                for day in days:
                     day.answered += 1
                     day.answered_in_time += in_time
+                if days and leg.answered_interface:
+                    calls = self._operator_calls.get(leg.answered_interface, 0)
+                    self._operator_calls[leg.answered_interface] = calls + 1
                 self._answered.add((record.linkedid, number))
         if update.kind == "finished" or record.ended_at is not None:
             self._active.pop(record.linkedid, None)
@@ -193,7 +212,8 @@ class Gauges:
     # -- output -----------------------------------------------------------------------------------
 
     def figures(self, now: float) -> dict[str, dict[str, dict]]:
-        """``{"lines": {line: {...}}, "queues": {queue: {...}}}`` as of ``now`` (epoch seconds)."""
+        """``{"lines": {line: {...}}, "queues": {queue: {...}}, "operators": {interface: {...}}}`` as of
+        ``now`` (epoch seconds)."""
         self._roll(now)
         lines = {line: _Live() for line in self._lines}
         queues = {queue: _Live() for queue in self._queues}
@@ -209,10 +229,14 @@ class Gauges:
                 queues.setdefault(leg.queue, _Live()).waits.append(leg.joined_at)
             elif not record.legs and record.ivr_result is None and not self._ivr_reports_menu:
                 live.in_menu += 1
+        staffed = {name: (sum(v.available_in(name) for v in self._operators.values()),
+                          sum(v.paused_in(name) for v in self._operators.values())) for name in queues}
         return {
             "lines": {name: self._figure(live, self._line_day.get(name), now) for name, live in lines.items()},
-            "queues": {name: self._figure(live, self._queue_day.get(name), now, menu=False)
+            "queues": {name: {**self._figure(live, self._queue_day.get(name), now, menu=False),
+                              "operators_available": staffed[name][0], "operators_paused": staffed[name][1]}
                        for name, live in queues.items()},
+            "operators": {interface: self._operator(view) for interface, view in self._operators.items()},
         }
 
     def messages(self, now: float, *, force: bool = False) -> list[OutboxMessage]:
@@ -225,14 +249,16 @@ class Gauges:
         self._last_emit = now
         out = []
         figures = self.figures(now)
-        for kind, topic_of in (("lines", self.topics.line_gauge), ("queues", self.topics.queue_gauge)):
+        for kind, topic_of in (("lines", self.topics.line_gauge), ("queues", self.topics.queue_gauge),
+                               ("operators", self.topics.operator_gauge)):
             for name, figure in figures[kind].items():
                 topic = topic_of(name)
                 key = json.dumps(figure, sort_keys=True)
                 if not force and self._last_payload.get(topic) == key:
                     continue
                 self._last_payload[topic] = key
-                payload = {"schema": SCHEMA_VERSION, "node": self.node, "kind": kind[:-1], "name": name,
+                ident = operator_id(name) if kind == "operators" else name  # the topic's last level
+                payload = {"schema": SCHEMA_VERSION, "node": self.node, "kind": kind[:-1], "name": ident,
                            "at": utc_iso(now), **figure}
                 out.append(OutboxMessage(
                     topic=topic, payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
@@ -256,6 +282,19 @@ class Gauges:
         })
         return figure
 
+    def _operator(self, view: OperatorView) -> dict:
+        return {
+            "interface": view.interface,
+            "member_name": view.name,
+            "state": view.state,
+            "reason": view.reason,
+            "since": utc_iso(view.since),
+            "calls_today": self._operator_calls.get(view.interface, 0),
+            "queues": [{"queue": m.queue, "paused": m.paused, "reason": m.reason, "since": utc_iso(m.since)}
+                       for m in view.queues],
+            "day": self._day,
+        }
+
     def _service_level(self, day: _Day) -> float | None:
         level = service_level(day.answered_in_time, day.abandoned_in_time, day.answered + day.abandoned, self.abandons)
         return None if level is None else round(100.0 * level, 1)
@@ -270,6 +309,7 @@ class Gauges:
             self._line_day.clear()
             self._queue_day.clear()
             self._answered.clear()
+            self._operator_calls.clear()
 
     def _days(self, at: float, line: str, queue: str, *, first_answer: bool) -> list[_Day]:
         """Today's counters the moment at ``at`` counts in (none if it belongs to an earlier day)."""

@@ -22,9 +22,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ..calls.member_model import MemberPause, MemberSession
 from ..calls.model import CallRecord
 from ..utc import parse_utc_iso, utc_iso
 from .errors import StoreError
+from .operator_rows import pause_from_row, session_from_row
 from .rows import call_record_from_rows
 
 DatabaseLike = str | PathLike[str] | Database
@@ -199,14 +201,29 @@ def call(db: DatabaseLike, linkedid: str) -> dict[str, Any] | None:
 
 
 def open_call_records(db: DatabaseLike) -> list[CallRecord]:
-    """:func:`open_calls` as ``CallRecord`` objects, to follow them again after a restart."""
-    return [call_record_from_rows(row, row["legs"]) for row in open_calls(db)]
+    """:func:`open_calls` as ``CallRecord`` objects (with their ring attempts), to follow them
+    again after a restart."""
+    with reading(db) as database:
+        return [call_record_from_rows(row, row["legs"], ring_attempts(database, row["linkedid"]))
+                for row in open_calls(database)]
 
 
 def call_record(db: DatabaseLike, linkedid: str) -> CallRecord | None:
-    """:func:`call` as a ``CallRecord``, or None."""
-    row = call(db, linkedid)
-    return call_record_from_rows(row, row["legs"]) if row is not None else None
+    """:func:`call` as a ``CallRecord`` (with its ring attempts), or None."""
+    with reading(db) as database:
+        row = call(database, linkedid)
+        return call_record_from_rows(row, row["legs"], ring_attempts(database, linkedid)) if row is not None else None
+
+
+def ring_attempts(db: DatabaseLike, linkedid: str) -> list[dict[str, Any]]:
+    """Every ring of a call's queue legs, in order: ``[{leg, seq, queue, member, interface, called_at,
+    ring_seconds, result}, ...]``."""
+    sql = ("SELECT leg, seq, queue, member, interface, called_at, ring_seconds, result FROM ring_attempts "
+           "WHERE linkedid = ? ORDER BY leg, seq")
+    with reading(db) as database:
+        if not database["ring_attempts"].exists():
+            return []
+        return list(_rows(database, sql, [linkedid]))
 
 
 def call_states(db: DatabaseLike, linkedids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -232,6 +249,36 @@ def latest_call_start(db: DatabaseLike) -> str | None:
     with reading(db) as database:
         rows = list(_rows(database, "SELECT MAX(started_at) AS latest FROM calls", []))
     return rows[0]["latest"] if rows else None
+
+
+def open_operator_sessions(db: DatabaseLike) -> list[MemberSession]:
+    """Operators' sessions not logged out when the bridge last wrote them (followed again after a restart)."""
+    with reading(db) as database:
+        if not database["operator_sessions"].exists():
+            return []
+        sql = "SELECT * FROM operator_sessions WHERE logged_out_at IS NULL ORDER BY logged_in_at, interface, queue"
+        return [session_from_row(row) for row in _rows(database, sql, [])]
+
+
+def open_operator_pauses(db: DatabaseLike) -> list[MemberPause]:
+    """Operators' pauses not ended when the bridge last wrote them."""
+    with reading(db) as database:
+        if not database["operator_pauses"].exists():
+            return []
+        sql = "SELECT * FROM operator_pauses WHERE ended_at IS NULL ORDER BY started_at, interface, queue"
+        return [pause_from_row(row) for row in _rows(database, sql, [])]
+
+
+def last_activity(db: DatabaseLike) -> float | None:
+    """The newest moment the store knows of (a call's last event, a session or pause begun or
+    ended): after a restart, what ended while the bridge was stopped ended after it, no later."""
+    parts = ["SELECT MAX(updated_at) AS t FROM calls"]
+    with reading(db) as database:
+        if database["operator_sessions"].exists():
+            parts += ["SELECT MAX(logged_in_at) FROM operator_sessions", "SELECT MAX(logged_out_at) FROM operator_sessions",
+                      "SELECT MAX(started_at) FROM operator_pauses", "SELECT MAX(ended_at) FROM operator_pauses"]
+        times = [row[0] for part in parts for row in database.execute(part).fetchall() if row[0]]
+    return parse_utc_iso(max(times)) if times else None
 
 
 def operator_inputs(db: DatabaseLike, linkedid: str | None = None) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Records as the store keeps them: a ``MenuRecord`` -> its ``menu_sessions`` and ``menu_steps``
-rows, a ``CallRecord`` -> its ``calls`` and ``queue_legs`` rows, an operator's input -> its row,
-and stored call rows -> a ``CallRecord`` again (to follow a call after a restart).
+rows, a ``CallRecord`` -> its ``calls``, ``queue_legs`` and ``ring_attempts`` rows, an operator's
+input -> its row, and stored call rows -> a ``CallRecord`` again (to follow a call after a
+restart). An operator's sessions and pauses: ``operator_rows.py``.
 
 Rows are built when a record is handed in, not when it is written: the writer retries a failed
 write until the database takes it, so a record that could never be written (a bad type, an
@@ -86,11 +87,16 @@ LEG_COLUMNS = (
     "answered_interface", "answered_at", "talk_seconds", "completed_by", "abandoned", "left_reason",
     "ring_attempts",
 )
+ATTEMPT_COLUMNS = (
+    "linkedid", "leg", "seq", "queue", "member", "interface", "called_at", "ring_seconds", "result",
+)
+_RING_RESULTS = ("answered", "noanswer")
 
 
 @dataclass(frozen=True)
 class CallRows:
-    """One call ready for the writer: its ``calls`` row and its ``queue_legs`` rows.
+    """One call ready for the writer: its ``calls`` row, its ``queue_legs`` rows and the
+    ``ring_attempts`` of those legs.
 
     Built from a tracker ``CallRecord`` on the event loop (``call_rows``), so a record that can
     never be written is refused at the caller and the rows no longer share state with the tracker.
@@ -99,6 +105,7 @@ class CallRows:
     linkedid: str
     call: dict[str, Any]
     legs: tuple[dict[str, Any], ...]
+    attempts: tuple[tuple[Any, ...], ...] = ()  # in ATTEMPT_COLUMNS order
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def _epoch(where: str, value: Any) -> None:
         raise RecordError(f"{where}: expected epoch seconds (a finite number), got {value!r}")
 
 
-def _iso_or_none(where: str, value: Any) -> str | None:
+def iso_or_none(where: str, value: Any) -> str | None:
     if value is None:
         return None
     _epoch(where, value)
@@ -130,7 +137,7 @@ def _seconds_or_none(where: str, value: Any) -> float | None:
     return float(value)
 
 
-def _text_or_none(where: str, value: Any) -> str | None:
+def text_or_none(where: str, value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise RecordError(f"{where}: expected text, got {type(value).__name__}: {value!r}")
     return value
@@ -158,7 +165,7 @@ def call_rows(record: CallRecord, node: str | None) -> CallRows:
     for name in ("uniqueid", "channel", "line", "caller_number", "caller_name", "ivr_result", "ivr_topic",
                  "ivr_queue", "age_group", "resolution", "agi_status", "queue", "operator",
                  "operator_interface", "hangup_cause_text"):
-        _text_or_none(f"{where}.{name}", getattr(record, name))
+        text_or_none(f"{where}.{name}", getattr(record, name))
     newest = max(
         [t for t in (record.started_at, record.ended_at, getattr(record, "last_event_at", None)) if t is not None]
     )
@@ -170,8 +177,8 @@ def call_rows(record: CallRecord, node: str | None) -> CallRows:
         "line": record.line,
         "caller_number": record.caller_number,
         "caller_name": record.caller_name,
-        "started_at": _iso_or_none(f"{where}.started_at", record.started_at),
-        "ended_at": _iso_or_none(f"{where}.ended_at", record.ended_at),
+        "started_at": iso_or_none(f"{where}.started_at", record.started_at),
+        "ended_at": iso_or_none(f"{where}.ended_at", record.ended_at),
         "ivr_result": record.ivr_result,
         "topic": record.ivr_topic,
         "ivr_queue": record.ivr_queue,
@@ -180,7 +187,7 @@ def call_rows(record: CallRecord, node: str | None) -> CallRows:
         "agi_status": record.agi_status,
         "queue": record.queue,
         "queued_seconds": _seconds_or_none(f"{where}.queued_seconds", record.queued_seconds),
-        "answered_at": _iso_or_none(f"{where}.answered_at", record.answered_at),
+        "answered_at": iso_or_none(f"{where}.answered_at", record.answered_at),
         "operator": record.operator,
         "operator_interface": record.operator_interface,
         "talk_seconds": _seconds_or_none(f"{where}.talk_seconds", record.talk_seconds),
@@ -190,29 +197,40 @@ def call_rows(record: CallRecord, node: str | None) -> CallRows:
         "outcome": record.outcome,
         "complete": int(bool(record.complete)),
         "source": record.source,
-        "updated_at": _iso_or_none(f"{where}.updated_at", newest),
+        "updated_at": iso_or_none(f"{where}.updated_at", newest),
     }
     legs = []
+    attempts: list[tuple[Any, ...]] = []
     for seq, leg in enumerate(record.legs):
         lw = f"{where}.legs[{seq}]"
+        for n, attempt in enumerate(leg.attempts):
+            aw = f"{lw}.attempts[{n}]"
+            if attempt.result is not None and attempt.result not in _RING_RESULTS:
+                raise RecordError(f"{aw}: result {attempt.result!r} is not one of {list(_RING_RESULTS)}")
+            attempts.append((
+                linkedid, seq, n, leg.queue, text_or_none(f"{aw}.member", attempt.member) or None,
+                text_or_none(f"{aw}.interface", attempt.interface) or None,
+                iso_or_none(f"{aw}.called_at", attempt.called_at),
+                _seconds_or_none(f"{aw}.ring_seconds", attempt.ring_seconds), attempt.result,
+            ))
         legs.append({
             "linkedid": linkedid,
             "seq": seq,
-            "queue": _text_or_none(f"{lw}.queue", leg.queue),
-            "joined_at": _iso_or_none(f"{lw}.joined_at", leg.joined_at),
-            "left_at": _iso_or_none(f"{lw}.left_at", leg.left_at),
+            "queue": text_or_none(f"{lw}.queue", leg.queue),
+            "joined_at": iso_or_none(f"{lw}.joined_at", leg.joined_at),
+            "left_at": iso_or_none(f"{lw}.left_at", leg.left_at),
             "position": leg.position,
             "wait_seconds": _seconds_or_none(f"{lw}.wait_seconds", leg.wait_seconds),
-            "answered_by": _text_or_none(f"{lw}.answered_by", leg.answered_by),
-            "answered_interface": _text_or_none(f"{lw}.answered_interface", leg.answered_interface),
-            "answered_at": _iso_or_none(f"{lw}.answered_at", leg.answered_at),
+            "answered_by": text_or_none(f"{lw}.answered_by", leg.answered_by),
+            "answered_interface": text_or_none(f"{lw}.answered_interface", leg.answered_interface),
+            "answered_at": iso_or_none(f"{lw}.answered_at", leg.answered_at),
             "talk_seconds": _seconds_or_none(f"{lw}.talk_seconds", leg.talk_seconds),
-            "completed_by": _text_or_none(f"{lw}.completed_by", leg.completed_by),
+            "completed_by": text_or_none(f"{lw}.completed_by", leg.completed_by),
             "abandoned": int(bool(leg.abandoned)),
-            "left_reason": _text_or_none(f"{lw}.left_reason", leg.left_reason),
+            "left_reason": text_or_none(f"{lw}.left_reason", leg.left_reason),
             "ring_attempts": len(leg.attempts),
         })
-    return CallRows(linkedid, call, tuple(legs))
+    return CallRows(linkedid, call, tuple(legs), tuple(attempts))
 
 
 def operator_input_row(linkedid: str, at: float, age_group: str | None, resolution: str | None) -> OperatorInputRow:
@@ -220,18 +238,20 @@ def operator_input_row(linkedid: str, at: float, age_group: str | None, resoluti
     if not isinstance(linkedid, str) or not linkedid:
         raise RecordError(f"operator input: linkedid must be non-empty text, got {linkedid!r}")
     _epoch(f"operator input for call {linkedid}: at", at)
-    age_group = _text_or_none(f"operator input for call {linkedid}: age_group", age_group) or None
-    resolution = _text_or_none(f"operator input for call {linkedid}: resolution", resolution) or None
+    age_group = text_or_none(f"operator input for call {linkedid}: age_group", age_group) or None
+    resolution = text_or_none(f"operator input for call {linkedid}: resolution", resolution) or None
     if age_group is None and resolution is None:
         raise RecordError(f"operator input for call {linkedid}: neither age_group nor resolution given")
     return OperatorInputRow(linkedid, utc_iso(at), age_group, resolution)
 
 
-def call_record_from_rows(call: dict[str, Any], legs: list[dict[str, Any]]) -> CallRecord:
+def call_record_from_rows(call: dict[str, Any], legs: list[dict[str, Any]],
+                          attempts: list[dict[str, Any]] | None = None) -> CallRecord:
     """Rows of a stored call -> a tracker ``CallRecord``, to follow it again after a restart.
 
-    What the schema does not keep (each ring's member, Asterisk's own HoldTime/TalkTime) stays
-    unknown; a ring count is kept as that many anonymous attempts so it is written back unchanged.
+    What the schema does not keep (each ring's member channel, Asterisk's own HoldTime/TalkTime)
+    stays unknown; a leg whose rings were stored before ``ring_attempts`` existed keeps its count
+    as that many anonymous attempts, so it is written back unchanged.
     """
 
     def epoch(value: str | None) -> float | None:
@@ -262,8 +282,13 @@ def call_record_from_rows(call: dict[str, Any], legs: list[dict[str, Any]]) -> C
         leg.left_reason = row["left_reason"]
         if leg.answered_at is not None and leg.talk_seconds is not None and leg.completed_by is not None:
             leg.completed_at = leg.answered_at + leg.talk_seconds
-        leg.attempts = [RingAttempt(member="", interface="", channel="", called_at=leg.joined_at)
-                        for _ in range(row["ring_attempts"] or 0)]
+        rings = [a for a in attempts or () if a["leg"] == row["seq"]]
+        leg.attempts = [RingAttempt(member=a["member"] or "", interface=a["interface"] or "", channel="",
+                                    called_at=epoch(a["called_at"]) or leg.joined_at, ring_seconds=a["ring_seconds"],
+                                    result=a["result"]) for a in sorted(rings, key=lambda a: a["seq"])]
+        if not rings:
+            leg.attempts = [RingAttempt(member="", interface="", channel="", called_at=leg.joined_at)
+                            for _ in range(row["ring_attempts"] or 0)]
         record.legs.append(leg)
         times.extend(t for t in (leg.joined_at, leg.left_at, leg.answered_at, leg.completed_at) if t is not None)
     record.queue = call["queue"]
@@ -277,3 +302,4 @@ def call_record_from_rows(call: dict[str, Any], legs: list[dict[str, Any]]) -> C
         times.append(updated)
     record.last_event_at = max(times) if times else 0.0
     return record
+

@@ -223,6 +223,67 @@ def m006_summary_copies(db: Database) -> None:
     db.execute("ALTER TABLE summaries ADD COLUMN text TEXT")
 
 
+@migrations()
+def m007_operators(db: Database) -> None:
+    """Operators: every ring of a queue member (written with its call, in the same transaction;
+    ``queue_legs.ring_attempts`` keeps the count), each operator's sessions per queue (logged in
+    to logged out) and pauses (start, end, reason, auto-pause). A session or pause is keyed by its
+    start, so writing it again as it changes (or after a replay) updates the one row."""
+    db.execute(
+        """
+        CREATE TABLE ring_attempts (
+            linkedid     TEXT NOT NULL REFERENCES calls (linkedid) ON DELETE CASCADE,
+            leg          INTEGER NOT NULL,
+            seq          INTEGER NOT NULL,
+            queue        TEXT,
+            member       TEXT,
+            interface    TEXT,
+            called_at    TEXT,
+            ring_seconds REAL,
+            result       TEXT CHECK (result IN ('answered', 'noanswer')),
+            PRIMARY KEY (linkedid, leg, seq)
+        ) STRICT
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE operator_sessions (
+            interface     TEXT NOT NULL,
+            queue         TEXT NOT NULL,
+            logged_in_at  TEXT NOT NULL,
+            member_name   TEXT NOT NULL,
+            membership    TEXT NOT NULL,
+            login_seen    INTEGER NOT NULL CHECK (login_seen IN (0, 1)),
+            logged_out_at TEXT,
+            logout_seen   INTEGER NOT NULL CHECK (logout_seen IN (0, 1)),
+            node          TEXT,
+            PRIMARY KEY (interface, queue, logged_in_at)
+        ) STRICT
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE operator_pauses (
+            interface   TEXT NOT NULL,
+            queue       TEXT NOT NULL,
+            started_at  TEXT NOT NULL,
+            member_name TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            auto        INTEGER NOT NULL CHECK (auto IN (0, 1)),
+            start_seen  INTEGER NOT NULL CHECK (start_seen IN (0, 1)),
+            ended_at    TEXT,
+            end_seen    INTEGER NOT NULL CHECK (end_seen IN (0, 1)),
+            node        TEXT,
+            PRIMARY KEY (interface, queue, started_at)
+        ) STRICT
+        """
+    )
+    db.execute("CREATE INDEX idx_operator_sessions_in ON operator_sessions (logged_in_at)")
+    db.execute("CREATE INDEX idx_operator_sessions_open ON operator_sessions (logged_out_at)")
+    db.execute("CREATE INDEX idx_operator_pauses_started ON operator_pauses (started_at)")
+    db.execute("CREATE INDEX idx_operator_pauses_open ON operator_pauses (ended_at)")
+
+
 def apply_migrations(db: Database) -> list[str]:
     """Bring ``db`` up to date; returns the names of the migrations this call applied."""
     pending = [migration.name for migration in migrations.pending(db)]

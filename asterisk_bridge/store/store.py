@@ -15,9 +15,11 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
+from ..calls.member_model import MemberPause, MemberSession
 from ..calls.model import CallRecord
 from ..menu.record import MenuRecord
 from . import outbox as _outbox
+from .operator_rows import operator_pause_row, operator_session_row
 from .outbox import OutboxMessage, OutboxRow, check_events
 from .rows import call_rows, operator_input_row
 from .writer import Writer
@@ -103,6 +105,17 @@ class Store(Writer):
         applied when the call is stored (the input may come before, or long after, the call).
         """
         self._enqueue(operator_input_row(linkedid, at, age_group, resolution), None)
+
+    # -- operators ------------------------------------------------------------------------------
+
+    def submit_operator_session(self, session: MemberSession, *, node: str | None = None) -> None:
+        """Queue an operator's session in one queue (upsert by interface, queue and login time);
+        same queue, order and retry rules as ``submit_call``."""
+        self._enqueue(operator_session_row(session, node if node is not None else self.node), None)
+
+    def submit_operator_pause(self, pause: MemberPause, *, node: str | None = None) -> None:
+        """Queue an operator's pause in one queue (upsert by interface, queue and start)."""
+        self._enqueue(operator_pause_row(pause, node if node is not None else self.node), None)
 
     # -- MQTT outbox (read and acknowledged by the publisher) -----------------------------------
 

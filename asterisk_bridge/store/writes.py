@@ -1,4 +1,5 @@
-"""The SQL the writer runs: menu sessions, calls and operator inputs, in one transaction per batch.
+"""The SQL the writer runs: menu sessions, calls (with their queue legs and ring attempts), operator
+inputs and operators' sessions and pauses, in one transaction per batch.
 
 Every function here runs in the store's writer thread on its connection (``writer.py``); the
 rows come ready from ``rows.py``.
@@ -11,8 +12,11 @@ each step, so with one executemany row per step the writer thread kept taking th
 event loop. (An earlier INSERT ... SELECT FROM json_each did the same in one step but parsed every
 row's JSON once per column: about 50 us more writer CPU per menu session.)
 
-Calls: upsert by linkedid, legs replaced. A known age group / resolution is never replaced by
-"unknown" / nothing: an operator's input may have reached the row before this write.
+Calls: upsert by linkedid, legs and ring attempts replaced. A known age group / resolution is never
+replaced by "unknown" / nothing: an operator's input may have reached the row before this write.
+
+Operators' sessions and pauses: upsert by (interface, queue, start): a session is written when it
+begins and again when it ends, into the same row.
 """
 
 from __future__ import annotations
@@ -25,8 +29,15 @@ from dataclasses import asdict, is_dataclass
 
 from ..menu.record import MenuRecord
 from . import outbox
+from .operator_rows import (
+    OPERATOR_PAUSE_COLUMNS,
+    OPERATOR_SESSION_COLUMNS,
+    OperatorPauseRow,
+    OperatorSessionRow,
+)
 from .outbox import OutboxMessage
 from .rows import (
+    ATTEMPT_COLUMNS,
     CALL_COLUMNS,
     LEG_COLUMNS,
     SESSION_COLUMNS,
@@ -39,7 +50,7 @@ from .rows import (
 )
 
 #: What the writer's queue holds.
-Item = MenuRecord | CallRows | OperatorInputRow
+Item = MenuRecord | CallRows | OperatorInputRow | OperatorSessionRow | OperatorPauseRow
 
 _UPSERT_SESSION = (
     f"INSERT INTO menu_sessions ({', '.join(SESSION_COLUMNS)}) "
@@ -63,6 +74,8 @@ _UPSERT_CALL = (
     ", updated_at = MAX(COALESCE(calls.updated_at, ''), COALESCE(excluded.updated_at, ''))"
 )
 _DELETE_LEGS = "DELETE FROM queue_legs WHERE linkedid = ?"
+_DELETE_ATTEMPTS = "DELETE FROM ring_attempts WHERE linkedid = ?"
+_INSERT_ATTEMPT = f"INSERT INTO ring_attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES ({', '.join('?' * len(ATTEMPT_COLUMNS))})"
 _INSERT_LEG = (
     f"INSERT INTO queue_legs ({', '.join(LEG_COLUMNS)}) VALUES ({', '.join(':' + c for c in LEG_COLUMNS)})"
 )
@@ -79,6 +92,17 @@ _KEPT_INPUTS = (
     "SELECT at, age_group, resolution FROM operator_inputs WHERE linkedid = ? ORDER BY at, rowid"
 )
 _DROP_INPUTS = "DELETE FROM operator_inputs WHERE linkedid = ?"
+
+
+def _upsert(table: str, columns: tuple[str, ...], key: int) -> str:
+    """INSERT ... ON CONFLICT (the first ``key`` columns) DO UPDATE every other column."""
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({', '.join(columns[:key])}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in columns[key:]))
+
+
+_UPSERT_OPERATOR_SESSION = _upsert("operator_sessions", OPERATOR_SESSION_COLUMNS, 3)
+_UPSERT_OPERATOR_PAUSE = _upsert("operator_pauses", OPERATOR_PAUSE_COLUMNS, 3)
 
 # Errors that belong to one record (a constraint, a value SQLite cannot bind) rather than to the
 # database: retrying them would block every later record, so the record is set aside and logged.
@@ -102,6 +126,10 @@ def write_batch(conn: sqlite3.Connection, items: list[Item], events: list[tuple[
             menus = []
         if isinstance(item, CallRows):
             _write_call(conn, item)
+        elif isinstance(item, OperatorSessionRow):
+            conn.execute(_UPSERT_OPERATOR_SESSION, item.values)
+        elif isinstance(item, OperatorPauseRow):
+            conn.execute(_UPSERT_OPERATOR_PAUSE, item.values)
         else:
             _write_operator_input(conn, item)
     if menus:
@@ -156,6 +184,8 @@ def _write_call(conn: sqlite3.Connection, rows: CallRows) -> None:
     conn.execute(_UPSERT_CALL, rows.call)
     conn.execute(_DELETE_LEGS, (rows.linkedid,))
     conn.executemany(_INSERT_LEG, rows.legs)
+    conn.execute(_DELETE_ATTEMPTS, (rows.linkedid,))
+    conn.executemany(_INSERT_ATTEMPT, rows.attempts)
     kept = conn.execute(_KEPT_INPUTS, (rows.linkedid,)).fetchall()
     for at, age_group, resolution in kept:
         conn.execute(_APPLY_INPUT, (age_group, resolution, at, rows.linkedid))
@@ -181,6 +211,8 @@ def label(record: Item) -> str:
         return f"call record {record.linkedid}"
     if isinstance(record, OperatorInputRow):
         return f"operator input for call {record.linkedid}"
+    if isinstance(record, OperatorSessionRow | OperatorPauseRow):
+        return record.label
     return f"menu record {record.session_id}"
 
 
