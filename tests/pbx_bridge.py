@@ -174,6 +174,14 @@ def call_row(db: Path, linkedid: str) -> dict | None:
     return row
 
 
+def operator_pauses(db: Path, interface: str) -> list[dict]:
+    return _rows(db, "SELECT * FROM operator_pauses WHERE interface = ? ORDER BY started_at, queue", interface)
+
+
+def ring_attempts(db: Path, linkedid: str) -> list[dict]:
+    return _rows(db, "SELECT * FROM ring_attempts WHERE linkedid = ? ORDER BY leg, seq", linkedid)
+
+
 def linkedids(db: Path) -> set[str]:
     return {r["linkedid"] for r in _rows(db, "SELECT linkedid FROM calls")}
 

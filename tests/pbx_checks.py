@@ -12,11 +12,10 @@ from AMI event timestamps: they agree within a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pbx_bridge import call_row, menu_session
+from pbx_bridge import call_row, menu_session, operator_pauses, ring_attempts
 from pbx_calls import Call, QueueLogLine
 
 SHORT_ABANDON = 5.0  # the example configuration's [ami] short_abandon
@@ -87,25 +86,8 @@ def ending(call: Call) -> list[tuple[str, str, str]]:
             if e.get("Event") in names and call.linkedid in (e.get("Linkedid"), e.get("DestLinkedid"))]
 
 
-#: gaps a caller of ``assert_agree`` may name: product bugs, each pinned by its own strict-xfail test
-GAPS = {
-    "line": "the stored line",
-}
-
-
-def assert_agree(call: Call, session: dict | None, row: dict | None, lines: list[QueueLogLine],
-                 *, gaps: Iterable[str] = ()) -> QueueLogCall:
-    """The dialplan, the bridge and queue_log tell the same story of ``call``; returns queue_log's.
-
-    ``gaps`` leaves out checks of a known product bug that a strict-xfail test pins.
-    """
-    gaps = set(gaps)
-    assert gaps <= set(GAPS), gaps
-    return _agree(call, session, row, lines, gaps)
-
-
-def _agree(call: Call, session: dict | None, row: dict | None, lines: list[QueueLogLine],
-           gaps: set[str]) -> QueueLogCall:
+def assert_agree(call: Call, session: dict | None, row: dict | None, lines: list[QueueLogLine]) -> QueueLogCall:
+    """The dialplan, the bridge and queue_log tell the same story of ``call``; returns queue_log's."""
     name = call.name
     seen = dialplan_saw(call)
     logged = queue_log_call(call.linkedid, lines)
@@ -120,8 +102,7 @@ def _agree(call: Call, session: dict | None, row: dict | None, lines: list[Queue
             assert dialplan_queues(call)[:1] == [session["queue"]], f"{name}: the menu chose {session['queue']}"
     # the call record says what the dialplan saw
     assert seen["Line"] == call.line, f"{name}: the dialplan's line {seen['Line']}"
-    if "line" not in gaps:
-        assert row["line"] == call.line, f"{name}: stored line {row['line']!r}"
+    assert row["line"] == call.line, f"{name}: stored line {row['line']!r}"
     assert row["caller_number"] == call.caller_number, name
     if row["source"] == "ami":
         assert (row["agi_status"] or "") == seen["AgiStatus"], f"{name}: AGISTATUS {row['agi_status']} vs {seen}"
@@ -170,6 +151,14 @@ class Played:
     def row(self, name: str) -> dict | None:
         return call_row(self.db, self.calls[name].linkedid)
 
+    def pauses(self, interface: str) -> list[dict]:
+        """The operator's pauses the bridge stored, oldest first."""
+        return operator_pauses(self.db, interface)
+
+    def attempts(self, name: str) -> list[dict]:
+        """Every ring of the call's queue legs the bridge stored."""
+        return ring_attempts(self.db, self.calls[name].linkedid)
+
     def logged(self, name: str) -> QueueLogCall:
         return queue_log_call(self.calls[name].linkedid, self.lines)
 
@@ -177,6 +166,6 @@ class Played:
         """The call as the dialplan (AMI), the bridge (menu session, call record) and queue_log saw it."""
         return self.calls[name], self.session(name), self.row(name), self.logged(name)
 
-    def agree(self, name: str, *, gaps: Iterable[str] = ()) -> None:
+    def agree(self, name: str) -> None:
         """The three views agree (call it last: a known race ends the test as xfail)."""
-        assert_agree(self.calls[name], self.session(name), self.row(name), self.lines, gaps=gaps)
+        assert_agree(self.calls[name], self.session(name), self.row(name), self.lines)
