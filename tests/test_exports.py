@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from report_fixture import DAY_CALLS, call, make_db, write_config
+from report_fixture import day_db, DAY_CALLS, call, make_db, write_config
 
 from asterisk_bridge.config import load_config
 from asterisk_bridge.report.build import build_figures
@@ -91,3 +91,26 @@ def test_stats_csv_rows_and_a_formula_in_a_line_name(tmp_path):
     # queue figures only on the line and total rows
     assert all(r["service_level"] == "" for r in rows if r["kind"] in ("topic", "age", "hour"))
     assert total["service_level"] == str(round(3 / 9, 4))
+
+
+def test_stats_csv_queue_operator_and_pause_rows(tmp_path):
+    db = day_db(tmp_path / "calls.db")
+    cfg = load_config(write_config(tmp_path, db))
+    figures = build_figures(db, cfg, DAY, DAY, context=False, notable=0, now=NOW)
+    rows = list(csv.DictReader(io.StringIO(stats_csv(figures, cfg))))
+    assert list(rows[0])[-3:] == ["auto", "occupancy", "flagged"]  # new columns come last
+    queues = {r["key"]: r for r in rows if r["kind"] == "queue"}
+    assert list(queues) == ["q-default", "q-housing", "q-health"]
+    housing = queues["q-housing"]
+    assert (housing["line"], housing["name"], housing["offered"], housing["answered"], housing["abandoned"],
+            housing["service_level"], housing["longest_wait_seconds"]) == ("122", "ЖКХ", "5", "2", "1", "0.25", "300.0")
+    assert queues["q-default"]["line"] == "122 117" and queues["q-default"]["unknown"] == "1"
+    operators = [r for r in rows if r["kind"] == "operator"]
+    assert [(r["key"], r["name"], r["answered"], r["flagged"]) for r in operators] == [
+        ("PJSIP/1001", "Оператор 1", "2", "1"), ("PJSIP/1117", "Оператор 117", "2", "0"),
+        ("PJSIP/1002", "Оператор 2", "1", "1")]
+    assert (operators[2]["ring_outs"], operators[2]["auto_pauses"], operators[2]["logged_in_seconds"],
+            operators[2]["paused_seconds"]) == ("1", "1", "54000.0", "1185.0")
+    pauses = [(r["name"], r["key"], r["paused_seconds"], r["pauses"], r["auto"]) for r in rows if r["kind"] == "pause"]
+    assert pauses == [("Оператор 1", "обед", "1799.9", "1", "0"), ("Оператор 1", "перерыв", "0.0", "1", "0"),
+                      ("Оператор 2", "Auto-Pause", "1185.0", "1", "1")]

@@ -84,9 +84,71 @@ def test_fixture_day_counts_by_hand(setup):
     assert [a["key"] for a in j["total"]["age_groups"]][-1] == "unknown"
     hours = j["total"]["hours"]
     assert hours[0] == 1 and hours[23] == 2 and hours[9] == 5 and hours[10] == 4 and sum(hours) == 16
+    # call 15 reached a queue without a menu session: the menu did not run for it
     assert j["completeness"] == {"complete": False, "unknown_end": 1, "in_progress": 1,
-                                 "incomplete_records": 2, "ami_gap": 1}
+                                 "incomplete_records": 2, "ami_gap": 1, "menu_missed": 1}
     assert j["source"] == "mixed"
+
+
+def test_operator_and_queue_figures_by_hand(setup):
+    db, cfg = setup
+    j = figures_for(db, cfg).to_json()
+    queues = {q["queue"]: q for q in j["queues"]}
+    assert list(queues) == ["q-default", "q-housing", "q-health"]  # every queue of [queues], in its order
+    # q-housing: calls 1 (answered, 10 s), 2 (answered, 30 s), 4 (abandoned, 15 s), 6 (short abandon, 3 s),
+    # 9 (queue timeout, 300 s). Queued = 2 + 1 + 1 = 4; within 20 s: call 1 answered, call 4 abandoned.
+    h = queues["q-housing"]
+    assert {k: h[k] for k in ("offered", "answered", "abandoned", "short_abandon", "unanswered", "unknown", "queued",
+                              "answered_within", "abandoned_within")} == {
+        "offered": 5, "answered": 2, "abandoned": 1, "short_abandon": 1, "unanswered": 1, "unknown": 0,
+        "queued": 4, "answered_within": 1, "abandoned_within": 1}
+    assert (h["service_level"], h["asa_seconds"], h["longest_wait_seconds"], h["lines"]) == (0.25, 20.0, 300.0, ["122"])
+    # q-health: call 3 answered at 20 s (within), call 5 abandoned at 45 s
+    assert (queues["q-health"]["offered"], queues["q-health"]["service_level"], queues["q-health"]["asa_seconds"],
+            queues["q-health"]["longest_wait_seconds"]) == (2, 0.5, 20.0, 45.0)
+    # q-default (both lines): 13 answered at 5 s, 15 at 25 s, 12 still waiting (unknown: not queued)
+    d = queues["q-default"]
+    assert (d["offered"], d["answered"], d["unknown"], d["queued"], d["service_level"], d["asa_seconds"]) == (
+        3, 2, 1, 2, 0.5, 15.0)
+    assert (d["name"], d["lines"]) == ("Общая", ["122", "117"])
+    ops = j["operators"]
+    # sorted by calls answered, then name
+    assert [(o["name"], o["calls_answered"]) for o in ops] == [("Оператор 1", 2), ("Оператор 117", 2),
+                                                                ("Оператор 2", 1)]
+    o1, o117, o2 = ops
+    # Оператор 1: calls 1 (100 s) and 3 (60 s, known by name only); rang 4 s before answering call 1; let
+    # call 2 ring out. In q-housing from the day before to 04:00Z, in q-default 00:00Z-04:00Z: logged in
+    # 16:00Z-04:00Z = 12 h. Lunch (обед) in both queues from 02:40:00.1Z (the second queue's pause came
+    # 0.1 s later) to 03:10Z = 1799.9 s; the break (перерыв) was in q-housing only, while q-default could
+    # still ring him: not paused time.
+    assert (o1["interface"], o1["queues"], o1["talk_seconds"], o1["avg_talk_seconds"]) == (
+        "PJSIP/1001", ["q-default", "q-housing"], 160.0, 80.0)
+    assert (o1["avg_ring_seconds"], o1["ring_outs"], o1["auto_pauses"], o1["flagged"]) == (4.0, 1, 0, True)
+    assert (o1["logged_in_seconds"], o1["paused_seconds"]) == (43200.0, 1799.9)
+    assert o1["paused_by_reason"] == [{"reason": "обед", "auto": False, "seconds": 1799.9, "pauses": 1},
+                                      {"reason": "перерыв", "auto": False, "seconds": 0.0, "pauses": 1}]
+    assert o1["occupancy"] == round(160 / (43200 - 1799.9), 4)
+    # Оператор 2: call 2 (200 s, rang 6 s); call 9 rang out and Asterisk auto-paused him 03:00:15Z-03:20Z;
+    # logged in from 01:00Z and still is: up to the end of the day (the figures are taken after it)
+    assert (o2["talk_seconds"], o2["avg_ring_seconds"], o2["ring_outs"], o2["auto_pauses"]) == (200.0, 6.0, 1, 1)
+    assert (o2["logged_in_seconds"], o2["paused_seconds"]) == (54000.0, 1185.0)
+    assert o2["paused_by_reason"] == [{"reason": "Auto-Pause", "auto": True, "seconds": 1185.0, "pauses": 1}]
+    assert o2["occupancy"] == round(200 / (54000 - 1185), 4) and o2["flagged"] is True
+    # Оператор 117: calls 13 and 15 (50 + 40 s), rang 3 and 2 s; 00:30Z-02:00Z and 15:00Z-(open) = 9000 s
+    assert (o117["talk_seconds"], o117["avg_talk_seconds"], o117["avg_ring_seconds"]) == (90.0, 45.0, 2.5)
+    assert (o117["logged_in_seconds"], o117["paused_seconds"], o117["occupancy"], o117["flagged"]) == (
+        9000.0, 0.0, 0.01, False)
+
+
+def test_open_sessions_count_up_to_now_while_the_day_runs(setup):
+    db, cfg = setup
+    six = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc).timestamp()  # 14:00 local
+    ops = {o["name"]: o for o in build_figures(db, cfg, DAY, DAY, now=six).to_json()["operators"]}
+    assert ops["Оператор 2"]["logged_in_seconds"] == 5 * 3600.0  # 01:00Z-06:00Z
+    assert ops["Оператор 117"]["logged_in_seconds"] == 5400.0  # the 15:00Z session has not begun
+    only_117 = build_figures(db, cfg, DAY, DAY, now=six, line="117").to_json()
+    assert [q["queue"] for q in only_117["queues"]] == ["q-default"]
+    assert [o["name"] for o in only_117["operators"]] == ["Оператор 117", "Оператор 1"]  # 1 was in q-default
 
 
 @pytest.mark.parametrize("abandons, expected", [("ignored", 3 / 8), ("against", 3 / 9), ("for", 4 / 9)])
@@ -371,8 +433,19 @@ def test_stats_json_keys(setup):
                                          "--format", "json"])
     assert result.exit_code == 0, result.output
     j = json.loads(result.output)
+    # schema 1 still: keys are only ever added (operators and queues came with issue 14)
+    assert j["schema"] == 1
     assert set(j) == {"schema", "period", "source", "definitions", "completeness", "total", "lines", "comparison",
-                      "month_to_date", "since_first_record", "first_record", "calls"}
+                      "month_to_date", "since_first_record", "first_record", "calls", "operators", "queues"}
+    assert set(j["operators"][0]) == {
+        "interface", "name", "queues", "calls_answered", "talk_seconds", "avg_talk_seconds", "avg_ring_seconds",
+        "ring_outs", "auto_pauses", "logged_in_seconds", "paused_seconds", "paused_by_reason", "occupancy", "flagged"}
+    assert set(j["operators"][0]["paused_by_reason"][0]) == {"reason", "auto", "seconds", "pauses"}
+    assert set(j["queues"][0]) == {
+        "queue", "name", "lines", "offered", "answered", "abandoned", "short_abandon", "unanswered", "unknown",
+        "queued", "answered_within", "abandoned_within", "service_level", "asa_seconds", "longest_wait_seconds"}
+    assert set(j["completeness"]) == {"complete", "unknown_end", "in_progress", "incomplete_records", "ami_gap",
+                                      "menu_missed"}
     assert set(j["total"]) == {"line", "name", "counts", "ami_data", "queue", "topics", "age_groups", "hours"}
     assert set(j["total"]["queue"]) == {"queued", "answered_within", "abandoned_within", "service_level",
                                         "asa_seconds", "longest_wait_seconds", "avg_talk_seconds", "abandon_rate"}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from asterisk_bridge.config import Config, Menu
 from asterisk_bridge.privacy import mask_name, mask_number, name_is_number
+from asterisk_bridge.store import operator_queries as oq
 from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.maintenance import retention_removed
 from asterisk_bridge.store.queries import reading
@@ -20,6 +21,7 @@ from asterisk_bridge.utc import parse_utc_iso
 from .compute import completeness, compute_period, compute_totals
 from .definitions import Definitions
 from .figures import CallLine, Catalog, Figures, PeriodFigures
+from .operators import OperatorFigures, QueueRow, operator_figures, queue_rows
 from .period import Period, local_day, local_period, month_to_date, zone
 
 
@@ -35,7 +37,9 @@ def catalog_from_config(config: Config) -> Catalog:
 
     for number, line in config.lines.items():
         walk(number, line.menu)
-    return Catalog(lines={n: line.name for n, line in config.lines.items()}, topics=topics)
+    lines_of = config.lines_of_queues()
+    queues = {queue: (config.queues.get(queue, queue), lines) for queue, lines in lines_of.items()}
+    return Catalog(lines={n: line.name for n, line in config.lines.items()}, topics=topics, queues=queues)
 
 
 def definitions_from_config(config: Config) -> Definitions:
@@ -75,7 +79,10 @@ def build_figures(
     now = time.time() if now is None else now
     tz = config.timezone
     main = period_figures(db_path, config, local_period(first, last, tz), line=line)
-    figures = Figures(main=main, definitions=definitions_from_config(config), completeness=completeness(main))
+    missed = rq.menu_missed(db_path, main.period.start_utc, main.period.end_utc, line=line)
+    figures = Figures(main=main, definitions=definitions_from_config(config),
+                      completeness=completeness(main, menu_missed=missed))
+    figures.operators, figures.queues = operators_and_queues(db_path, config, main.period, line=line, now=now)
     if notable:
         figures.calls = _notable(db_path, config, main.period, line, notable)
     if not context:
@@ -98,6 +105,29 @@ def build_figures(
                 r for m in months for r in rq.bucket_totals(db_path, m[1], m[2], line=line)]
             figures.since_first_record = compute_totals(local_period(first_day, last, tz), rows + mtd_rows)
     return figures
+
+
+def operators_and_queues(db_path: str | Path, config: Config, period: Period, *, line: str | None = None,
+                         now: float | None = None) -> tuple[list[OperatorFigures], list[QueueRow]]:
+    """Per-operator and per-queue figures of ``period`` (``line``: only its queues and their calls);
+    sessions and pauses still open count up to ``now``."""
+    now = time.time() if now is None else now
+    catalog = catalog_from_config(config).queues
+    queues = None if line is None else [q for q, (_, lines) in catalog.items() if line in lines]
+    if queues is not None:
+        catalog = {q: catalog[q] for q in queues}
+    start, end = period.start_utc, period.end_utc
+    d = definitions_from_config(config)
+    with reading(db_path) as db:
+        groups = oq.queue_groups(db, start, end, threshold=d.service_level_seconds,
+                                 short_abandon=d.short_abandon_seconds, queues=queues)
+        answers = oq.operator_answers(db, start, end, queues=queues)
+        rings = oq.operator_rings(db, start, end, queues=queues)
+        sessions = oq.operator_sessions(db, start, end, queues=queues)
+        pauses = oq.operator_pauses(db, start, end, queues=queues)
+    operators = operator_figures(answers, rings, sessions, pauses, start=parse_utc_iso(start),
+                                 end=min(parse_utc_iso(end), now))
+    return operators, queue_rows(groups, catalog, d)
 
 
 def _whole_months(first_day: date, month_start: date, tz: str) -> list[tuple[str, str, str]]:

@@ -144,13 +144,16 @@ def compute_totals(period: Period, bucket_rows: Iterable[Mapping[str, Any]]) -> 
     return Totals(period, total, dict(sorted(lines.items())))
 
 
-def completeness(figures: PeriodFigures) -> Completeness:
+def completeness(figures: PeriodFigures, *, menu_missed: int = 0) -> Completeness:
+    """Why the figures may still move; ``menu_missed``: calls that reached a queue without a menu
+    session (the bridge was down, the dialplan's fallback queued them)."""
     c = figures.total.counts
     return Completeness(
         unknown_end=c.unknown_end,
         in_progress=c.in_progress,
         incomplete_records=figures.incomplete,
         ami_gap=figures.menu_only if figures.source == "mixed" else 0,
+        menu_missed=menu_missed,
     )
 
 

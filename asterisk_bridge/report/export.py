@@ -29,10 +29,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 #: ``stats --format csv`` columns. ``kind``: ``line`` (one per line), ``total`` (all lines),
 #: ``topic``, ``age`` and ``hour`` (only ``offered`` and ``share`` filled; ``key`` is the topic
-#: id, the age group code or the hour ``00``..``23``; ``line`` is empty for all lines).
+#: id, the age group code or the hour ``00``..``23``; ``line`` is empty for all lines); then
+#: ``queue`` (``key`` the queue, ``name`` its description, ``line`` the lines that use it),
+#: ``operator`` (``key`` the interface, ``name`` the member name, ``answered`` the calls answered)
+#: and ``pause`` (one per operator and reason: ``key`` the reason, ``name`` the operator). Columns
+#: are only ever added at the end.
 STATS_COLUMNS = (
     "kind", "line", "name", "key", "offered", *BUCKETS, "selfservice_rate", "share", "queued", "answered_within",
     "abandoned_within", "service_level", "asa_seconds", "longest_wait_seconds", "avg_talk_seconds", "abandon_rate",
+    "abandoned", "unknown", "talk_seconds", "avg_ring_seconds", "ring_outs", "auto_pauses", "logged_in_seconds",
+    "paused_seconds", "pauses", "auto", "occupancy", "flagged",
 )
 
 
@@ -85,6 +91,18 @@ def stats_csv(figures: Figures, config: Config) -> str:
         for hour, calls in enumerate(section.hours):
             rows.append(_share_row("hour", section, f"{hour:02d}", f"{hour:02d}:00", calls,
                                    round(calls / offered, 4) if offered else None))
+    for queue in figures.queues:
+        data = queue.to_json()
+        rows.append({"kind": "queue", "line": " ".join(queue.lines), "key": queue.queue, "name": queue.name,
+                     **{k: v for k, v in data.items() if k not in ("queue", "name", "lines")}})
+    for operator in figures.operators:
+        data = operator.to_json()
+        rows.append({"kind": "operator", "key": operator.interface, "name": operator.name,
+                     "answered": operator.answered, "flagged": int(operator.flagged),
+                     **{k: v for k, v in data.items() if k in STATS_COLUMNS and k != "flagged"}})
+        for pause in operator.paused:
+            rows.append({"kind": "pause", "key": pause.reason, "name": operator.name,
+                         "paused_seconds": round(pause.seconds, 1), "pauses": pause.pauses, "auto": int(pause.auto)})
     out = io.StringIO()
     _write(out, STATS_COLUMNS, rows, lineterminator="\n")  # printed on stdout
     return out.getvalue()

@@ -13,15 +13,18 @@ from datetime import date, datetime
 from typing import Any
 
 from .definitions import BUCKETS, Definitions, ratio
+from .operators import OperatorFigures, QueueRow
 from .period import Period
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """Display names from the configuration: line number -> name, (line, topic id) -> name."""
+    """Display names from the configuration: line number -> name, (line, topic id) -> name, queue ->
+    (description, the lines that use it)."""
 
     lines: Mapping[str, str] = field(default_factory=dict)
     topics: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    queues: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def line_name(self, line: str) -> str:
         return self.lines.get(line, line)
@@ -181,10 +184,12 @@ class Completeness:
     in_progress: int
     incomplete_records: int
     ami_gap: int  # menu sessions AMI did not see, on a day AMI saw other calls
+    menu_missed: int = 0  # calls that reached a queue with no menu session: the menu did not run
 
     @property
     def complete(self) -> bool:
-        return not (self.unknown_end or self.in_progress or self.incomplete_records or self.ami_gap)
+        return not (self.unknown_end or self.in_progress or self.incomplete_records or self.ami_gap
+                    or self.menu_missed)
 
     def to_json(self) -> dict[str, Any]:
         return {"complete": self.complete, **asdict(self)}
@@ -224,6 +229,8 @@ class Figures:
     first_record: date | None = None
     calls: list[CallLine] = field(default_factory=list)
     retention: dict[str, int] | None = None  # what privacy retention changed that day (email only)
+    operators: list[OperatorFigures] = field(default_factory=list)  # sorted by calls answered
+    queues: list[QueueRow] = field(default_factory=list)  # every configured queue, then others
 
     def to_json(self) -> dict[str, Any]:
         d = self.definitions
@@ -248,6 +255,8 @@ class Figures:
             "since_first_record": self.since_first_record.to_json() if self.since_first_record else None,
             "first_record": self.first_record.isoformat() if self.first_record else None,
             "calls": [c.to_json() for c in self.calls],
+            "operators": [o.to_json() for o in self.operators],
+            "queues": [q.to_json() for q in self.queues],
         }
 
 

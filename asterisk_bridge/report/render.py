@@ -78,7 +78,7 @@ def _environment(dirs: tuple[str, ...], language: str) -> jinja2.Environment:
 
 def filters(language: str) -> dict[str, Any]:
     """The formatting filters of every template (summary and web console): ``num``, ``pct``,
-    ``secs``, ``day``, ``field``, ``plural_ru``, ``plural_en``; Babel's locale for ``language``."""
+    ``secs``, ``dur``, ``day``, ``field``, ``plural_ru``, ``plural_en``; Babel's locale for ``language``."""
     locale = "ru_RU" if language == "ru" else "en_GB"
 
     def num(value: Any, digits: int = 0) -> str:
@@ -99,13 +99,20 @@ def filters(language: str) -> dict[str, Any]:
             return f"{minutes} мин {seconds:02d} с" if minutes else f"{seconds} с"
         return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
+    def dur(value: float | None) -> str:
+        """A span of an operator's day: under an hour as ``secs``, else hours and minutes."""
+        if value is None or value < 3600:
+            return secs(value)
+        hours, minutes = divmod(int(round(value / 60)), 60)
+        return f"{hours} ч {minutes:02d} мин" if language == "ru" else f"{hours} h {minutes:02d} min"
+
     def day(value: date, fmt: str = "long") -> str:
         return format_date(value, format=fmt, locale=locale)
 
     def field(obj: Any, name: str) -> Any:
         return None if obj is None else getattr(obj, name)  # queue figures are None without AMI data
 
-    return dict(num=num, pct=pct, secs=secs, day=day, field=field, plural_ru=plural_ru, plural_en=plural_en)
+    return dict(num=num, pct=pct, secs=secs, dur=dur, day=day, field=field, plural_ru=plural_ru, plural_en=plural_en)
 
 
 def render_summary(figures: Figures, config: Config, *, language: str | None = None) -> tuple[str, str, str]:

@@ -143,6 +143,18 @@ def first_record(db: DatabaseLike) -> str | None:
         return min(known) if known else None
 
 
+def menu_missed(db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, line: str | None = None) -> int:
+    """Calls that reached a queue with no menu session: the menu did not run for them (the bridge
+    was down and the dialplan's fallback queued them, or they are known only from queue_log)."""
+    with reading(db) as database:
+        if not has_calls(database):
+            return 0
+        where, params = period_clause(start_utc, end_utc, line, alias="c", bounded=True)
+        sql = (f"SELECT COUNT(*) FROM calls c WHERE {where} AND c.queue IS NOT NULL AND NOT EXISTS "
+               "(SELECT 1 FROM menu_sessions m WHERE m.linkedid = c.linkedid)")
+        return int(database.execute(sql, params).fetchone()[0])
+
+
 def notable_calls(
     db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, limit: int = 5, line: str | None = None,
 ) -> list[dict[str, Any]]:
