@@ -36,6 +36,7 @@ from .menu.prompts import PromptError, ToolMissingError, build
 from .pbxsim.ami_server import AMIServer
 from .pbxsim.driver import drive_calls, print_progress
 from .pbxsim.fastagi_client import AGICallResult
+from .pbxsim.members import register_static
 from .pbxsim.queues import QueueDecision, QueueModel
 from .pbxsim.scenario import CallScenario
 from .pbxsim.sounds import prompt_lengths_from_files
@@ -161,6 +162,7 @@ async def run_demo(
             model.calls_per_day = calls_per_day
         calls = model.day()
         queues = QueueModel(config.queues, seed=seed)
+        register_static(pbx, queues, midnight - 3600.0)  # in the queues since Asterisk started, before the day
         async with Service(config, clock=clock) as service:
             if web_port is not None:
                 if service.web is None or not service.web.listening:

@@ -18,7 +18,7 @@ from email_view import figures, visible_text
 from asterisk_bridge.demo import demo_config, format_calls, render_demo_prompts, run_demo
 from asterisk_bridge.menu.prompts import survey
 from asterisk_bridge.pbxsim.caller_script import Press, Silence
-from asterisk_bridge.pbxsim.queues import QueueModel
+from asterisk_bridge.pbxsim.queues import AUTO_PAUSE, NO_ANSWER_COST, Handling, QueueModel
 from asterisk_bridge.pbxsim.traffic import TrafficModel
 
 
@@ -85,6 +85,39 @@ def test_small_day_every_call_has_a_menu_session_and_one_call_record(small_day):
     assert answered_line.split()[2] == str(sum(1 for r in rows.values() if r["outcome"] == "answered"))
 
 
+def test_the_demo_day_has_its_operators_logged_in_on_breaks_and_auto_paused(small_day):
+    result = small_day.result
+    db = sqlite3.connect(f"{result.database.resolve().as_uri()}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    sessions = [dict(r) for r in db.execute("SELECT * FROM operator_sessions")]
+    pauses = [dict(r) for r in db.execute("SELECT * FROM operator_pauses")]
+    model = QueueModel(result.config.queues, seed=7)
+    # the operator on duty round the clock is a static member of each queue, in it before the bridge looked;
+    # the others logged in and out for their shift, seen by the bridge
+    static = {(s["interface"], s["queue"]) for s in sessions if s["membership"] == "static"}
+    assert static == {(staff[0].operator.interface, q) for q, staff in model.operators.items()}
+    assert all(s["login_seen"] == 0 and s["logged_out_at"] is None for s in sessions if s["membership"] == "static")
+    shifts = [s for s in sessions if s["membership"] == "dynamic"]
+    assert len(shifts) == sum(len(staff) - 1 for staff in model.operators.values())
+    assert all(s["login_seen"] == 1 and s["logout_seen"] == 1 for s in shifts)
+    # lunches and breaks with their reasons; an auto-pause for every operator who let a call ring out
+    assert {p["reason"] for p in pauses} <= {"обед", "перерыв", "Auto-Pause"}
+    assert all(p["end_seen"] == 1 and p["auto"] == (p["reason"] == "Auto-Pause") for p in pauses)
+    rang_out = [op for d in result.decisions.values() if d.answered for op in d.no_answer]
+    assert sorted(p["interface"] for p in pauses if p["auto"]) == sorted(op.interface for op in rang_out)
+    noanswer = db.execute("SELECT count(*) FROM ring_attempts WHERE result = 'noanswer'").fetchone()[0]
+    assert noanswer == len(rang_out)
+    # nobody answered a call while logged out or paused in that queue
+    for leg in db.execute("SELECT * FROM queue_legs WHERE answered_at IS NOT NULL"):
+        mine = [s for s in sessions if (s["interface"], s["queue"]) == (leg["answered_interface"], leg["queue"])]
+        assert any(s["logged_in_at"] <= leg["answered_at"] and (s["logged_out_at"] or "9") > leg["answered_at"]
+                   for s in mine), dict(leg)
+        assert not any(p["started_at"] <= leg["answered_at"] < (p["ended_at"] or "9") for p in pauses
+                       if (p["interface"], p["queue"]) == (leg["answered_interface"], leg["queue"])), dict(leg)
+    summary = result.summary_files[1].read_text(encoding="utf-8")
+    assert "ОПЕРАТОРЫ" in summary and "ПО ОЧЕРЕДЯМ" in summary and "обед —" in summary
+
+
 def test_the_demo_leaves_a_closed_database_and_a_summary_whose_parts_agree(small_day):
     # closed cleanly: no -wal or -shm beside the database
     assert small_day.files == ["asterisk-bridge.db", "asterisk-bridge.db.status.json",
@@ -118,6 +151,29 @@ def test_queue_model_is_deterministic_and_serves_first_come_first_served():
             assert d.wait == d.wait and d.talk == 0.0
         else:
             assert d.wait == d.hold + 6.0 * len(d.no_answer) + d.ring
+
+
+def test_the_queue_model_rings_nobody_paused_and_auto_pauses_who_lets_a_call_ring_out():
+    model = QueueModel(["cc-122-housing"], seed=3, handling=Handling(no_answer=0.5))
+    calls = [(f"c{i}", "cc-122-housing", 8 * 3600.0 + i * 300.0) for i in range(120)]  # 08:00 to 18:00
+    decisions = model.decide_all(calls)
+    staff = {o.operator: o for o in model.operators["cc-122-housing"]}
+    assert any(d.no_answer for d in decisions.values())
+    for d in decisions.values():
+        if not d.answered:
+            continue
+        rings = d.joined_at + d.hold + NO_ANSWER_COST * len(d.no_answer)  # the answering operator is rung
+        assert not any(b <= rings < e for b, e, _ in staff[d.operator].pauses), d
+        assert staff[d.operator].shift[0] <= rings < staff[d.operator].shift[1]
+        for op in d.no_answer:  # paused from the ring-out for the decision's auto_pause
+            rang_out = d.joined_at + d.hold + NO_ANSWER_COST - 1.0
+            assert (rang_out, rang_out + d.auto_pause, AUTO_PAUSE) in staff[op].pauses
+            assert 120.0 <= d.auto_pause <= 600.0
+    # day-shift operators take a lunch and two breaks inside their shift; the one on duty round the clock none
+    for member in staff.values():
+        reasons = sorted(r for _, _, r in member.pauses if r != AUTO_PAUSE)
+        assert reasons == ([] if member.static else ["обед", "перерыв", "перерыв"])
+        assert all(member.shift[0] < b < e < member.shift[1] for b, e, r in member.pauses if r != AUTO_PAUSE)
 
 
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),

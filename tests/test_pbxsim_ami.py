@@ -395,3 +395,62 @@ async def test_fault_injection_drop_and_pause():
         c2 = await Client.connect(srv.port)  # server still accepts after a drop
         await c2.login()
         c2.close()
+
+
+# ------------------------------------------------------------------ queue members (members/ captures)
+
+def _capture_member_events(name: str) -> list:
+    from asterisk_bridge.ami.frames import parse_frames
+
+    return parse_frames((AMI / "members" / name).read_bytes())
+
+
+async def test_member_events_and_the_login_snapshot_match_the_member_captures():
+    """The simulator's member events, as the bridge receives them, have the captures' keys in the
+    captures' order; the server fills each event with the member's state, and QueueStatus lists
+    the members as Asterisk does."""
+    from asterisk_bridge.ami.frames import FrameParser
+    from asterisk_bridge.pbxsim.members import MemberStep, play_day
+
+    captured = _capture_member_events("queue-add-remove.raw") + _capture_member_events("auto-pause-ring-out.raw")
+    keys = {f["Event"]: [k for k, _ in f.pairs] for f in captured
+            if f.get("Event") in ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMember")}
+    op = O("1205", "Оператор 1205")
+    async with AMIServer(username="u", secret="s", timestampevents=True, clock=lambda: 1795953566.5) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=2**22)
+        await reader.readline()
+        writer.write(b"Action: Login\r\nUsername: u\r\nSecret: s\r\n\r\n")
+        await reader.readuntil(b"Event: SuccessfulAuth")
+        steps = [MemberStep(0.0, "QueueMemberAdded", "cc-117-default", op),
+                 MemberStep(0.0, "QueueMemberPause", "cc-117-default", op, True, "обед")]
+        await play_day(server, steps, speed=1e9, clock=lambda: 1795953566.5)
+        # a call whose first operator lets it ring out: auto-paused, and back 120 s later
+        sc = CallScenario("starved", line="117", menu="bridge-down", default_queue="cc-117-default",
+                          no_answer=(op,), operator=O("1206", "Оператор 1206"), auto_pause=120.0)
+        events = call_events(sc, 1795953600.0)
+        await play_events(server, events, speed=1e9)
+        writer.write(b"Action: QueueStatus\r\nActionID: qs\r\n\r\n")
+        await writer.drain()
+        data = await reader.readuntil(b"Event: QueueStatusComplete")
+        writer.close()
+    frames = FrameParser().feed(data)
+    members = [f for f in frames if f.get("Event", "").startswith("QueueMember")]
+    added = next(f for f in members if f["Event"] == "QueueMemberAdded")
+    assert [k for k, _ in added.pairs] == keys["QueueMemberAdded"]
+    assert (added["LoginTime"], added["Membership"], added["Paused"]) == ("1795953566", "dynamic", "0")
+    pauses = [f for f in members if f["Event"] == "QueueMemberPause"]
+    assert all([k for k, _ in f.pairs] == keys["QueueMemberPause"] for f in pauses)
+    assert [(f["Paused"], f["PausedReason"], f["LastPause"]) for f in pauses] == [
+        ("1", "обед", "1795953566"), ("1", "Auto-Pause", str(int(float(pauses[1]["Timestamp"])))),
+        ("0", "", str(int(float(pauses[1]["Timestamp"]))))]
+    assert float(pauses[2]["Timestamp"]) - float(pauses[1]["Timestamp"]) == pytest.approx(120.0)
+    # the auto-pause comes right after the ring-out, as on the real PBX
+    names = [f.get("Event") for f in frames]
+    ring_out = names.index("AgentRingNoAnswer")
+    assert names[ring_out + 1:ring_out + 3] == ["DeviceStateChange", "QueueMemberPause"]
+    # the member status events carry the member's state (logged in since the QueueMemberAdded)
+    status = [f for f in members if f["Event"] == "QueueMemberStatus" and f["Interface"] == op.interface]
+    assert status and all(f["LoginTime"] == "1795953566" for f in status)
+    [listed] = [f for f in frames if f.get("Event") == "QueueMember"]
+    assert [k for k, _ in listed.pairs] == keys["QueueMember"]
+    assert (listed["Name"], listed["Paused"], listed["Membership"]) == ("Оператор 1205", "0", "dynamic")

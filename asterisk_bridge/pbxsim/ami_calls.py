@@ -43,6 +43,7 @@ class _Call(QueuePhases):
             return self.events
         queue = sc.queue_joined or ""
         self.queue_call(queue)
+        self.merge_later()
         return self.events
 
 

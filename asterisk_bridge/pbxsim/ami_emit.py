@@ -76,6 +76,17 @@ def fmt_time(t: float) -> str:
 
 
 
+def member_event(name: str, queue: str, op: Operator, *, paused: bool, reason: str = "", status: int = 1) -> Headers:
+    """QueueMemberAdded / Removed / Pause as Asterisk 22 writes them (captures in
+    tests/fixtures/asterisk/ami/members/). The member's other state (LoginTime, Membership,
+    LastPause) is the server's to fill in when it emits the event (``ami_lists.member_headers``)."""
+    return [("Event", name), ("Privilege", "agent,all"), ("Queue", queue), ("MemberName", op.name),
+            ("Interface", op.interface), ("StateInterface", op.interface), ("Membership", "dynamic"), ("Penalty", "0"),
+            ("CallsTaken", "0"), ("LastCall", "0"), ("LastPause", "0"), ("LoginTime", "0"), ("InCall", "0"),
+            ("Status", str(status)), ("Paused", "1" if paused else "0"), ("PausedReason", reason), ("Ringinuse", "0"),
+            ("Wrapuptime", "0")]
+
+
 class EventWriter:
     """Writes the events of one call in order; ``t`` is the simulated clock (epoch seconds).
 
@@ -93,6 +104,7 @@ class EventWriter:
         self.t = start
         self.ids = ids
         self.events: list[tuple[float, Headers]] = []
+        self.later: list[tuple[float, Headers]] = []  # events of this call due after others (``merge_later``)
         self.caller_ctx_prio = 1  # the caller-sim side's dialplan priority
         self.agi_status = "SUCCESS"
         self.ivr_queue = ""
@@ -107,6 +119,24 @@ class EventWriter:
             else:
                 h.extend(p)
         self.events.append((self.t, h))
+
+    def at(self, when: float, write: Callable[[], None]) -> None:
+        """Write events with ``write`` as of ``when`` (later than now), kept aside until ``merge_later``."""
+        now, mark = self.t, len(self.events)
+        self.t = when
+        write()
+        self.later += self.events[mark:]
+        del self.events[mark:]
+        self.t = now
+
+    def merge_later(self) -> None:
+        """Put the events written with ``at`` among the others, in time order (after those at the same time)."""
+        for when, headers in self.later:
+            index = len(self.events)
+            while index and self.events[index - 1][0] > when:
+                index -= 1
+            self.events.insert(index, (when, headers))
+        self.later = []
 
     def chan_ev(self, name: str, c: Chan, *extra: tuple[str, str], priv: str = "call,all") -> None:
         self.emit(name, priv, c.snap(), *extra)
@@ -161,6 +191,10 @@ class EventWriter:
     def local_bridge(self, one: Chan, two: Chan, context: str, exten: str) -> None:
         self.emit("LocalBridge", "call,all", one.snap("LocalOne"), two.snap("LocalTwo"), ("Context", context),
                   ("Exten", exten), ("LocalOptimization", "No"))
+
+    def member_event(self, name: str, queue: str, op: Operator, *, paused: bool, reason: str = "",
+                     status: int = 1) -> None:
+        self.events.append((self.t, member_event(name, queue, op, paused=paused, reason=reason, status=status)))
 
     def member_status(self, queue: str, op: Operator, status: int, calls: int = 0, last: int = 0) -> None:
         self.emit("QueueMemberStatus", "agent,all", ("Queue", queue), ("MemberName", op.name),

@@ -8,7 +8,7 @@ a simulation is told the truth about the calls still up, as it would be by a rea
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .ami_emit import SNAP_KEYS
@@ -18,7 +18,7 @@ Message = Sequence[tuple[str, str]]  # ordered headers, keys may repeat (M1)
 
 @dataclass
 class QueueMemberState:
-    """A static queue member as QueueStatus reports it."""
+    """A queue member as QueueStatus reports it."""
 
     name: str
     interface: str  # Local/1002@agents/n
@@ -28,6 +28,8 @@ class QueueMemberState:
     login_time: int = 1795699524
     paused: bool = False
     paused_reason: str = ""
+    membership: str = "static"
+    last_pause: int = 0
 
 
 @dataclass
@@ -69,6 +71,9 @@ def track(channels: dict[str, ChannelState], queues: dict[str, QueueState], head
     for key, value in headers:
         h.setdefault(key, value)
     event = h.get("Event")
+    if event in _MEMBER_EVENTS:
+        _track_member(queues, event, h, at)
+        return
     uniqueid = h.get("Uniqueid")
     if not event or not uniqueid:
         return
@@ -95,6 +100,55 @@ def track(channels: dict[str, ChannelState], queues: dict[str, QueueState], head
         queues.setdefault(queue, QueueState(queue)).entries.append(entry)
     elif event in ("QueueCallerLeave", "QueueCallerAbandon") and queue in queues:
         _leave_queues({queue: queues[queue]}, {uniqueid})
+
+
+_MEMBER_EVENTS = ("QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus")
+#: the member's state the server writes into the member events it emits (as Asterisk does)
+_STATE_KEYS = ("Membership", "LastPause", "LoginTime")
+
+
+def _member(queues: dict[str, QueueState], h: Mapping[str, str]) -> QueueMemberState | None:
+    queue = queues.get(h.get("Queue", ""))
+    return next((m for m in queue.members if m.interface == h.get("Interface")), None) if queue else None
+
+
+def member_headers(queues: dict[str, QueueState], headers: Message, at: float) -> Message:
+    """A member event as Asterisk writes it: its state fields from the member the server keeps
+    (a ``QueueMemberAdded`` logs in at ``at``; a ``QueueMemberPause`` that pauses sets LastPause)."""
+    if not headers or headers[0][0] != "Event" or headers[0][1] not in _MEMBER_EVENTS:
+        return headers
+    h = dict(headers)
+    event, member = h["Event"], _member(queues, h)
+    state: dict[str, str] = {}
+    if event == "QueueMemberAdded":
+        state = {"LoginTime": str(int(at)), "LastPause": str(int(at)) if h.get("Paused") == "1" else "0"}
+    elif member is not None:
+        state = {"Membership": member.membership, "LoginTime": str(member.login_time),
+                 "LastPause": str(int(at) if event == "QueueMemberPause" and h.get("Paused") == "1"
+                                  else member.last_pause)}
+        if event == "QueueMemberStatus":
+            state.update(Paused="1" if member.paused else "0", PausedReason=member.paused_reason)
+    return [(key, state.get(key, value)) for key, value in headers]
+
+
+def _track_member(queues: dict[str, QueueState], event: str, h: Mapping[str, str], at: float) -> None:
+    queue = h.get("Queue", "")
+    member = _member(queues, h)
+    if event == "QueueMemberAdded" and member is None:
+        queues.setdefault(queue, QueueState(queue)).members.append(QueueMemberState(
+            h.get("MemberName", ""), h.get("Interface", ""), int(h.get("Status") or 1), login_time=int(at),
+            paused=h.get("Paused") == "1", paused_reason=h.get("PausedReason", ""),
+            membership=h.get("Membership") or "dynamic", last_pause=int(at) if h.get("Paused") == "1" else 0))
+    elif member is None:
+        return
+    elif event == "QueueMemberRemoved":
+        queues[queue].members.remove(member)
+    elif event == "QueueMemberPause":
+        member.paused, member.paused_reason = h.get("Paused") == "1", h.get("PausedReason", "")
+        if member.paused:
+            member.last_pause = int(at)
+    elif event == "QueueMemberStatus":
+        member.status = int(h.get("Status") or member.status)
 
 
 def forget_calls(channels: dict[str, ChannelState], queues: dict[str, QueueState], linkedids: Collection[str]) -> None:

@@ -3,7 +3,9 @@ answer, the operator who answers and the talk, or the caller who gives up.
 
 Matches the captures ``tests/fixtures/asterisk/ami/ami-cc-*.raw`` event by event within each
 channel (``QueueCallerLeave`` before ``AgentConnect``, ``RingTime`` in ms for
-``AgentRingNoAnswer`` and in s for ``AgentConnect``, one ``Cdr`` per ring-out).
+``AgentRingNoAnswer`` and in s for ``AgentConnect``, one ``Cdr`` per ring-out), and, with the
+shipped template's auto-pause, ``tests/fixtures/asterisk/ami/members/auto-pause-ring-out.raw``: a
+``QueueMemberPause`` (``Auto-Pause``) right after the ring-out, the unpause when the operator notices.
 """
 
 from __future__ import annotations
@@ -100,6 +102,15 @@ class QueuePhases(MenuPhases):
         c1 = self.c1
         self.emit("AgentRingNoAnswer", "agent,all", c1.snap(), m1.snap("Dest"), ("Queue", queue),
                   ("Interface", op.interface), ("MemberName", op.name), ("RingTime", "5000"))
+        if self.sc.auto_pause > 0:  # the queue pauses him at once; he unpauses when he notices
+            self.device(f"Queue:{queue}_pause_{op.interface}", "INUSE")
+            self.member_event("QueueMemberPause", queue, op, paused=True, reason="Auto-Pause", status=2)
+
+            def unpause() -> None:
+                self.device(f"Queue:{queue}_pause_{op.interface}", "NOT_INUSE")
+                self.member_event("QueueMemberPause", queue, op, paused=False)
+
+            self.at(self.t + self.sc.auto_pause, unpause)
         self.emit("DialEnd", "call,all", c1.snap(), m1.snap("Dest"), ("DialStatus", "NOANSWER"))
         self.emit("DialEnd", "call,all", c1.snap(), m1.snap("Dest"), ("DialStatus", "CANCEL"))
         self.member_gone(m1, m2, op)

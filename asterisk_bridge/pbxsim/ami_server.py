@@ -15,7 +15,7 @@ import time
 from collections.abc import Collection
 from typing import Callable
 
-from .ami_lists import ChannelState, Message, QueueState, forget_calls, track
+from .ami_lists import ChannelState, Message, QueueState, forget_calls, member_headers, track
 from .errors import AMIServerError
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,9 @@ class AMIServer:
         ``broadcast`` alone sends an event without touching the lists (captures replayed by tests).
         Returns the number of sessions reached.
         """
-        track(self.channels, self.queues, headers, self.clock() if timestamp is None else timestamp)
+        at = self.clock() if timestamp is None else timestamp
+        headers = member_headers(self.queues, headers, at)
+        track(self.channels, self.queues, headers, at)
         return self.broadcast(headers, timestamp=timestamp)
 
     def forget_calls(self, linkedids: Collection[str]) -> None:
@@ -345,8 +347,9 @@ class AMIServer:
             items += 1
             for m in q.members:
                 s.send([("Event", "QueueMember"), ("Queue", q.name), ("Name", m.name), ("Location", m.interface),
-                        ("StateInterface", m.interface), ("Membership", "static"), ("Penalty", "0"),
-                        ("CallsTaken", str(m.calls_taken)), ("LastCall", str(m.last_call)), ("LastPause", "0"),
+                        ("StateInterface", m.interface), ("Membership", m.membership), ("Penalty", "0"),
+                        ("CallsTaken", str(m.calls_taken)), ("LastCall", str(m.last_call)),
+                        ("LastPause", str(m.last_pause)),
                         ("LoginTime", str(m.login_time)), ("InCall", "0"), ("Status", str(m.status)),
                         ("Paused", "1" if m.paused else "0"), ("PausedReason", m.paused_reason),
                         ("Wrapuptime", "0"), *head])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -67,6 +68,8 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
     """
     from .ami_server import AMIServer
     from .driver import print_progress
+    from .members import register_static
+    from .queues import QueueModel
     from .simulate import format_simulation, run_simulation, wait_for_bridge
 
     per_day = _calls_per_day(calls_per_day)  # argument errors first, then the configuration's
@@ -96,6 +99,7 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
         async with AMIServer(listen[0], listen[1], username=username, secret=secret,
                              timestampevents=True) as pbx:
             click.echo(f"Simulator AMI listening on {listen[0]}:{pbx.port} (user {username!r}).")
+            register_static(pbx, QueueModel(cfg.queues, seed=seed), time.time())  # before the bridge looks
             if generated:
                 click.echo("Put this in the bridge's [ami] (and restart it or send SIGHUP):\n"
                            f'  enabled = true\n  host = "{listen[0]}"\n  port = {pbx.port}\n'

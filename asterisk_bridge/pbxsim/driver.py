@@ -8,7 +8,8 @@ clock) and ``simulate`` (a running bridge, its FastAGI address) both drive calls
 ``drive_calls``.
 
 The queue model decides from the planned times, in plan order, so with one seed every caller
-meets the same queue, operator and wait in every run however late the event loop ran.
+meets the same queue, operator and wait in every run however late the event loop ran. Beside the
+calls, the operators' day plays out (``members.py``): logins, breaks and logouts at their moment.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .ami_emit import Ids
 from .ami_server import AMIServer
 from .errors import ScenarioError
 from .fastagi_client import AGICallResult, Caller, SimulatedChannel, run_agi_call
+from .members import day_plan, play_day, register_static
 from .queues import QueueDecision, QueueModel
 from .scenario import CallScenario
 from .sounds import PromptLengths
@@ -81,7 +83,7 @@ def with_decision(scenario: CallScenario, d: QueueDecision) -> CallScenario:
     if d.operator is None:
         return replace(scenario, abandon_after=d.wait)
     return replace(scenario, abandon_after=None, operator=d.operator, no_answer=d.no_answer, hold=d.hold,
-                   answer_after=d.ring, talk=d.talk, hangup_by=d.hangup_by)
+                   answer_after=d.ring, talk=d.talk, hangup_by=d.hangup_by, auto_pause=d.auto_pause)
 
 
 def ids_from(base: int) -> Ids:
@@ -111,6 +113,7 @@ async def drive_calls(
     plays (``sounds.prompt_lengths_from_files``); without it every prompt lasts 2 s."""
     host, port = fastagi
     loop = asyncio.get_running_loop()
+    register_static(pbx, queues, clock())  # no-op when the operators on duty round the clock are in already
     started = time.monotonic()
     done = 0
     menus: list[asyncio.Future[AGICallResult]] = [loop.create_future() for _ in calls]
@@ -156,7 +159,8 @@ async def drive_calls(
             plays.append(asyncio.create_task(play_call(pbx, scenario, start, speed=speed, ids=ids_from(base))))
         await asyncio.gather(*plays)
 
-    results, _ = await asyncio.gather(asyncio.gather(*(menu(i, c) for i, c in enumerate(calls))), pbx_side())
+    results, _, _ = await asyncio.gather(asyncio.gather(*(menu(i, c) for i, c in enumerate(calls))), pbx_side(),
+                                         play_day(pbx, day_plan(queues), speed=speed, clock=clock))
     result.results = list(results)
     return result
 

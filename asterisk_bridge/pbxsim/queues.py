@@ -6,8 +6,11 @@ deterministic for a seed: each caller's draws come from a generator keyed by the
 decision never depends on how other calls' menus happened to be timed.
 
 Callers are served first come, first served by the operator of the queue who is free (and on
-shift) first; an operator who answers is busy for the talk time plus after-call work. Ringing
-an operator who does not pick up costs 6 s (5 s ring + 1 s retry, as the queues are set up).
+shift, and not paused) first; an operator who answers is busy for the talk time plus after-call
+work. Ringing an operator who does not pick up costs 6 s (5 s ring + 1 s retry, as the queues are
+set up), and the queue auto-pauses him (the shipped template's ``autopause``) until he notices, a
+few minutes later. One operator per queue is on duty round the clock (a static member, always
+logged in); the others log in for a day shift and take a lunch and two short breaks in it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ class Handling:
     patience_mean: float = 150.0                 # beyond patience_min, exponential
     short_patience: float = 0.04                 # hang up within 1-4.5 s of joining
     caller_hangs_up: float = 0.6                 # at the end of the talk (else the operator)
+    auto_pause: tuple[float, float] = (120.0, 600.0)  # an auto-paused operator notices after this long
+    lunch: tuple[float, float] = (1800.0, 2700.0)     # a day-shift operator's lunch, uniform
+    short_break: tuple[float, float] = (600.0, 900.0)  # and two short breaks
+
+#: pause reasons the simulated operators give (QueuePause Reason)
+LUNCH, BREAK = "обед", "перерыв"
+#: Asterisk's reason for a pause after a ring-out (app_queue rna())
+AUTO_PAUSE = "Auto-Pause"
 
 
 @dataclass
@@ -46,6 +57,12 @@ class QueueOperator:
     shift: tuple[float, float]  # seconds of the day on duty [start, end)
     free_at: float = 0.0
     taken: int = 0
+    pauses: list[tuple[float, float, str]] = field(default_factory=list)  # (start, end, reason), seconds of the day
+
+    @property
+    def static(self) -> bool:
+        """On duty round the clock: a ``member =>`` of queues.conf, never logged in or out."""
+        return self.shift == (0.0, 86400.0)
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,7 @@ class QueueDecision:
     ring: float = 0.0                  # the answering operator's ring time
     talk: float = 0.0
     hangup_by: str = "caller"          # caller | agent
+    auto_pause: float = 0.0            # how long the queue keeps each no_answer operator auto-paused
 
     @property
     def answered(self) -> bool:
@@ -92,7 +110,11 @@ class QueueModel:
                 # one operator on duty round the clock (the line runs 24/7), the rest by day
                 shift = (0.0, 86400.0) if i == 0 else _day_shift(rng)
                 name = f"Оператор {exten}"
-                staff.append(QueueOperator(Operator(str(exten), name), shift))
+                member = QueueOperator(Operator(str(exten), name), shift)
+                if i:
+                    member.pauses = _breaks(random.Random(f"{self.seed}:{self.day_index}:breaks:{exten}"),
+                                            shift, self.handling)
+                staff.append(member)
                 exten += 1
             self.operators[queue] = staff
 
@@ -121,18 +143,25 @@ class QueueModel:
         ready = sorted(((_available(o, joined_at), i) for i, o in enumerate(staff)))
         at, index = ready[0]
         no_answer: tuple[Operator, ...] = ()
+        refused = staff[index]
         if refuses and len(ready) > 1 and ready[1][0] <= at:
             # the first operator rung does not pick up; the next free one does
-            no_answer = (staff[index].operator,)
+            no_answer = (refused.operator,)
             index = ready[1][1]
         hold = at - joined_at
         wait = hold + NO_ANSWER_COST * len(no_answer) + ring
         if wait > patience or math.isinf(at):
             return QueueDecision(key, queue, joined_at, patience, None, hangup_by="caller")
+        paused = 0.0
+        if no_answer:  # let it ring out: the queue pauses him until he notices
+            paused = rng.uniform(*h.auto_pause)
+            rang_out = at + NO_ANSWER_COST - 1.0
+            refused.pauses = sorted([*refused.pauses, (rang_out, rang_out + paused, AUTO_PAUSE)])
         chosen = staff[index]
         chosen.free_at = joined_at + wait + talk + wrap
         chosen.taken += 1
-        return QueueDecision(key, queue, joined_at, wait, chosen.operator, no_answer, hold, ring, talk, hangup_by)
+        return QueueDecision(key, queue, joined_at, wait, chosen.operator, no_answer, hold, ring, talk, hangup_by,
+                             paused)
 
     def decide_all(self, calls: Iterable[tuple[str, str, float]]) -> dict[str, QueueDecision]:
         """(key, queue, joined_at) for every call that reaches a queue -> decision by key."""
@@ -145,8 +174,24 @@ def _day_shift(rng: random.Random) -> tuple[float, float]:
     return start * 3600.0, (start + rng.choice((8, 9))) * 3600.0
 
 
+def _breaks(rng: random.Random, shift: tuple[float, float], h: Handling) -> list[tuple[float, float, str]]:
+    """A day shift's lunch in its middle and a short break in each half."""
+    start, end = shift
+    middle = (start + end) / 2 + rng.uniform(-1800.0, 1800.0)
+    lunch = rng.uniform(*h.lunch)
+    out = [(middle - lunch / 2, middle + lunch / 2, LUNCH)]
+    for at in (start + (middle - start) / 2, middle + (end - middle) / 2):
+        begin = at + rng.uniform(-900.0, 900.0)
+        out.append((begin, begin + rng.uniform(*h.short_break), BREAK))
+    return sorted(out)
+
+
 def _available(op: QueueOperator, at: float) -> float:
-    """When the operator can first be rung for a caller joining at ``at`` (inf: not today)."""
+    """When the operator can first be rung for a caller joining at ``at`` (inf: not today):
+    on shift, free, and not paused."""
     start, end = op.shift
     t = max(at, op.free_at, start)
+    for begin, stop, _ in op.pauses:
+        if begin <= t < stop:
+            t = stop
     return t if t < end else math.inf

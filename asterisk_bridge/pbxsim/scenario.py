@@ -43,7 +43,8 @@ class CallScenario:
     IVR_QUEUE/IVR_TOPIC, from `queue` and `topic` or the key); given, the menu ends the way
     the bridge ends it: IVR_TOPIC, IVR_QUEUE, IVR_AGE_GROUP, IVR_RESULT from `topic`,
     `queue`, `age_group`, `result` ("" for None).
-    hold: seconds in the queue before any member is free to ring (all busy). no_answer: members rung 5 s each without answer before `operator`.
+    hold: seconds in the queue before any member is free to ring (all busy). no_answer: members rung 5 s each without answer before `operator`;
+    with `auto_pause` the queue pauses each of them (Auto-Pause) after the ring-out for that many seconds.
     Without `operator` the caller abandons after `abandon_after` s in the queue.
     """
 
@@ -68,6 +69,7 @@ class CallScenario:
     result: str | None = None
     age_group: str | None = None
     hold: float = 0.0
+    auto_pause: float = 0.0
 
     def __post_init__(self) -> None:
         if self.menu not in MENU_RESULTS:
@@ -78,8 +80,8 @@ class CallScenario:
             raise ScenarioError("menu='queue' needs the topic queue name in `queue`")
         if self.menu in ("queue", "selfservice") and not self.valid_keys:
             raise ScenarioError(f"menu={self.menu!r} needs at least one valid key")
-        if self.hold < 0:
-            raise ScenarioError(f"hold must be >= 0, got {self.hold!r}")
+        if self.hold < 0 or self.auto_pause < 0:
+            raise ScenarioError(f"hold and auto_pause must be >= 0, got {self.hold!r} and {self.auto_pause!r}")
         if self.menu in NO_QUEUE:
             if self.operator is not None or self.abandon_after is not None:
                 raise ScenarioError(f"menu={self.menu!r} never reaches a queue: no `operator` or `abandon_after`")
