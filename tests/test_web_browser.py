@@ -23,8 +23,10 @@ from web_support import PASSWORD, add_users
 
 from asterisk_bridge.demo import demo_config, run_demo
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, call_events, play_events
+from asterisk_bridge.pbxsim.ami_lists import QueueMemberState, QueueState
 from asterisk_bridge.pbxsim.ami_server import AMIServer
 from asterisk_bridge.pbxsim.driver import ids_from
+from asterisk_bridge.pbxsim.queues import QueueModel
 from asterisk_bridge.pbxsim.simulate import run_simulation, wait_for_bridge
 from asterisk_bridge.service import Service
 
@@ -174,9 +176,28 @@ def waiting_calls(now: float) -> list[list]:
     return out
 
 
+def on_duty(pbx: AMIServer, config, seed: int, midnight: float, now: float) -> None:
+    """The demo's operators in their queues at ``now`` as Asterisk would list them: the ones on duty
+    round the clock, and the day shift (paused when a planned break covers ``now``)."""
+    model = QueueModel(config.queues, seed=seed)
+    at = now - midnight
+    for queue, staff in model.operators.items():
+        members = pbx.queues.setdefault(queue, QueueState(queue)).members
+        for member in staff:
+            start, end = member.shift
+            if not start <= at < end:
+                continue
+            pause = next((p for p in member.pauses if p[0] <= at < p[1]), None)
+            members.append(QueueMemberState(
+                member.operator.name, member.operator.interface, login_time=int(midnight + start - 3600 * member.static),
+                membership="static" if member.static else "dynamic", paused=pause is not None,
+                paused_reason=pause[2] if pause else "", last_pause=int(midnight + pause[0]) if pause else 0))
+
+
 async def test_screenshots_of_the_wallboard_and_the_figures_of_a_demo_day(tmp_path, browser):
     """The README's pictures: a bridge on the demo day's database at 15:30 with callers waiting
-    (the day's answers come from the database, the waiting callers over AMI), and the day's figures."""
+    (the day's answers come from the database, the waiting callers and the operators on duty over
+    AMI), and the day's figures."""
     from selenium.webdriver.common.by import By
 
     out = tmp_path / "demo"
@@ -191,7 +212,8 @@ async def test_screenshots_of_the_wallboard_and_the_figures_of_a_demo_day(tmp_pa
         wait_until(browser, lambda d: "on" in d.find_element(By.ID, "live").get_attribute("class"), 5, "live")
         assert text_of(browser, "q|cc-122-housing|longest_wait") in ("1:14", "1:15")
         assert horizontal_overflow(browser)[0] <= WALL[0]
-        browser.save_screenshot(str(DOCS / "wallboard.png"))
+        set_width(browser, WALL[0], browser.execute_script("return document.documentElement.scrollHeight"))
+        browser.save_screenshot(str(DOCS / "wallboard.png"))  # the whole board, the operators' cards too
 
     def stats(url: str) -> None:
         set_width(browser, WALL[0], 1000)
@@ -203,6 +225,8 @@ async def test_screenshots_of_the_wallboard_and_the_figures_of_a_demo_day(tmp_pa
     async with AMIServer(username="asterisk-bridge", secret="s3cret", timestampevents=True, login_delay=0.05,
                          clock=lambda: now) as pbx:
         config = demo_config(out, ami_port=pbx.port, ami_secret="s3cret", web_port=0)
+        midnight = datetime.combine(result.day, datetime.min.time(), tzinfo=tz).timestamp()
+        on_duty(pbx, config, 1, midnight, now)
         async with Service(config, clock=lambda: now) as service:
             assert await wait_for_bridge(pbx, 5.0)
             await step(stats, service.web.url)  # the day's figures, before the callers below are in progress
@@ -214,5 +238,7 @@ async def test_screenshots_of_the_wallboard_and_the_figures_of_a_demo_day(tmp_pa
             figures = service.gauges.figures(now)
             assert figures["lines"]["122"]["in_menu"] == 1 and figures["lines"]["122"]["waiting"] == 3
             assert figures["lines"]["122"]["answered_today"] > 100  # from the database: the day so far
+            states = {o["state"] for o in figures["operators"].values()}
+            assert {"available", "paused"} <= states, states  # lunch time for some
             await step(board, service.web.url)
     assert all((DOCS / name).stat().st_size > 20_000 for name in ("wallboard.png", "stats.png"))

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from report_fixture import call, make_db
 from web_support import NOON, client_of, form_token, make_console, sign_in
 
+from asterisk_bridge.calls.member_model import OperatorView, QueueMembership
 from asterisk_bridge.demo import demo_config
 from asterisk_bridge.health import problems
 from asterisk_bridge.pbxsim.ami_server import AMIServer
@@ -54,6 +55,34 @@ async def test_the_wallboard_stream_sends_a_change_within_a_second(tmp_path):
         assert time.monotonic() - changed_at < 1.0
         heartbeat = await next_event(response.content, 6.0)  # nothing changed: the board again anyway
         assert heartbeat["values"] == update["values"]
+        response.close()
+
+
+async def test_the_wallboard_shows_each_operator_live_and_the_queues_staffing(tmp_path):
+    console = make_console(tmp_path)
+    lunch = OperatorView("PJSIP/1001", "Оператор 1", "paused", NOON - 600, "обед",
+                         (QueueMembership("q-housing", True, "обед", NOON - 600),))
+    free = OperatorView("PJSIP/1002", "Оператор 2", "available", NOON - 3600, None,
+                        (QueueMembership("q-housing", False, None, NOON - 3600),))
+    console.gauges.operator_update(lunch)
+    console.gauges.operator_update(free)
+    async with client_of(console) as client:
+        html = await (await client.get("/")).text()
+        assert 'data-row="o|PJSIP/1001" data-state="paused"' in html
+        assert 'data-v="o|PJSIP/1001|state">на паузе: обед<' in html and 'data-v="o|PJSIP/1001|since">11:50<' in html
+        assert 'data-v="q|q-housing|operators_available">1<' in html
+        assert 'data-v="q|q-housing|operators_paused">1<' in html
+        response = await client.get("/live")
+        await response.content.readline()
+        first = await next_event(response.content, 2)
+        assert first["states"] == {"o|PJSIP/1002": "available", "o|PJSIP/1001": "paused"}  # free ones first
+        assert "o|PJSIP/1001" not in first["waits"]  # an operator has no wait to tick
+        console.gauges.operator_update(OperatorView("PJSIP/1001", "Оператор 1", "available", NOON, None,
+                                                    (QueueMembership("q-housing", False, None, NOON),)))
+        update = await next_event(response.content, 1.0)
+        assert update["states"]["o|PJSIP/1001"] == "available"
+        assert update["values"]["o|PJSIP/1001|state"] == "свободен"
+        assert update["values"]["q|q-housing|operators_available"] == "2"
         response.close()
 
 
@@ -113,6 +142,7 @@ async def test_the_running_bridge_serves_its_console_status_and_metrics_of_real_
                 while len([r for r in queries.calls(config.database.path) if r["outcome"]]) < 3:
                     await service.store.flush(5)
                     await asyncio.sleep(0.05)
+            await service.store.flush(5)  # the operators' last logouts are written too
             async with aiohttp.ClientSession() as http:
                 status = await (await http.get(f"{base}/status.json")).json()
                 expected = await service._status()

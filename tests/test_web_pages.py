@@ -58,6 +58,27 @@ async def test_stats_page_shows_the_engines_figures_the_chart_and_the_formulas(t
     assert "/calls?from=2026-11-25&amp;to=2026-11-25&amp;outcome=answered" in html
 
 
+async def test_stats_page_shows_the_queues_and_the_operators(tmp_path):
+    async with client_of(make_console(tmp_path, clock=time.time)) as client:
+        html = re.sub("[\xa0\u202f]", " ", await (await client.get("/stats?from=2026-11-25&to=2026-11-25")).text())
+    queues = html.split('id="by-queue"')[1].split("</section>")[0]
+    # every queue of the configuration, with the figures of test_report's hand count
+    assert [re.sub("<[^>]+>", "", row.split("</td>")[0]) for row in queues.split("<tr>")[2:]] == [
+        "Общая", "ЖКХ", "Здоровье"]
+    housing = queues.split("ЖКХ")[1].split("</tr>")[0]
+    assert [re.sub("<[^>]+>", "", cell) for cell in re.findall(r'<td class="n"[^>]*>.*?</td>', housing)] == [
+        "5", "2", "1", "25,0%", "20 с", "5 мин 00 с"]
+    operators = html.split('id="operators"')[1].split("</section>")[0]
+    # sorted by calls answered; one who let a call ring out or was auto-paused is highlighted
+    assert [name for name in re.findall(r'operator=[^"]+"[^>]*>([^<]+)</a>', operators)] == [
+        "Оператор 1", "Оператор 117", "Оператор 2"]
+    assert operators.count('<tr class="flagged">') == 2
+    assert "автопауза — 19 мин 45 с (1)" in operators and "обед — 30 мин 00 с (1)" in operators
+    assert "/calls?from=2026-11-25&amp;to=2026-11-25&amp;operator=%D0%9E%D0%BF%D0%B5%D1%80%D0%B0%D1%82%D0%BE%D1%80+2" \
+        in operators
+    assert "Занятость" in html and "разговор / (в системе − на паузе)." in html  # the formula in the footer
+
+
 async def test_stats_in_english_uses_the_english_summary_wording(tmp_path):
     async with client_of(make_console(tmp_path, web='language = "en"')) as client:
         html = await (await client.get("/stats")).text()

@@ -54,7 +54,8 @@ _AGENT_EVENTS = frozenset({"agentcalled", "agentringnoanswer", "agentconnect", "
 
 
 class _Operator:
-    __slots__ = ("interface", "name", "sessions", "pauses", "ringing", "on_call", "device", "since", "view")
+    __slots__ = ("interface", "name", "sessions", "pauses", "ringing", "on_call", "device", "since", "view",
+                 "last_call")
 
     def __init__(self, interface: str, name: str, since: float):
         self.interface = interface
@@ -66,6 +67,7 @@ class _Operator:
         self.device: int | None = None
         self.since = since
         self.view: OperatorView | None = None
+        self.last_call = 0.0  # when the member's last queue call ended (``LastCall``), 0: none yet
 
 
 class MemberTracker:
@@ -107,6 +109,7 @@ class MemberTracker:
             return None
         operator = self._operator(interface, get("MemberName"), at)
         operator.device = to_int(get("Status"))
+        operator.last_call = max(operator.last_call, to_float(get("LastCall")) or 0.0)
         if name == "queuememberremoved":
             session = operator.sessions.pop(queue, None)
             pause = operator.pauses.pop(queue, None)
@@ -222,6 +225,7 @@ class MemberTracker:
             touched.add(interface)
             operator = self._operator(interface, get("Name") or get("MemberName"), now)
             operator.device = to_int(get("Status"))
+            operator.last_call = max(operator.last_call, to_float(get("LastCall")) or 0.0)
             login = to_float(get("LoginTime"))
             session = operator.sessions.get(queue)
             if session is not None and _differs(session.logged_in_at, login):
@@ -326,10 +330,22 @@ class MemberTracker:
         old = operator.view
         if old is not None and (old.state, old.reason, old.queues, old.name) == (state, reason, queues, operator.name):
             return
-        if old is None or (old.state, old.reason) != (state, reason):
+        if old is None:  # first seen (a snapshot, a restart): since when, as far as Asterisk tells
+            operator.since = _since(operator, state, at)
+        elif (old.state, old.reason) != (state, reason):
             operator.since = at
         operator.view = OperatorView(operator.interface, operator.name, state, operator.since, reason, queues)
         out.append(MemberUpdate("state", operator=operator.view))
+
+
+def _since(operator: _Operator, state: str, at: float) -> float:
+    """When an operator's state began, for one first seen in it: a pause at its start, an operator
+    free since the later of the login and the end of the last call; otherwise ``at``."""
+    if state == "paused" and operator.pauses:
+        return min(at, max(p.started_at for p in operator.pauses.values()))
+    if state in ("available", "unavailable") and operator.sessions:
+        return min(at, max([operator.last_call, *(s.logged_in_at for s in operator.sessions.values())]))
+    return at
 
 
 def _membership(value: str | None) -> str:

@@ -119,7 +119,8 @@ class Gauges:
 
     def watch(self, watcher: Callable[[str, object], None]) -> None:
         """Call ``watcher(kind, what)`` after every input: ``("menu_entered", line)``,
-        ``("menu_finished", MenuRecord)``, ``("call_update", CallUpdate)``. The web console's live
+        ``("menu_finished", MenuRecord)``, ``("call_update", CallUpdate)``,
+        ``("operator_update", OperatorView)``. The web console's live
         wallboard and its Prometheus counters hang here, so every part of the bridge that feeds
         the gauges feeds them too. A watcher must not raise."""
         self._watchers.append(watcher)
@@ -141,9 +142,11 @@ class Gauges:
             line, queue = row["line"] or "unknown", row["queue"] or "unknown"
             self._know(self._lines, line)
             self._know(self._queues, queue)
-            for day in self._days(parse_utc_iso(row["answered_at"]), line, queue, first_answer=bool(row["first_answer"])):
+            days = self._days(parse_utc_iso(row["answered_at"]), line, queue, first_answer=bool(row["first_answer"]))
+            for day in days:
                 day.answered += 1
                 day.answered_in_time += self._in_time(row["wait_seconds"])
+            self._count_operator_call(days, row.get("answered_interface"))
             self._answered.add(key)
         for row in abandoned:
             line, queue = row["line"] or "unknown", row["queue"] or "unknown"
@@ -152,6 +155,11 @@ class Gauges:
             for day in self._days(parse_utc_iso(row["ended_at"]), line, queue, first_answer=True):
                 day.abandoned += 1
                 day.abandoned_in_time += self._in_time(row["wait_seconds"])
+
+    def _count_operator_call(self, days: list[_Day], interface: str | None) -> None:
+        """One more call today for the operator at ``interface`` (``days``: the answer is today's)."""
+        if days and interface:
+            self._operator_calls[interface] = self._operator_calls.get(interface, 0) + 1
 
     def _in_time(self, wait: float | None) -> bool:
         return wait is not None and wait <= self.service_level_seconds
@@ -173,6 +181,7 @@ class Gauges:
         self._operators[view.interface] = view
         for membership in view.queues:
             self._know(self._queues, membership.queue)
+        self._notify("operator_update", view)
 
     def call_update(self, update: CallUpdate) -> None:
         """Apply one tracker update (started / changed / finished)."""
@@ -193,9 +202,7 @@ class Gauges:
                 for day in days:
                     day.answered += 1
                     day.answered_in_time += in_time
-                if days and leg.answered_interface:
-                    calls = self._operator_calls.get(leg.answered_interface, 0)
-                    self._operator_calls[leg.answered_interface] = calls + 1
+                self._count_operator_call(days, leg.answered_interface)
                 self._answered.add((record.linkedid, number))
         if update.kind == "finished" or record.ended_at is not None:
             self._active.pop(record.linkedid, None)

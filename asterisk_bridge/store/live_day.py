@@ -18,7 +18,7 @@ from ..utc import parse_utc_iso, utc_iso
 
 
 def day_so_far(db: DatabaseLike, start_utc: str, end_utc: str, *, lookback: float = 86400.0) -> dict[str, list[dict[str, Any]]]:
-    """``{"answered": [{linkedid, seq, line, queue, wait_seconds, answered_at, first_answer}],
+    """``{"answered": [{linkedid, seq, line, queue, wait_seconds, answered_at, answered_interface, first_answer}],
     "abandoned": [{linkedid, line, queue, wait_seconds, ended_at}]}`` for ``[start_utc, end_utc)``."""
     out: dict[str, list[dict[str, Any]]] = {"answered": [], "abandoned": []}
     earliest = utc_iso(parse_utc_iso(start_utc) - lookback)
@@ -26,7 +26,7 @@ def day_so_far(db: DatabaseLike, start_utc: str, end_utc: str, *, lookback: floa
         if not has_calls(database):
             return out
         out["answered"] = [dict(r) for r in database.query(
-            """SELECT c.linkedid, l.seq, c.line, l.queue, l.wait_seconds, l.answered_at,
+            """SELECT c.linkedid, l.seq, c.line, l.queue, l.wait_seconds, l.answered_at, l.answered_interface,
                       l.seq = (SELECT MIN(f.seq) FROM queue_legs f WHERE f.linkedid = c.linkedid
                                AND f.answered_at IS NOT NULL) AS first_answer
                FROM calls c JOIN queue_legs l ON l.linkedid = c.linkedid

@@ -49,6 +49,9 @@ class Pages:
         self.env.filters.update(self.fmt, clock=lambda s: "—" if s is None else clock(s), local=local)
         self.env.globals.update(url=console.url, language=self.language, node=config.node, version=__version__,
                                 base_path=config.web.base_path, timezone=config.timezone)
+        #: the wallboard's words for an operator's state (the live stream sends them already worded)
+        labels: Any = self.env.get_template(f"web/_labels.{self.language}.j2").module  # the wording, by name
+        self.operator_states: dict[str, str] = labels.operator_state
 
     def render(self, request: web.Request, template: str, *, status: int = 200, nav: str = "",
                **context: Any) -> web.Response:

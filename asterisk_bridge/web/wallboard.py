@@ -26,8 +26,10 @@ HEARTBEAT = 5.0
 def _snapshot(request: web.Request) -> dict:
     console = request.app[CONSOLE]
     config = console.config
+    pages = request.app[PAGES]
     return board(console.gauges, console.clock(), line_names={n: line.name for n, line in config.lines.items()},
-                 queue_names=dict(config.queues), fmt=request.app[PAGES].fmt)
+                 queue_names=dict(config.queues), fmt=pages.fmt, states=pages.operator_states,
+                 local=lambda epoch: pages.env.filters["local"](epoch, "%H:%M"))
 
 
 async def wallboard(request: web.Request) -> web.StreamResponse:

@@ -82,6 +82,7 @@
       if (el) { el.classList.remove("good", "warn", "bad"); if (data.levels[id]) el.classList.add(data.levels[id]); }
     });
     Object.keys(data.idle).forEach(function (id) { if (rows[id]) rows[id].classList.toggle("idle", data.idle[id]); });
+    Object.keys(data.states || {}).forEach(function (id) { if (rows[id]) rows[id].setAttribute("data-state", data.states[id]); });
     if (banner) banner.hidden = data.ami !== "down";
     if (missing) window.location.reload(); // a new line or queue appeared: draw the board again
     tick();
