@@ -174,6 +174,10 @@ def call_row(db: Path, linkedid: str) -> dict | None:
     return row
 
 
+def operator_sessions(db: Path) -> list[dict]:
+    return _rows(db, "SELECT * FROM operator_sessions ORDER BY logged_in_at, interface, queue")
+
+
 def operator_pauses(db: Path, interface: str) -> list[dict]:
     return _rows(db, "SELECT * FROM operator_pauses WHERE interface = ? ORDER BY started_at, queue", interface)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pbx_bridge import call_row, menu_session, operator_pauses, ring_attempts
+from pbx_bridge import call_row, menu_session, operator_pauses, operator_sessions, ring_attempts
 from pbx_calls import Call, QueueLogLine
 
 SHORT_ABANDON = 5.0  # the example configuration's [ami] short_abandon
@@ -150,6 +150,10 @@ class Played:
 
     def row(self, name: str) -> dict | None:
         return call_row(self.db, self.calls[name].linkedid)
+
+    def operator_sessions(self) -> list[dict]:
+        """Every operator session the bridge stored."""
+        return operator_sessions(self.db)
 
     def pauses(self, interface: str) -> list[dict]:
         """The operator's pauses the bridge stored, oldest first."""

@@ -341,3 +341,42 @@ def test_daily_figures_match_queue_log(day: Day, line: str):
     # every caller counted once, in its line, and nothing else (no Local halves, no operator channels)
     assert figures["total"]["counts"]["offered"] == len(day.calls)
     assert counts["offered"] == sum(c.line == line for c in day.calls.values())
+
+
+# ------------------------------------------------------------------ operators and queues
+
+def test_every_ring_the_bridge_stored_is_one_asterisk_logged(day: Day):
+    """Per call, the rings the bridge stored that rang out are queue_log's RINGNOANSWER lines, and
+    the ring that was answered is its CONNECT, with the same member."""
+    for name, call in day.calls.items():
+        attempts = day.attempts(name)
+        logged = [line for line in day.lines if line.callid == call.linkedid]
+        assert [a["member"] for a in attempts if a["result"] == "noanswer"] == [
+            line.agent for line in logged if line.event == "RINGNOANSWER"], name
+        assert [a["member"] for a in attempts if a["result"] == "answered"] == [
+            line.agent for line in logged if line.event == "CONNECT"], name
+
+
+def test_operators_sessions_and_the_days_operator_figures(day: Day):
+    sessions = {(s["interface"], s["queue"]): s for s in day.operator_sessions()}
+    # the staff logged in before the bridge started: found in its first QueueStatus; 2041 was seen
+    # logging in; everyone was still logged in when the bridge stopped
+    for queue, extensions in STAFF.items():
+        for extension in extensions:
+            session = sessions[(f"Local/{extension}@operators/n", queue)]
+            assert (session["membership"], session["login_seen"], session["logged_out_at"]) == ("dynamic", 0, None)
+    late = sessions[("Local/2041@operators/n", "cc-117-where")]
+    assert (late["member_name"], late["login_seen"]) == ("Оператор 2041", 1)
+    figures = stats(day.config, _local_day(day), _local_day(day))
+    operators = {o["name"]: o for o in figures["operators"]}
+    never = operators["Оператор 2041"]
+    assert (never["calls_answered"], never["ring_outs"], never["auto_pauses"], never["flagged"]) == (0, 1, 1, True)
+    assert never["paused_by_reason"][0]["reason"] == "Auto-Pause" and never["paused_seconds"] > 0
+    free = operators["Оператор 1041"]
+    assert (free["calls_answered"], free["ring_outs"], free["flagged"]) == (2, 0, False)
+    assert free["logged_in_seconds"] > 0 and free["occupancy"] is not None
+    # every answered call counts for its operator: the operators' answers add up to the lines'
+    assert sum(o["calls_answered"] for o in figures["operators"]) == figures["total"]["counts"]["answered"]
+    where = next(q for q in figures["queues"] if q["queue"] == "cc-117-where")
+    assert (where["offered"], where["answered"], where["lines"]) == (2, 2, ["117"])
+    assert [q["queue"] for q in figures["queues"]][:2] == ["cc-122-default", "cc-122-gov"]  # [queues] order

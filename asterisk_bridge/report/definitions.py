@@ -57,6 +57,15 @@ DEFINITIONS = {
     "abandon_rate": "abandoned_queue / (answered + abandoned_queue)",
     "selfservice_rate": "selfservice / offered (true containment: the message was heard to the end)",
     "share": "share of the calls offered on that line (or in total)",
+    "queue.offered": "stays of calls in the queue (a call moved on to another queue is offered to both)",
+    "queue.service_level": "as for the lines, over the queue's stays",
+    "operator.answered": "queue calls the operator answered (a call answered in two queues counts for each operator)",
+    "operator.talk": "talk time of those calls: total, and average per call with a known talk time",
+    "operator.ring": "average ring time before the operator answered",
+    "operator.ring_outs": "calls that rang the operator until the queue gave up on them (a ring-out)",
+    "operator.logged_in": "time logged in to at least one queue, within the period (an open session up to now)",
+    "operator.paused": "time paused in every queue the operator was logged in to; by the reason of the latest pause",
+    "operator.occupancy": "total talk / (logged in - paused)",
 }
 
 

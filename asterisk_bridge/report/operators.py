@@ -1,6 +1,6 @@
 """Operator and queue figures: what a supervisor reads first. Pure maths over the store's rows
-(``store/operator_queries.py``); what each figure means is in :data:`DEFINITIONS` (the footer of
-the summary prints them).
+(``store/operator_queries.py``); what each figure means is in ``definitions.DEFINITIONS`` (the
+footer of the summary prints it in the summary's language).
 
 **Operators.** One operator is one queue member interface, whatever the queues. Calls answered,
 talk and ring times come from the queue legs and ring attempts of the calls that started in the
@@ -26,19 +26,6 @@ from typing import Any
 
 from ..utc import parse_utc_iso
 from .definitions import Definitions, ratio, service_level
-
-#: what the operator and queue figures mean (the footer prints them, in the summary's language)
-DEFINITIONS = {
-    "operator.answered": "queue calls the operator answered (a call answered in two queues counts for each operator)",
-    "operator.talk": "talk time of those calls: total, and average per call with a known talk time",
-    "operator.ring": "average ring time before the operator answered",
-    "operator.ring_outs": "calls that rang the operator until the queue gave up on them (a ring-out)",
-    "operator.logged_in": "time logged in to at least one queue, within the period (an open session up to now)",
-    "operator.paused": "time paused in every queue the operator was logged in to; by the reason of the latest pause",
-    "operator.occupancy": "total talk / (logged in - paused)",
-    "queue.offered": "calls that waited in the queue (a call in two queues is offered to both)",
-    "queue.service_level": "as for the lines, over the queue's calls",
-}
 
 
 @dataclass
