@@ -15,9 +15,10 @@ the stream / CPU seconds of this process (all threads, so the store's writer thr
                               dummy factory: the baseline (1.00)
   FrameParser                 ami/frames.py alone
   client protocol             ami/protocol.py's ClientProtocol alone (what AMIClient runs)
-  FrameParser + tracker       ... -> CallTracker.feed
-  FrameParser + tracker + Store   ... -> Store.submit_call for every update, then flush
-  client + tracker + Store    the production chain: AMIClient's protocol -> tracker -> store,
+  FrameParser + tracker       ... -> CallTracker.feed and MemberTracker.feed (the operators)
+  FrameParser + tracker + Store   ... -> Store.submit_call for every update (and the operators'
+                              sessions and pauses), then flush
+  client + tracker + Store    the production chain: AMIClient's protocol -> trackers -> store,
                               as CallFollower wires it
 Correctness is checked on every tracked run: one finished record per call, one ``calls`` row
 per call. Run ``python bench/ami_bench.py --help``.
@@ -43,6 +44,7 @@ from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
 from asterisk_bridge.ami.protocol import ClientProtocol  # noqa: E402
 from asterisk_bridge.ami.frames import FrameParser  # noqa: E402
+from asterisk_bridge.calls.members import MemberTracker  # noqa: E402
 from asterisk_bridge.calls.tracker import CallTracker  # noqa: E402
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events  # noqa: E402
 from asterisk_bridge.pbxsim.ami_server import encode_message  # noqa: E402
@@ -152,10 +154,12 @@ def run_client(data: bytes, sink=None) -> int:
 
 
 class _Tracked:
-    """tracker.feed for every event; updates to the store when there is one (as CallFollower does)."""
+    """Both trackers' feed for every event; updates to the store when there is one (as CallFollower
+    and its OperatorFollower do)."""
 
     def __init__(self, store: Store | None):
         self.tracker = CallTracker()
+        self.members = MemberTracker()
         self.store = store
         self.finished = 0
         self.updates = 0
@@ -168,6 +172,13 @@ class _Tracked:
                 self.finished += 1
             if self.store is not None and update.record is not None:
                 self.store.submit_call(update.record, node="pbx1")
+        for member in self.members.feed(message, received_at):
+            if self.store is None:
+                continue
+            if member.session is not None:
+                self.store.submit_operator_session(member.session, node="pbx1")
+            elif member.pause is not None:
+                self.store.submit_operator_pause(member.pause, node="pbx1")
 
 
 def run_frames_tracker(data: bytes) -> tuple[int, _Tracked]:
