@@ -26,26 +26,21 @@ OPERATOR_PAUSE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class OperatorSessionRow:
-    """An operator's session in one queue, as ``operator_sessions`` keeps it (OPERATOR_SESSION_COLUMNS order)."""
+#: the tables an ``OperatorRow`` goes to, and their columns (the first three are the key)
+OPERATOR_TABLES = {"operator_sessions": OPERATOR_SESSION_COLUMNS, "operator_pauses": OPERATOR_PAUSE_COLUMNS}
 
+
+@dataclass(frozen=True)
+class OperatorRow:
+    """An operator's session or pause in one queue: a row of ``table``, in its columns' order."""
+
+    table: str  # one of OPERATOR_TABLES
     values: tuple[Any, ...]
 
     @property
     def label(self) -> str:
-        return f"operator session {self.values[0]} in {self.values[1]} from {self.values[2]}"
-
-
-@dataclass(frozen=True)
-class OperatorPauseRow:
-    """An operator's pause in one queue, as ``operator_pauses`` keeps it (OPERATOR_PAUSE_COLUMNS order)."""
-
-    values: tuple[Any, ...]
-
-    @property
-    def label(self) -> str:
-        return f"operator pause {self.values[0]} in {self.values[1]} from {self.values[2]}"
+        what = "session" if self.table == "operator_sessions" else "pause"
+        return f"operator {what} {self.values[0]} in {self.values[1]} from {self.values[2]}"
 
 
 def _member_text(where: str, value: Any) -> str:
@@ -54,11 +49,11 @@ def _member_text(where: str, value: Any) -> str:
     return value
 
 
-def operator_session_row(session: MemberSession, node: str | None) -> OperatorSessionRow:
+def operator_session_row(session: MemberSession, node: str | None) -> OperatorRow:
     where = f"operator session {session.interface!r} in {session.queue!r}"
     if session.membership not in MEMBERSHIPS:
         raise RecordError(f"{where}: membership {session.membership!r} is not one of {list(MEMBERSHIPS)}")
-    return OperatorSessionRow((
+    return OperatorRow("operator_sessions", (
         _member_text(f"{where}: interface", session.interface), _member_text(f"{where}: queue", session.queue),
         iso_or_none(f"{where}: logged_in_at", session.logged_in_at),
         _member_text(f"{where}: member_name", session.member_name), session.membership, int(session.login_seen),
@@ -66,9 +61,9 @@ def operator_session_row(session: MemberSession, node: str | None) -> OperatorSe
     ))
 
 
-def operator_pause_row(pause: MemberPause, node: str | None) -> OperatorPauseRow:
+def operator_pause_row(pause: MemberPause, node: str | None) -> OperatorRow:
     where = f"operator pause {pause.interface!r} in {pause.queue!r}"
-    return OperatorPauseRow((
+    return OperatorRow("operator_pauses", (
         _member_text(f"{where}: interface", pause.interface), _member_text(f"{where}: queue", pause.queue),
         iso_or_none(f"{where}: started_at", pause.started_at),
         _member_text(f"{where}: member_name", pause.member_name),

@@ -29,12 +29,7 @@ from dataclasses import asdict, is_dataclass
 
 from ..menu.record import MenuRecord
 from . import outbox
-from .operator_rows import (
-    OPERATOR_PAUSE_COLUMNS,
-    OPERATOR_SESSION_COLUMNS,
-    OperatorPauseRow,
-    OperatorSessionRow,
-)
+from .operator_rows import OPERATOR_TABLES, OperatorRow
 from .outbox import OutboxMessage
 from .rows import (
     ATTEMPT_COLUMNS,
@@ -50,7 +45,7 @@ from .rows import (
 )
 
 #: What the writer's queue holds.
-Item = MenuRecord | CallRows | OperatorInputRow | OperatorSessionRow | OperatorPauseRow
+Item = MenuRecord | CallRows | OperatorInputRow | OperatorRow
 
 _UPSERT_SESSION = (
     f"INSERT INTO menu_sessions ({', '.join(SESSION_COLUMNS)}) "
@@ -101,8 +96,7 @@ def _upsert(table: str, columns: tuple[str, ...], key: int) -> str:
             + ", ".join(f"{c} = excluded.{c}" for c in columns[key:]))
 
 
-_UPSERT_OPERATOR_SESSION = _upsert("operator_sessions", OPERATOR_SESSION_COLUMNS, 3)
-_UPSERT_OPERATOR_PAUSE = _upsert("operator_pauses", OPERATOR_PAUSE_COLUMNS, 3)
+_UPSERT_OPERATOR = {table: _upsert(table, columns, 3) for table, columns in OPERATOR_TABLES.items()}
 
 # Errors that belong to one record (a constraint, a value SQLite cannot bind) rather than to the
 # database: retrying them would block every later record, so the record is set aside and logged.
@@ -126,10 +120,8 @@ def write_batch(conn: sqlite3.Connection, items: list[Item], events: list[tuple[
             menus = []
         if isinstance(item, CallRows):
             _write_call(conn, item)
-        elif isinstance(item, OperatorSessionRow):
-            conn.execute(_UPSERT_OPERATOR_SESSION, item.values)
-        elif isinstance(item, OperatorPauseRow):
-            conn.execute(_UPSERT_OPERATOR_PAUSE, item.values)
+        elif isinstance(item, OperatorRow):
+            conn.execute(_UPSERT_OPERATOR[item.table], item.values)
         else:
             _write_operator_input(conn, item)
     if menus:
@@ -211,7 +203,7 @@ def label(record: Item) -> str:
         return f"call record {record.linkedid}"
     if isinstance(record, OperatorInputRow):
         return f"operator input for call {record.linkedid}"
-    if isinstance(record, OperatorSessionRow | OperatorPauseRow):
+    if isinstance(record, OperatorRow):
         return record.label
     return f"menu record {record.session_id}"
 
