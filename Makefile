@@ -32,7 +32,6 @@ readme: $(VENV)/.installed
 	$(BIN)/python -m asterisk_bridge.cli_reference README.md
 
 bench: $(VENV)/.installed
-	$(BIN)/pip install --quiet uvloop
 	$(BIN)/python bench/run_all.py
 
 clean:

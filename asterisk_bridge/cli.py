@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from .cli_options import config_option, config_path_or_exit, global_config_option, load_or_exit
+from .cli_options import (
+    config_option,
+    config_path_or_exit,
+    global_config_option,
+    load_or_exit,
+    loop_option,
+    run_on_loop,
+)
 from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config
 from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR
 
@@ -78,7 +85,8 @@ def _check_sounds(path: Path, cfg: Config | None, sounds_dir: Path, language: st
 
 @main.command()
 @config_option
-def run(config: str | None) -> None:
+@loop_option
+def run(config: str | None, loop: str) -> None:
     """Run the bridge until SIGTERM or SIGINT: calls in the menu finish (up to fastagi.shutdown_grace),
     then exit 0. SIGHUP reloads the configuration: new calls get the new menu, calls in the menu
     finish on the old one, and an invalid file is logged and the old configuration kept."""
@@ -94,7 +102,7 @@ def run(config: str | None) -> None:
     except WebAccessError as exc:
         click.echo(f"asterisk-bridge run: refusing to start: {exc}", err=True)
         sys.exit(2)
-    asyncio.run(run_service(cfg, path))
+    run_on_loop(run_service(cfg, path), loop)
 
 
 @main.command()
@@ -108,7 +116,8 @@ def run(config: str | None) -> None:
               "it open afterwards until Ctrl-C.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8122, show_default=True, metavar="PORT",
               help="With --serve: the console's port on 127.0.0.1 (0: any free port).")
-def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int) -> None:
+@loop_option
+def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int, loop: str) -> None:
     """Run the bridge against the built-in PBX simulator for one simulated day (--serve: with the
     web console open on it)."""
     from .demo import render_demo_prompts, run_demo
@@ -120,9 +129,9 @@ def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int) -> No
     async def hold(result) -> None:
         _print_demo(result)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            running.add_signal_handler(sig, stop.set)
         click.echo("The web console stays open on this day; Ctrl-C to stop.")
         await stop.wait()
 
@@ -130,9 +139,9 @@ def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int) -> No
         click.echo(f"Web console: {service.web.url} (it follows the day live)")
 
     try:
-        result = asyncio.run(run_demo(out, seed=seed, day_seconds=day_seconds, progress=sys.stderr.isatty(),
+        result = run_on_loop(run_demo(out, seed=seed, day_seconds=day_seconds, progress=sys.stderr.isatty(),
                                       prompt_ms=prompt_ms, web_port=port if serve else None, announce=announce,
-                                      hold=hold if serve else None))
+                                      hold=hold if serve else None), loop)
     except OSError as exc:
         click.echo(f"demo: {exc}", err=True)
         sys.exit(1)

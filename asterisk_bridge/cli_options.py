@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from .config import DEFAULT_PATHS, ENV_VAR, Config, ConfigError, load_config, resolve_config_path
+
+T = TypeVar("T")
 
 _DEFAULTS = "$ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, /etc/asterisk-bridge/asterisk-bridge.toml"
 
@@ -37,6 +40,34 @@ global_config_option = click.option(
     help=f"TOML configuration file for the command that follows; a -c after the command wins "
     f"(default: {_DEFAULTS}).",
 )
+
+
+def _usable_loop(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse ``--loop uvloop`` where uvloop is not installed before anything starts."""
+    from .eventloop import EventLoopError, loop_factory
+
+    try:
+        loop_factory(value)
+    except EventLoopError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+loop_option = click.option(
+    "--loop", "loop", type=click.Choice(["auto", "uvloop", "asyncio"]), default="auto", show_default=True,
+    callback=_usable_loop,
+    help="Event loop: auto = uvloop when installed (a dependency on Linux with CPython), else asyncio's own.",
+)
+
+
+def run_on_loop(main: Coroutine[Any, Any, T], loop: str) -> T:
+    """``main`` on the event loop ``--loop`` names; exit 2 when it cannot be used here."""
+    from .eventloop import EventLoopError, run
+
+    try:
+        return run(main, loop)
+    except EventLoopError as exc:
+        raise click.BadParameter(str(exc), param_hint="--loop") from None
 
 
 def config_path_or_exit(config: str | None) -> Path:

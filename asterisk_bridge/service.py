@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, health
+from . import __version__, eventloop, health
 from .calls.follower import CallFollower
 from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer
@@ -109,9 +109,9 @@ class Service:
             self._background.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._background.append(asyncio.create_task(self._status_loop(), name="status-file"))
         log.info(
-            "asterisk-bridge node %s: FastAGI on %s:%s, %d line(s), database %s",
+            "asterisk-bridge node %s: FastAGI on %s:%s, %d line(s), database %s, event loop %s",
             self.config.node, self.config.fastagi.host, self.fastagi.port,
-            len(self.config.lines), self.config.database.path,
+            len(self.config.lines), self.config.database.path, eventloop.describe(),
         )
 
     async def stop(self) -> None:

@@ -164,6 +164,34 @@ async def test_run_serves_calls_reloads_on_sighup_and_stops_on_sigterm(tmp_path)
     assert [r[0] for r in rows] == ["cc-122-gov", "cc-122-other", "cc-122-other"]
 
 
+@pytest.mark.parametrize(("options", "loop"), [((), "uvloop"), (("--loop", "asyncio"), "asyncio")])
+async def test_run_serves_a_call_on_uvloop_by_default_and_on_asyncio_when_asked(tmp_path, options, loop):
+    pytest.importorskip("uvloop")
+    port = free_port()
+    path = write_config(tmp_path, port=port)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asterisk_bridge.cli", "run", "-c", str(path), *options,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        await asyncio.to_thread(_wait_for_port, port, _Poll(proc))
+        result = await run_agi_call("127.0.0.1", port, SimulatedChannel.for_call("122", sequence=1),
+                                    Caller(reactions=(Silence(), Press("1"), Silence())), speed=200)
+        assert result.variables["IVR_RESULT"] == "topic" and result.variables["IVR_QUEUE"] == "cc-122-gov"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stderr = (await asyncio.wait_for(proc.stderr.read(), 20)).decode()
+        code = await proc.wait()
+    assert code == 0, stderr
+    started = [line for line in stderr.splitlines() if f"FastAGI on 127.0.0.1:{port}" in line]
+    assert len(started) == 1 and re.search(rf"event loop {loop}( [0-9.]+)?$", started[0]), stderr
+
+
+def test_run_refuses_a_loop_it_does_not_know():
+    result = CliRunner().invoke(main, ["run", "--loop", "trio"])
+    assert result.exit_code == 2 and "--loop" in result.output and "trio" in result.output
+
+
 class _Poll:
     """Lets the sync port waiter see whether the asyncio subprocess died early."""
 
@@ -196,7 +224,8 @@ def test_the_readme_command_table_is_what_help_says(tmp_path):
                     "db migrate", "db check", "db backup", "db retention"):
         assert f"| `asterisk-bridge {command} " in section or f"| `asterisk-bridge {command}`" in section, command
     stale = tmp_path / "README.md"
-    stale.write_text(readme.replace("| `asterisk-bridge run [-c FILE]` |", "| `asterisk-bridge run` |"), encoding="utf-8")
+    stale.write_text(readme.replace("| `asterisk-bridge run [-c FILE] [--loop [auto\\|uvloop\\|asyncio]]` |",
+                                     "| `asterisk-bridge run` |"), encoding="utf-8")
     assert cli_reference.main(["--check", str(README)]) == 0
     assert cli_reference.main(["--check", str(stale)]) == 1
     assert cli_reference.main([str(stale)]) == 0 and stale.read_text(encoding="utf-8") == readme
