@@ -7,16 +7,19 @@ import logging
 import sqlite3
 import time
 import wave
+from collections import Counter
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.demo import demo_config
-from asterisk_bridge.pbxsim.ami_calls import CallScenario, Operator, play_call
+from asterisk_bridge.pbxsim.ami_calls import CallScenario, Operator, call_events, play_call
 from asterisk_bridge.pbxsim.ami_server import AMIServer
 from asterisk_bridge.pbxsim.commands import _calls_per_day
-from asterisk_bridge.pbxsim.driver import ids_from
-from asterisk_bridge.pbxsim.simulate import format_simulation, run_simulation, wait_for_bridge
+from asterisk_bridge.pbxsim.driver import FIRST_ID, IDS_PER_CALL, ids_from
+from asterisk_bridge.pbxsim.simulate import Plan, format_simulation, run_simulation, wait_for_bridge
+from asterisk_bridge.pbxsim.workers import ForwardedEvents, run_workers
 from asterisk_bridge.resources import example_config
 from asterisk_bridge.service import Service
 from asterisk_bridge.store import queries
@@ -148,3 +151,77 @@ async def test_a_bridge_reconnecting_mid_simulation_is_told_which_calls_are_stil
 
 def _roots(pbx: AMIServer) -> set[str]:
     return {uid for uid, ch in pbx.channels.items() if dict(ch.snapshot)["Linkedid"] == uid}
+
+
+def _example_file(tmp_path) -> Path:
+    """The example configuration as a file the simulator's workers can load (its secret readable)."""
+    secret = tmp_path / "ami.secret"
+    secret.write_text("s3cret\n")
+    path = tmp_path / "cc.toml"
+    path.write_text(example_config().read_text(encoding="utf-8").replace("/etc/asterisk-bridge/ami.secret",
+                                                                         str(secret)), encoding="utf-8")
+    return path
+
+
+async def test_simulate_workers_share_the_calls_and_one_ami_server_carries_them_all(tmp_path):
+    async with AMIServer(username="asterisk-bridge", secret="s3cret", timestampevents=True, login_delay=0.05) as pbx:
+        config = demo_config(tmp_path, ami_port=pbx.port, ami_secret="s3cret")
+        async with Service(config) as service:
+            assert await wait_for_bridge(pbx, 5.0)
+            plan = Plan(seed=3, calls_per_day={"122": 8, "117": 4}, day_seconds=2.0)
+            result = await run_workers(_example_file(tmp_path), pbx, ("127.0.0.1", service.fastagi.port), plan, 2)
+            path = config.database.path
+            async with asyncio.timeout(10):
+                while True:
+                    await service.store.flush(5)
+                    rows = [r for r in queries.calls(path) if r["outcome"] is not None]
+                    if len(rows) >= 12:
+                        break
+                    await asyncio.sleep(0.05)
+            assert pbx.connections == 1  # the bridge logged in once, to the parent's server
+    tally = result.tally
+    assert (tally.calls, tally.started, tally.failed) == (12, 12, 0)
+    assert {line: c["calls"] for line, c in tally.lines.items()} == {"122": 8, "117": 4}
+    db = sqlite3.connect(path)
+    sessions = dict(db.execute("SELECT linkedid, line FROM menu_sessions").fetchall())
+    assert len(sessions) == 12 and set(sessions) == {r["linkedid"] for r in rows}
+    assert sorted(Counter(sessions.values()).items()) == [("117", 4), ("122", 8)]
+    # worker k plays the calls numbered k modulo 2, and its operators are numbered from 1001 + 1000 k
+    answered = [r for r in rows if r["outcome"] == "answered"]
+    assert answered and tally.lines["122"]["answered"] + tally.lines["117"]["answered"] == len(answered)
+    for row in answered:
+        index = (int(row["linkedid"].split(".")[1]) - FIRST_ID) // IDS_PER_CALL
+        assert int(row["operator"].split()[-1]) // 1000 - 1 == index % 2, row
+
+
+async def test_the_parent_ami_server_lists_the_calls_its_workers_play():
+    """CoreShowChannels and QueueStatus answer from every worker's lists, asked for at that moment."""
+    from test_pbxsim_ami import SCENARIOS, Client
+
+    events = call_events(SCENARIOS["abandon"], 1795699537.0)
+    join = next(i for i, (_, h) in enumerate(events) if dict(h)["Event"] == "QueueCallerJoin") + 1
+    worker = ForwardedEvents(writer=None)  # type: ignore[arg-type]  # emit only keeps lists and encodes
+    for t, headers in events[:join]:
+        worker.emit(headers, timestamp=t)
+    asked = []
+
+    async def remote_lists():
+        asked.append(1)
+        return [(worker.channels, worker.queues)]
+
+    async with AMIServer(clock=lambda: 1795699537.0 + 20) as srv:
+        srv.remote_lists = remote_lists
+        c = await Client.connect(srv.port)
+        await c.login()
+        await c.send("Action: CoreShowChannels\nActionID: csc\n")
+        items = [await c.read() for _ in range(len(worker.channels) + 2)]
+        listed = {dict(m)["Uniqueid"] for m in items if ("Event", "CoreShowChannel") in m}
+        assert listed == set(worker.channels) and len(listed) >= 2
+        await c.send("Action: QueueStatus\nActionID: qs\n")
+        messages = []
+        while not messages or ("Event", "QueueStatusComplete") not in messages[-1]:
+            messages.append(await c.read())
+        entries = [dict(m) for m in messages if ("Event", "QueueEntry") in m]
+        assert [e["Uniqueid"] for e in entries] == ["1795699537.6"] and entries[0]["Queue"] == "social"
+        c.close()
+    assert len(asked) == 2

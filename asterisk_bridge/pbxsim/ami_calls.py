@@ -16,14 +16,30 @@ in ``ami_menu.py`` and ``ami_queue.py``; the names a caller needs are importable
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
+from typing import Protocol
 
 from .ami_emit import Headers, Ids
+from .ami_lists import QueueState
 from .ami_queue import QueuePhases
-from .ami_server import AMIServer
 from .errors import ScenarioError
 from .scenario import CallScenario, Operator
 
-__all__ = ["CallScenario", "Headers", "Ids", "Operator", "ScenarioError", "call_events", "play_call", "play_events"]
+__all__ = ["CallScenario", "EventSink", "Headers", "Ids", "Operator", "ScenarioError", "call_events", "play_call",
+           "play_events"]
+
+
+class EventSink(Protocol):
+    """Where a call's events go: the simulator's ``AMIServer``, or in a ``simulate`` worker process
+    the pipe to the parent's (``workers.py``); either keeps the queues' members and waiting callers."""
+
+    queues: dict[str, QueueState]
+
+    def emit(self, headers: Headers, *, timestamp: float | None = None) -> int: ...
+
+    def forget_calls(self, linkedids: Collection[str]) -> None: ...
+
+    async def drain(self) -> None: ...
 
 
 class _Call(QueuePhases):
@@ -52,7 +68,7 @@ def call_events(scenario: CallScenario, start_time: float, ids: Ids | None = Non
     return _Call(scenario, start_time, ids or Ids()).build()
 
 
-async def play_call(server: AMIServer, scenario: CallScenario, start_time: float, speed: float = 1.0,
+async def play_call(server: EventSink, scenario: CallScenario, start_time: float, speed: float = 1.0,
                     ids: Ids | None = None) -> int:
     """Emit a call's events; waits (simulated gap / speed) between them.
 
@@ -66,7 +82,7 @@ async def play_call(server: AMIServer, scenario: CallScenario, start_time: float
     return len(events)
 
 
-async def play_events(server: AMIServer, events: list[tuple[float, Headers]], speed: float = 1.0, *,
+async def play_events(server: EventSink, events: list[tuple[float, Headers]], speed: float = 1.0, *,
                       since: float | None = None) -> int:
     """Emit events built by ``call_events`` (or part of them), paced like ``play_call``; the
     first waits from ``since`` (simulated time), if given.

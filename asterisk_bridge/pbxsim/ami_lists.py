@@ -169,6 +169,29 @@ def _leave_queues(queues: dict[str, QueueState], uniqueids: Collection[str]) -> 
             q.entries = [entry for entry in q.entries if entry[1] not in uniqueids]
 
 
+def merge_lists(parts: Iterable[tuple[dict[str, ChannelState], dict[str, QueueState]]]
+                ) -> tuple[dict[str, ChannelState], dict[str, QueueState]]:
+    """One PBX's lists from the lists of several event sources (``simulate --workers``: each worker
+    process keeps the lists of its own calls; their Uniqueids never clash). A queue's members and
+    waiting callers are put together, its counters added."""
+    channels: dict[str, ChannelState] = {}
+    queues: dict[str, QueueState] = {}
+    for part_channels, part_queues in parts:
+        channels.update(part_channels)
+        for name, q in part_queues.items():
+            merged = queues.setdefault(name, QueueState(name, strategy=q.strategy))
+            known = {m.interface for m in merged.members}  # the parent lists static members too
+            merged.members += [m for m in q.members if m.interface not in known]
+            merged.entries += q.entries
+            merged.completed += q.completed
+            merged.abandoned += q.abandoned
+            merged.holdtime = max(merged.holdtime, q.holdtime)
+            merged.talktime = max(merged.talktime, q.talktime)
+    for q in queues.values():
+        q.entries.sort(key=lambda entry: entry[4])
+    return channels, queues
+
+
 def lab_queues(names: Iterable[tuple[str, Sequence[tuple[str, str]]]]) -> dict[str, QueueState]:
     """Build queue states from (queue, [(member name, interface), ...])."""
     return {q: QueueState(q, [QueueMemberState(n, i) for n, i in members]) for q, members in names}

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection
-from typing import Callable
+from collections.abc import Awaitable, Callable, Collection
 
-from .ami_lists import ChannelState, Message, QueueState, forget_calls, member_headers, track
+from .ami_lists import ChannelState, Message, QueueState, forget_calls, member_headers, merge_lists, track
 from .errors import AMIServerError
 
 log = logging.getLogger(__name__)
@@ -30,6 +29,15 @@ _MAX_MESSAGE = 65536
 def encode_message(headers: Message) -> bytes:
     """`Key: Value` lines, CRLF, blank line; empty values keep the trailing space (M1)."""
     return "".join(f"{k}: {v}\r\n" for k, v in headers).encode() + b"\r\n"
+
+
+def stamp(headers: Message, timestamp: float) -> list[tuple[str, str]]:
+    """``headers`` with ``Timestamp`` right after ``Privilege``, as ``timestampevents = yes`` writes it."""
+    ts = f"{timestamp:.6f}"
+    for i, (k, _) in enumerate(headers):
+        if k == "Privilege":
+            return [*headers[: i + 1], ("Timestamp", ts), *headers[i + 1 :]]
+    return list(headers)
 
 
 def parse_action(block: bytes) -> list[tuple[str, str]]:
@@ -97,6 +105,9 @@ class AMIServer:
         self.clock = clock
         self.queues: dict[str, QueueState] = {}
         self.channels: dict[str, ChannelState] = {}
+        #: the lists of calls other processes play (``simulate --workers``), asked for per list action
+        self.remote_lists: Callable[[], Awaitable[list[tuple[dict[str, ChannelState], dict[str, QueueState]]]]] | None
+        self.remote_lists = None
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -202,11 +213,22 @@ class AMIServer:
     def _stamp(self, headers: list[tuple[str, str]], timestamp: float | None) -> list[tuple[str, str]]:
         if not self.timestampevents:
             return headers
-        ts = f"{self.clock() if timestamp is None else timestamp:.6f}"
-        for i, (k, _) in enumerate(headers):
-            if k == "Privilege":
-                return headers[: i + 1] + [("Timestamp", ts)] + headers[i + 1 :]
-        return headers
+        return stamp(headers, self.clock() if timestamp is None else timestamp)
+
+    def broadcast_raw(self, data: bytes) -> None:
+        """Send events already stamped and encoded (by a ``simulate`` worker, ``workers.py``) to every
+        logged-in session with events on; the worker keeps the lists of its calls (``remote_lists``)."""
+        if self.paused:
+            return
+        for s in self._sessions:
+            if s.authenticated and s.events_on and not s.writer.is_closing():
+                s.writer.write(data)
+
+    async def _lists(self) -> tuple[dict[str, ChannelState], dict[str, QueueState]]:
+        """The channels and queues to list: this server's, and the workers' when they play calls."""
+        if self.remote_lists is None:
+            return self.channels, self.queues
+        return merge_lists([(self.channels, self.queues), *await self.remote_lists()])
 
     # connection handling -------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -281,9 +303,9 @@ class AMIServer:
             s.events_on = mask not in ("off", "no", "false", "0", "")
             resp("Success", ("Events", "On" if s.events_on else "Off"))
         elif act == "coreshowchannels":
-            self._core_show_channels(s, head, resp)
+            self._core_show_channels(s, head, resp, (await self._lists())[0])
         elif act == "queuestatus":
-            self._queue_status(s, head, resp, lower.get("queue"))
+            self._queue_status(s, head, resp, lower.get("queue"), (await self._lists())[1])
         else:
             resp(
                 "Error",
@@ -322,22 +344,22 @@ class AMIServer:
     def _send_event(self, s: _Session, headers: list[tuple[str, str]]) -> None:
         s.send(self._stamp(headers, None))
 
-    def _core_show_channels(self, s: _Session, head, resp) -> None:
+    def _core_show_channels(self, s: _Session, head, resp, channels: dict[str, ChannelState]) -> None:
         resp("Success", ("EventList", "start"), ("Message", "Channels will follow"))
         now = self.clock()
-        for ch in self.channels.values():
+        for ch in channels.values():
             secs = max(0, int(now - ch.started_at))
             dur = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
             s.send([("Event", "CoreShowChannel"), *head, *ch.snapshot, ("Application", ch.application),
                     ("ApplicationData", ch.application_data), ("Duration", dur), ("BridgeId", ch.bridge_id)])
         s.send([("Event", "CoreShowChannelsComplete"), *head, ("EventList", "Complete"),
-                ("ListItems", str(len(self.channels)))])
+                ("ListItems", str(len(channels)))])
 
-    def _queue_status(self, s: _Session, head, resp, only: str | None) -> None:
+    def _queue_status(self, s: _Session, head, resp, only: str | None, queues: dict[str, QueueState]) -> None:
         resp("Success", ("EventList", "start"), ("Message", "Queue status will follow"))
         items = 0
         now = self.clock()
-        for q in self.queues.values():
+        for q in queues.values():
             if only and q.name != only:
                 continue
             s.send([("Event", "QueueParams"), ("Queue", q.name), ("Max", "0"), ("Strategy", q.strategy),

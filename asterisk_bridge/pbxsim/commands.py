@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..cli_options import config_option, load_or_exit
+from ..cli_options import config_option, load_or_exit, loop_option, run_on_loop
 
 
 def _address(value: str, what: str) -> tuple[str, int]:
@@ -56,10 +55,19 @@ def _calls_per_day(value: str | None) -> dict[str, int] | None:
               help="Asterisk's sounds directory: prompts play as long as their files there "
                    "[default: 2 s each].")
 @click.option("--language", default="ru", show_default=True, metavar="LANG", help="Sound language subdirectory.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
+              help="A load test instead of days: N new calls a second, evenly spaced, for --seconds; menus "
+                   "play in real time, each call's queue and talk 600 times faster.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              metavar="S", help="How long --rate offers calls.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, metavar="N",
+              help="Processes that play the calls (one AMI server for the bridge all the same).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@loop_option
 def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, ami_username: str | None,
              ami_secret: str | None, ami_wait: float, seed: int, days: int, calls_per_day: str | None,
-             day_seconds: float, sounds_dir: Path | None, language: str, progress: bool | None) -> None:
+             day_seconds: float, sounds_dir: Path | None, language: str, rate: float | None, seconds: float,
+             workers: int, progress: bool | None, loop: str) -> None:
     """Drive a RUNNING bridge with the traffic model to rehearse a configuration.
 
     Plays Asterisk's side of every call: the menu over FastAGI at the bridge's address (-c is the
@@ -70,7 +78,9 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
     from .driver import print_progress
     from .members import register_static
     from .queues import QueueModel
-    from .simulate import format_simulation, run_simulation, wait_for_bridge
+    from .simulate import WORKER_EXTENS, Plan, format_simulation, run_simulation, wait_for_bridge
+    from .tally import format_turnaround
+    from .workers import SimulationWorkerError, run_workers
 
     per_day = _calls_per_day(calls_per_day)  # argument errors first, then the configuration's
     agi = _address(fastagi, "--fastagi") if fastagi else None
@@ -86,7 +96,7 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
     given = ami_secret or cfg.ami.secret
     generated = given is None
     secret = secrets.token_urlsafe(16) if given is None else given
-    show = sys.stderr.isatty() if progress is None else progress
+    show = (sys.stderr.isatty() if progress is None else progress) and workers == 1
     prompt_ms = None
     if sounds_dir is not None:
         from .sounds import prompt_lengths_from_files
@@ -99,7 +109,10 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
         async with AMIServer(listen[0], listen[1], username=username, secret=secret,
                              timestampevents=True) as pbx:
             click.echo(f"Simulator AMI listening on {listen[0]}:{pbx.port} (user {username!r}).")
-            register_static(pbx, QueueModel(cfg.queues, seed=seed), time.time())  # before the bridge looks
+            for worker in range(workers):  # every worker's round-the-clock operators, before the bridge looks
+                register_static(pbx, QueueModel(cfg.queues, seed=seed,
+                                                first_exten=QueueModel.first_exten + worker * WORKER_EXTENS),
+                                time.time())
             if generated:
                 click.echo("Put this in the bridge's [ami] (and restart it or send SIGHUP):\n"
                            f'  enabled = true\n  host = "{listen[0]}"\n  port = {pbx.port}\n'
@@ -110,25 +123,38 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
                     click.echo("the bridge did not log in to the simulator's AMI; check its [ami] "
                                "(or pass --ami-wait 0 to drive the menu only)", err=True)
                     return 2
-            click.echo(f"Driving {days} simulated day(s) against FastAGI {agi[0]}:{agi[1]} "
-                       f"(config {path}, seed {seed}, {day_seconds:g} s a day) ...")
+            plan = Plan(seed=seed, days=days, calls_per_day=per_day, day_seconds=day_seconds, rate=rate,
+                        seconds=seconds, prompt_ms=prompt_ms)
+            what = (f"{rate:g} new calls a second for {seconds:g} s" if rate is not None
+                    else f"{days} simulated day(s), {day_seconds:g} s a day")
+            click.echo(f"Driving {what} against FastAGI {agi[0]}:{agi[1]} (config {path}, seed {seed}"
+                       + (f", {workers} worker processes" if workers > 1 else "") + ") ...")
 
-            def day_done(index, calls, driven) -> None:
+            def day_done(index: int, calls: int, driven) -> None:
                 if show:
                     sys.stderr.write("\n")
-                click.echo(f"day {index + 1}: {len(calls)} calls")
+                if rate is None:
+                    click.echo(f"day {index + 1}: {calls} calls")
 
-            result = await run_simulation(cfg, pbx, agi, seed=seed, days=days, calls_per_day=per_day,
-                                          day_seconds=day_seconds, progress=print_progress if show else None,
-                                          day_done=day_done, prompt_ms=prompt_ms)
-        failed = [r for r in result.results if r.agistatus == "FAILURE"]
-        click.echo(f"{len(result.calls)} calls in {result.seconds:.1f} s; "
-                   f"{len(result.scenarios)} played over AMI")
+            if workers > 1:
+                try:
+                    result = await run_workers(path, pbx, agi, plan, workers, loop=loop)
+                except SimulationWorkerError as exc:
+                    click.echo(f"simulate: {exc}", err=True)
+                    return 1
+            else:
+                result = await run_simulation(cfg, pbx, agi, plan=plan, keep=False, day_done=day_done,
+                                              progress=print_progress if show else None)
+        tally = result.tally
+        click.echo(f"{tally.calls} calls in {result.seconds:.1f} s ({tally.offered_per_second:.1f} new calls "
+                   f"a second; the latest began {tally.late_max * 1000:.0f} ms after its moment)")
         click.echo(format_simulation(result))
-        if failed:
-            errors = sorted({r.connect_error or "AGISTATUS=FAILURE" for r in failed})
-            click.echo(f"{len(failed)} call(s) ended with AGISTATUS=FAILURE: {'; '.join(errors)[:300]}", err=True)
+        click.echo(format_turnaround(tally))
+        if tally.failed:
+            errors = "; ".join(sorted(tally.failures))
+            click.echo(f"{tally.failed} call(s) ended with AGISTATUS=FAILURE: {errors[:300]}", err=True)
             return 1
         return 0
 
-    sys.exit(asyncio.run(main()))
+    sys.exit(run_on_loop(main(), loop))
+

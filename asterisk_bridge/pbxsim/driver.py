@@ -18,20 +18,21 @@ import asyncio
 import itertools
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import Config, Line
-from .ami_calls import call_events, play_call
+from .ami_calls import EventSink, call_events, play_call
 from .ami_emit import Ids
-from .ami_server import AMIServer
 from .errors import ScenarioError
 from .fastagi_client import AGICallResult, Caller, SimulatedChannel, run_agi_call
 from .members import day_plan, play_day, register_static
 from .queues import QueueDecision, QueueModel
 from .scenario import CallScenario
 from .sounds import PromptLengths
+from .tally import Tally
 from .traffic import PlannedCall
 
 IDS_PER_CALL = 64  # Uniqueids and Local channel numbers reserved for one call's channels
@@ -42,9 +43,13 @@ Progress = Callable[[int, int, float], None]  # (calls done, calls in all, simul
 
 @dataclass
 class DriveResult:
+    """The tally of the calls driven, and with ``keep`` every call's menu result, scenario and queue
+    decision (the demo and the tests look at each call; a long ``simulate`` run keeps only the tally)."""
+
     results: list[AGICallResult]
     scenarios: dict[str, CallScenario] = field(default_factory=dict)   # linkedid -> what the PBX did
     decisions: dict[str, QueueDecision] = field(default_factory=dict)  # linkedid -> queue model's decision
+    tally: Tally = field(default_factory=Tally)
 
 
 def scenario_for(line: Line, call: PlannedCall, result: AGICallResult) -> CallScenario:
@@ -91,10 +96,10 @@ def ids_from(base: int) -> Ids:
 
 
 async def drive_calls(
-    calls: Sequence[PlannedCall],
+    calls: Iterable[PlannedCall],
     *,
     config: Config,
-    pbx: AMIServer,
+    pbx: EventSink,
     queues: QueueModel,
     fastagi: tuple[str, int],
     speed: float,
@@ -103,66 +108,121 @@ async def drive_calls(
     first_index: int = 0,
     progress: Progress | None = None,
     prompt_ms: PromptLengths = None,
+    keep: bool = True,
+    total: int | None = None,
+    share: tuple[int, int] = (0, 1),
+    started: float | None = None,
+    ami_speed: float | None = None,
+    tally: Tally | None = None,
+    operators_day: bool = True,
 ) -> DriveResult:
-    """Play ``calls`` (one day, in arrival order) against the bridge; returns when every call ended.
+    """Play ``calls`` (in arrival order; a list or a stream) against the bridge; returns when every
+    call ended.
 
-    ``call.at / speed`` wall seconds after the start, a call's menu begins; its simulated start is
-    ``clock()`` then (the AGI uniqueid and the AMI events' times come from it). ``day_start +
-    call.at`` is the planned time the queue model decides from. ``first_index`` numbers the calls
-    (ids, queue model keys) after those of earlier days. ``prompt_ms`` gives how long each prompt
-    plays (``sounds.prompt_lengths_from_files``); without it every prompt lasts 2 s."""
+    ``call.at / speed`` wall seconds after ``started`` (a ``time.monotonic()``, default now), a
+    call's menu begins; its simulated start is ``clock()`` then (the AGI uniqueid and the AMI events'
+    times come from it). ``day_start + call.at`` is the planned time the queue model decides from.
+    ``first_index`` numbers the calls (ids, queue model keys) after those of earlier days. ``share``
+    ``(k, n)``: only the calls whose number is k modulo n are played (worker k of n; the others
+    play the rest). ``prompt_ms`` gives how long each prompt plays (``sounds.prompt_lengths_from_files``);
+    without it every prompt lasts 2 s. ``speed`` paces the arrivals and the menus, ``ami_speed``
+    (default ``speed``) each call's AMI events. Calls are taken from ``calls`` as their moment comes, and a
+    call is dropped once it ended unless ``keep``: memory follows the calls in progress, not the run.
+    ``total`` (the number of calls, when known) is for ``progress``. ``operators_day``: the
+    operators' logins, breaks and logouts play out beside the calls (``members.py``)."""
     host, port = fastagi
+    worker, workers = share
     loop = asyncio.get_running_loop()
-    register_static(pbx, queues, clock())  # no-op when the operators on duty round the clock are in already
-    started = time.monotonic()
+    if operators_day:
+        register_static(pbx, queues, clock())  # no-op when the operators on duty round the clock are in already
+    started = time.monotonic() if started is None else started
+    ami_speed = speed if ami_speed is None else ami_speed
+    tally = tally if tally is not None else Tally()
+    result = DriveResult(results=[], tally=tally)
+    in_menu: deque[tuple[int, PlannedCall, float, asyncio.Future[AGICallResult]]] = deque()
+    arrived = asyncio.Event()
+    running: set[asyncio.Task[Any]] = set()
+    planned_all = False
     done = 0
-    menus: list[asyncio.Future[AGICallResult]] = [loop.create_future() for _ in calls]
-    began: list[float] = [0.0] * len(calls)  # simulated time each menu began
-    result = DriveResult(results=[])
 
-    async def menu(offset: int, call: PlannedCall) -> AGICallResult:
+    def tap(_line: str, seconds: float) -> None:
+        tally.turnaround.add(seconds)
+
+    async def menu(index: int, call: PlannedCall, began: float, finished: asyncio.Future[AGICallResult]) -> None:
         nonlocal done
-        delay = call.at / speed - (time.monotonic() - started)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        base = FIRST_ID + (first_index + offset) * IDS_PER_CALL
-        began[offset] = clock()
-        channel = SimulatedChannel.for_call(call.line, sequence=base, uniqueid=f"{int(began[offset])}.{base}")
+        base = FIRST_ID + index * IDS_PER_CALL
+        channel = SimulatedChannel.for_call(call.line, sequence=base, uniqueid=f"{int(began)}.{base}")
         caller = Caller(number=call.caller_number, reactions=call.reactions)
         try:
-            outcome = await run_agi_call(host, port, channel, caller, speed=speed, prompt_ms=prompt_ms)
+            outcome = await run_agi_call(host, port, channel, caller, speed=speed, prompt_ms=prompt_ms,
+                                         on_command=tap)
         except BaseException as exc:
-            menus[offset].set_exception(exc)
+            finished.set_exception(exc)
             raise
-        menus[offset].set_result(outcome)
+        finished.set_result(outcome)
         done += 1
-        if progress is not None and (done == len(calls) or done % max(1, len(calls) // 40) == 0):
-            progress(done, len(calls), call.at)
-        return outcome
+        if progress is not None and total and (done == total or done % max(1, total // 40) == 0):
+            progress(done, total, call.at)
+
+    async def arrivals() -> None:
+        """Each call at its moment; late calls start at once (the lag is tallied)."""
+        nonlocal planned_all
+        for offset, call in enumerate(calls):
+            index = first_index + offset
+            if index % workers != worker:
+                continue
+            delay = call.at / speed - (time.monotonic() - started)
+            await asyncio.sleep(max(0.0, delay))
+            began = clock()
+            tally.began(time.time(), max(0.0, -delay))
+            finished: asyncio.Future[AGICallResult] = loop.create_future()
+            in_menu.append((index, call, began, finished))
+            arrived.set()
+            _spawn(running, menu(index, call, began, finished))
+        planned_all = True
+        arrived.set()
 
     async def pbx_side() -> None:
         """In plan order (so the queue model is deterministic), play each call's AMI events."""
-        plays = []
-        for offset, call in enumerate(calls):
-            outcome = await menus[offset]
-            index = first_index + offset
+        while True:
+            if not in_menu:
+                if planned_all:
+                    return
+                arrived.clear()
+                await arrived.wait()
+                continue
+            index, call, start, finished = in_menu[0]
+            outcome = await finished
+            in_menu.popleft()
             base = FIRST_ID + index * IDS_PER_CALL
-            start = began[offset]
             linkedid = f"{int(start)}.{base}"
+            tally.menu_ended(call.line, outcome.agistatus, outcome.variables.get("IVR_RESULT"), outcome.connect_error)
             scenario = scenario_for(config.lines[call.line], call, outcome)
             if scenario.queue_joined is not None:
                 joined = joins_queue_at(scenario, day_start + call.at, base) - day_start
                 decision = queues.decide(f"{call.line}:{index}", scenario.queue_joined, joined)
-                result.decisions[linkedid] = decision
                 scenario = with_decision(scenario, decision)
-            result.scenarios[linkedid] = scenario
-            plays.append(asyncio.create_task(play_call(pbx, scenario, start, speed=speed, ids=ids_from(base))))
-        await asyncio.gather(*plays)
+                tally.queue_ended(call.line, decision.answered)
+                if keep:
+                    result.decisions[linkedid] = decision
+            if keep:
+                result.results.append(outcome)
+                result.scenarios[linkedid] = scenario
+            _spawn(running, play_call(pbx, scenario, start, speed=ami_speed, ids=ids_from(base)))
 
-    results, _, _ = await asyncio.gather(asyncio.gather(*(menu(i, c) for i, c in enumerate(calls))), pbx_side(),
-                                         play_day(pbx, day_plan(queues), speed=speed, clock=clock))
-    result.results = list(results)
+    day = asyncio.create_task(play_day(pbx, day_plan(queues), speed=speed, clock=clock)) if operators_day else None
+    await asyncio.gather(arrivals(), pbx_side())
+    while running:
+        await asyncio.gather(*list(running))
+    if day is not None:
+        await day
     return result
+
+
+def _spawn(running: set[asyncio.Task[Any]], coro: Coroutine[Any, Any, Any]) -> None:
+    task = asyncio.create_task(coro)
+    running.add(task)
+    task.add_done_callback(running.discard)
 
 
 def print_progress(done: int, total: int, at: float) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .ami_emit import member_event
 from .ami_lists import QueueMemberState, QueueState
-from .ami_server import AMIServer
+from .ami_calls import EventSink
 from .queues import AUTO_PAUSE, QueueModel
 from .scenario import Operator
 
@@ -34,7 +34,7 @@ class MemberStep:
     reason: str = ""
 
 
-def register_static(server: AMIServer, model: QueueModel, login_time: float) -> int:
+def register_static(server: EventSink, model: QueueModel, login_time: float) -> int:
     """Put the operators on duty round the clock in their queues as static members (``member =>``
     of queues.conf), logged in since ``login_time``; returns how many."""
     count = 0
@@ -66,7 +66,7 @@ def day_plan(model: QueueModel) -> list[MemberStep]:
     return sorted(steps, key=lambda s: (s.at, s.event != "QueueMemberAdded", s.operator.exten))
 
 
-async def play_day(server: AMIServer, steps: list[MemberStep], *, speed: float,
+async def play_day(server: EventSink, steps: list[MemberStep], *, speed: float,
                    clock: Callable[[], float] = time.time) -> int:
     """Emit ``steps`` as the day goes by: ``step.at / speed`` wall seconds from now, each stamped with
     ``clock()`` at that moment (the bridge's time). Returns how many were emitted."""

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..config import Config
+from .ami_calls import EventSink
 from .ami_server import AMIServer
 from .driver import DriveResult, Progress, drive_calls
 from .fastagi_client import AGICallResult
 from .queues import QueueDecision, QueueModel
 from .scenario import CallScenario
+from .tally import Tally, format_tally
 from .traffic import PlannedCall, TrafficModel
 
 DAY = 86400.0
@@ -33,6 +34,9 @@ DAY = 86400.0
 
 @dataclass
 class SimulationResult:
+    """The run's tally; with ``keep`` also every call, its menu result, scenario and queue decision."""
+
+    tally: Tally = field(default_factory=Tally)
     calls: list[PlannedCall] = field(default_factory=list)
     results: list[AGICallResult] = field(default_factory=list)
     scenarios: dict[str, CallScenario] = field(default_factory=dict)
@@ -58,9 +62,47 @@ async def wait_for_bridge(pbx: AMIServer, timeout: float) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Which calls a simulation plays: ``days`` of the traffic model, each compressed into
+    ``day_seconds``, or with ``rate`` a flat ``rate`` new calls a second for ``seconds`` (a load
+    test: menus play in real time, the queue and talk after them ``LOAD_AMI_SPEED`` times faster;
+    the operators are those on duty round the clock, no day shift logs in)."""
+
+    seed: int = 1
+    days: int = 1
+    calls_per_day: Mapping[str, int] | None = None
+    day_seconds: float = 60.0
+    rate: float | None = None
+    seconds: float = 60.0
+    prompt_ms: Mapping[str, int] | None = None
+
+    def model(self, config: Config) -> TrafficModel:
+        model = TrafficModel(config, seed=self.seed, prompt_ms=self.prompt_ms)
+        if self.calls_per_day is not None:
+            model.calls_per_day = dict(self.calls_per_day)
+        return model
+
+    def periods(self, config: Config) -> Iterator[tuple[int, Iterable[PlannedCall], int, float, float]]:
+        """(day index, its calls as a stream, how many, speed of arrivals and menus, speed of AMI)."""
+        model = self.model(config)
+        if self.rate is not None:
+            count = int(self.rate * self.seconds)
+            yield 0, model.at_rate(self.rate, self.seconds), count, 1.0, LOAD_AMI_SPEED
+            return
+        speed = DAY / self.day_seconds
+        per_day = sum(model.calls_per_day.get(line, 0) for line in config.lines)
+        for day_index in range(self.days):
+            yield day_index, model.stream(day_index), per_day, speed, speed
+
+
+#: how much faster than real time a load test (``Plan.rate``) plays each call's queue and talk
+LOAD_AMI_SPEED = 600.0
+
+
 async def run_simulation(
     config: Config,
-    pbx: AMIServer,
+    pbx: EventSink,
     fastagi: tuple[str, int],
     *,
     seed: int = 1,
@@ -70,45 +112,52 @@ async def run_simulation(
     progress: Progress | None = None,
     day_done=None,
     prompt_ms: Mapping[str, int] | None = None,
+    plan: Plan | None = None,
+    keep: bool = True,
+    share: tuple[int, int] = (0, 1),
+    started: float | None = None,
 ) -> SimulationResult:
-    """Drive ``days`` simulated days of calls from the traffic model against the bridge at ``fastagi``.
+    """Drive the simulated calls of ``plan`` (or of ``days`` simulated days of the traffic model)
+    against the bridge at ``fastagi``.
 
     ``prompt_ms`` (``sounds.prompt_lengths_from_files``): prompts play as long as their files and
-    callers wait to hear their key; other prompts last 2 s."""
-    speed = DAY / day_seconds
-    model = TrafficModel(config, seed=seed, prompt_ms=prompt_ms)
-    if calls_per_day is not None:
-        model.calls_per_day = dict(calls_per_day)
+    callers wait to hear their key; other prompts last 2 s. ``keep``: keep every call in the result
+    (else only the tally). ``share`` and ``started``: a worker's part of the calls and the common
+    start (``workers.py``)."""
+    if plan is None:
+        plan = Plan(seed=seed, days=days, calls_per_day=calls_per_day, day_seconds=day_seconds, prompt_ms=prompt_ms)
     out = SimulationResult()
-    started = time.monotonic()
-    for day_index in range(days):
-        calls = model.day(day_index)
-        queues = QueueModel(config.queues, seed=seed, day_index=day_index)
-        driven = await drive_calls(calls, config=config, pbx=pbx, queues=queues, fastagi=fastagi, speed=speed,
-                                   clock=time.time, first_index=len(out.calls), progress=progress,
-                                   prompt_ms=prompt_ms)
-        out.add(calls, driven)
+    began = time.monotonic()
+    index = 0
+    for day_index, calls, count, speed, ami_speed in plan.periods(config):
+        queues = QueueModel(config.queues, seed=plan.seed, day_index=day_index,
+                            first_exten=QueueModel.first_exten + share[0] * WORKER_EXTENS)
+        kept: list[PlannedCall] = []
+        stream = _keeping(calls, kept) if keep else calls
+        driven = await drive_calls(stream, config=config, pbx=pbx, queues=queues, fastagi=fastagi, speed=speed,
+                                   clock=time.time, first_index=index, progress=progress, prompt_ms=plan.prompt_ms,
+                                   keep=keep, total=count, share=share, started=started, ami_speed=ami_speed,
+                                   tally=out.tally, operators_day=plan.rate is None)
+        index += count
+        started = None  # later days start when the one before has ended
+        if keep:
+            out.add(kept, driven)
         if day_done is not None:
-            day_done(day_index, calls, driven)
-    out.seconds = time.monotonic() - started
+            day_done(day_index, count, driven)
+    out.seconds = time.monotonic() - began
     return out
+
+
+#: a worker's operators are numbered from 1001 + its number x this, so no two workers share one
+WORKER_EXTENS = 1000
+
+
+def _keeping(calls: Iterable[PlannedCall], kept: list[PlannedCall]) -> Iterator[PlannedCall]:
+    for call in calls:
+        kept.append(call)
+        yield call
 
 
 def format_simulation(result: SimulationResult) -> str:
     """Per line: calls driven, how the menu ended (IVR_RESULT as the bridge set it) and the queue's part."""
-    out = [f"{'line':<6}{'calls':>7}{'topic':>7}{'operator':>10}{'self-serv':>11}{'timeout':>9}{'error':>7}"
-           f"{'hang-up':>9}{'no result':>11}{'answered':>10}{'abandoned':>11}"]
-    by_line: dict[str, list[tuple[PlannedCall, AGICallResult]]] = {}
-    for call, res in zip(result.calls, result.results, strict=True):
-        by_line.setdefault(call.line, []).append((call, res))
-    answered = Counter(s.line for s in result.scenarios.values() if s.operator is not None)
-    abandoned = Counter(s.line for s in result.scenarios.values()
-                        if s.queue_joined is not None and s.operator is None)
-    for line in sorted(by_line):
-        rows = by_line[line]
-        menu = Counter("hangup" if r.agistatus == "HANGUP" else (r.variables.get("IVR_RESULT") or "-")
-                       for _, r in rows)
-        out.append(f"{line:<6}{len(rows):>7}{menu['topic']:>7}{menu['operator']:>10}{menu['selfservice']:>11}"
-                   f"{menu['timeout']:>9}{menu['error']:>7}{menu['hangup']:>9}{menu['-']:>11}"
-                   f"{answered[line]:>10}{abandoned[line]:>11}")
-    return "\n".join(out)
+    return format_tally(result.tally)

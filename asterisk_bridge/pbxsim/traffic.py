@@ -9,7 +9,7 @@ so the model follows whatever menu the admin is rehearsing.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..config import AgeQuestion, Config, Line, Menu
@@ -72,16 +72,35 @@ class TrafficModel:
 
     def day(self, day_index: int = 0) -> list[PlannedCall]:
         """Every call of one simulated day, in arrival order."""
+        return list(self.stream(day_index))
+
+    def stream(self, day_index: int = 0) -> Iterator[PlannedCall]:
+        """The calls of one simulated day in arrival order, made an hour at a time: only one hour's
+        calls are ever held, so a day of millions of calls costs the memory of its busiest hour.
+
+        Each line's calls are shared out over the hours by ``HOURLY_PROFILE`` (largest remainders,
+        so the day has exactly its count) and arrive at random moments within their hour."""
         rng = random.Random(f"{self.seed}:{day_index}")
-        calls: list[PlannedCall] = []
-        for number, line in self.config.lines.items():
-            count = self.calls_per_day.get(number, 0)
-            for _ in range(count):
-                hour = rng.choices(range(24), weights=HOURLY_PROFILE)[0]
-                at = hour * 3600 + rng.random() * 3600
-                calls.append(self._call(rng, line, at))
-        calls.sort(key=lambda c: c.at)
-        return calls
+        shares = {number: _apportion(self.calls_per_day.get(number, 0), HOURLY_PROFILE)
+                  for number in self.config.lines}
+        for hour in range(24):
+            calls = [self._call(rng, line, hour * 3600 + rng.random() * 3600)
+                     for number, line in self.config.lines.items() for _ in range(shares[number][hour])]
+            calls.sort(key=lambda c: c.at)
+            yield from calls
+
+    def at_rate(self, rate: float, seconds: float) -> Iterator[PlannedCall]:
+        """``rate`` new calls a second, evenly spaced, for ``seconds``: a load test's flat arrivals.
+        Lines are drawn in the proportions of ``calls_per_day``; callers act as on any day."""
+        if not rate > 0 or not seconds > 0:
+            raise ValueError(f"at_rate needs rate > 0 and seconds > 0, got {rate!r} and {seconds!r}")
+        rng = random.Random(f"{self.seed}:rate")
+        lines = [line for number, line in self.config.lines.items() if self.calls_per_day.get(number, 0) > 0]
+        if not lines:
+            raise ValueError("at_rate: calls_per_day gives no line any calls")
+        weights = [self.calls_per_day[line.number] for line in lines]
+        for index in range(int(rate * seconds)):
+            yield self._call(rng, rng.choices(lines, weights=weights)[0], index / rate)
 
     def _call(self, rng: random.Random, line: Line, at: float) -> PlannedCall:
         b = self.behaviour
@@ -164,6 +183,17 @@ class TrafficModel:
             keys, intent = self._topic_keys(rng, topic.menu)
             return [topic.key, *keys], intent
         return [topic.key], topic.id
+
+
+def _apportion(total: int, weights: Sequence[float]) -> list[int]:
+    """``total`` split in proportion to ``weights`` as whole numbers that add up to it."""
+    whole = sum(weights)
+    exact = [total * w / whole for w in weights]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in by_remainder[:total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def _invalid_key(menu: Menu, line: Line) -> str:
