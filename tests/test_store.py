@@ -501,3 +501,56 @@ async def test_records_left_at_close_are_written_when_the_store_reopens(tmp_path
     async with store:  # the same instance still holds them
         await store.flush(5)
     assert written_ids(path) == [make_record(1).session_id, make_record(2).session_id]
+
+
+async def test_a_newer_state_of_a_queued_call_replaces_it_and_its_events_keep_their_place(tmp_path):
+    """A busy call changes many times a second: a state still queued is overwritten by the next one
+    (one write instead of several), while every MQTT event stays where it was handed in."""
+    from asterisk_bridge.calls.model import CallRecord, QueueLeg
+    from asterisk_bridge.store.outbox import OutboxMessage
+
+    def state(n: int, **fields) -> CallRecord:
+        record = CallRecord(linkedid="1795699537.6", uniqueid="1795699537.6", started_at=1795699537.0,
+                            line="122", last_event_at=1795699537.0 + n, **fields)
+        return record
+
+    def event(name: str) -> tuple[OutboxMessage]:
+        return (OutboxMessage(topic=f"t/{name}", payload="{}", event_id=name),)
+
+    path = tmp_path / "calls.db"
+    store = fast_store(path, coalesce=1.0)  # nothing is written before the flush below
+    async with store:
+        store.submit_call(state(1), events=event("started"))
+        store.submit_menu(make_record(1), events=event("menu"))
+        store.submit_call(state(2, ivr_result="topic"))  # no events: only the rows are replaced
+        joined = state(3, ivr_result="topic")
+        joined.legs.append(QueueLeg(queue="cc-122-housing", joined_at=1795699540.0))
+        store.submit_call(joined, events=event("joined"))
+        assert store.pending == 3  # the two later states went into the first one's place (+ one for events)
+        await store.flush(5)
+        # a state handed in after a save_call is written after it, not in the place of an older one
+        store.submit_call(state(4, ivr_result="operator"))
+        saved = asyncio.create_task(store.save_call(state(5, ivr_result="timeout")))
+        await asyncio.sleep(0)
+        store.submit_call(state(6, ivr_result="selfservice"))
+        await saved
+        await store.flush(5)
+        assert store.pending == 0
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT ivr_result FROM calls").fetchall() == [("selfservice",)]
+    assert db.execute("SELECT count(*) FROM queue_legs").fetchone()[0] == 0
+    assert [r[0] for r in db.execute("SELECT event_id FROM outbox ORDER BY id")] == ["started", "menu", "joined"]
+
+
+async def test_a_queued_call_state_is_written_with_its_newest_legs(tmp_path):
+    from asterisk_bridge.calls.model import CallRecord, QueueLeg
+
+    store = fast_store(tmp_path / "calls.db", coalesce=1.0)
+    async with store:
+        record = CallRecord(linkedid="1795699537.6", uniqueid="1795699537.6", started_at=1795699537.0, line="122")
+        store.submit_call(record)
+        record.legs.append(QueueLeg(queue="cc-122-housing", joined_at=1795699540.0))
+        store.submit_call(record)
+        assert store.pending == 1
+    db = sqlite3.connect(tmp_path / "calls.db")
+    assert db.execute("SELECT queue FROM queue_legs").fetchall() == [("cc-122-housing",)]

@@ -58,8 +58,11 @@ class ClientProtocol(AMIProtocol):
         blocks = parser.blocks(data)
         if parser.banner_checked and not checked:
             self._banner_read(parser.banner)
-        for block in blocks:
-            self._handle_block(block)
+        if blocks:
+            # every message completed by this read was received now (one clock read per read)
+            received_at = self.factory.client.last_received = time.time()
+            for block in blocks:
+                self._handle_block(block, received_at)
         if parser.pending_size > self.max_message_bytes:
             self.log.error("AMI message over %d bytes without an end; dropping the connection",
                            self.max_message_bytes)
@@ -74,7 +77,7 @@ class ClientProtocol(AMIProtocol):
             self.log.warning("no AMI banner from %s; reading messages anyway",
                              self.transport.get_extra_info("peername"))
 
-    def _handle_block(self, block: bytes) -> None:
+    def _handle_block(self, block: bytes, received_at: float) -> None:
         if not block.isascii():  # only then can bytes be bad; the strict decode is the check
             try:
                 block.decode("utf-8")
@@ -86,7 +89,6 @@ class ClientProtocol(AMIProtocol):
             self.log.warning("AMI %s: ignored %d malformed line(s), first %.100r",
                              frame.get("Event") or frame.get("Response") if frame is not None else "block",
                              len(bad), bad[0])
-        received_at = self.factory.client.last_received = time.time()
         if frame is None:
             self.log.warning("skipped an AMI block with neither Event nor Response: %.200r",
                              block.decode("utf-8", "replace"))

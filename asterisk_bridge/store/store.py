@@ -81,12 +81,13 @@ class Store(Writer):
     ) -> None:
         """Queue a ``CallRecord`` (upsert by linkedid, legs replaced) and return at once.
 
-        Same queue, order and retry rules as ``submit_menu``. The record is converted now, so a
+        Same queue, order and retry rules as ``submit_menu``; a newer state of a call replaces one
+        still queued (``Writer._enqueue``). The record is converted now, so a
         bad field raises ``RecordError`` here and later tracking cannot change what gets written.
         Kept operator inputs for the call are applied in the same transaction.
         """
         rows = call_rows(record, node if node is not None else self.node)
-        self._enqueue(rows, None, check_events(events))
+        self._enqueue(rows, None, check_events(events), latest=rows.linkedid)
 
     async def save_call(
         self, record: CallRecord, *, node: str | None = None, timeout: float | None = None,
@@ -94,7 +95,7 @@ class Store(Writer):
     ) -> None:
         """Write a call record and wait until it is committed (see ``save_menu``)."""
         rows = call_rows(record, node if node is not None else self.node)
-        await self._save(rows, check_events(events), timeout)
+        await self._save(rows, check_events(events), timeout, latest=rows.linkedid)
 
     def submit_operator_input(
         self, linkedid: str, at: float, age_group: str | None = None, resolution: str | None = None

@@ -36,7 +36,7 @@ from sqlite_utils import Database
 from .errors import RecordRejectedError, StoreClosedError, StoreError, StoreOpenError
 from .outbox import OutboxMessage
 from .schema import apply_migrations
-from .writes import RECORD_ERRORS, Item, for_log, is_busy, label, write_batch
+from .writes import RECORD_ERRORS, Item, OutboxOnly, for_log, is_busy, label, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class _Pending:
     record: Item
     done: asyncio.Future[None] | None = None
     events: tuple[OutboxMessage, ...] = ()  # MQTT outbox rows written in the record's transaction
+    latest: str | None = None  # a newer state of this record handed in while it waits replaces it
 
 
 class Writer:
@@ -101,6 +102,7 @@ class Writer:
         self._submitted = 0
         self._written = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._latest: dict[str, _Pending] = {}  # queued records a newer state may still replace, by key
         self._in_flight: list[_Pending] = []
         self._outage_since: float | None = None
         self._maintaining = 0  # maintenance jobs holding the writer thread now
@@ -201,22 +203,38 @@ class Writer:
 
     def _enqueue(
         self, record: Item, done: asyncio.Future[None] | None, events: tuple[OutboxMessage, ...] = (),
-        *, urgent: bool = True,
+        *, urgent: bool = True, latest: str | None = None,
     ) -> _Pending:
+        """Queue ``record``. ``latest`` (a call's linkedid) marks a record that is a state of
+        something written by upsert: while an earlier state of it still waits in the queue, the new
+        one takes its place there and is written once instead of twice (a busy call changes many
+        times a second; the rows are the same either way, only the number of writes drops). Its
+        events still go where it was handed in (``OutboxOnly``), so the outbox keeps their order."""
         if self._writer is None:
             raise StoreClosedError(f"store {self.path} is not open; {label(record)} was not accepted")
+        if latest is not None:
+            queued = self._latest.pop(latest, None)
+            if queued is not None and done is None:
+                queued.record = record
+                self._latest[latest] = queued
+                if not events:
+                    return queued
+                record, latest = OutboxOnly(latest), None
         self._submitted += 1
-        item = _Pending(self._submitted, record, done, events)
+        item = _Pending(self._submitted, record, done, events, latest if done is None else None)
+        if item.latest is not None:
+            self._latest[item.latest] = item
         self._backlog.append(item)
         self._wakeup.set()
         if (done is not None and urgent) or len(self._backlog) >= self.batch_max:
             self._urgent.set()
         return item
 
-    async def _save(self, record: Item, events: tuple[OutboxMessage, ...], timeout: float | None) -> None:
+    async def _save(self, record: Item, events: tuple[OutboxMessage, ...], timeout: float | None,
+                    latest: str | None = None) -> None:
         """Queue ``record`` and wait until it is committed; on ``TimeoutError`` it stays queued."""
         done = asyncio.get_running_loop().create_future()
-        item = self._enqueue(record, done, events)
+        item = self._enqueue(record, done, events, latest=latest)
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(done)
@@ -268,6 +286,9 @@ class Writer:
                     pass
             self._urgent.clear()
             batch = [self._backlog.popleft() for _ in range(min(self.batch_max, len(self._backlog)))]
+            for item in batch:
+                if item.latest is not None and self._latest.get(item.latest) is item:
+                    del self._latest[item.latest]  # being written: a newer state queues anew
             self._in_flight = batch
             rejected = await self._write_until_committed(
                 loop, [item.record for item in batch], [item.events for item in batch]

@@ -25,7 +25,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 
 from ..menu.record import MenuRecord
 from . import outbox
@@ -44,8 +44,18 @@ from .rows import (
     step_rows,
 )
 
+
+@dataclass(frozen=True)
+class OutboxOnly:
+    """MQTT events of a call update whose rows went into an earlier queued update of the same call
+    (``writer.py``: a newer state replaces the one still queued); the events keep their own place
+    in the queue, so the outbox order is the order they were handed in."""
+
+    linkedid: str
+
+
 #: What the writer's queue holds.
-Item = MenuRecord | CallRows | OperatorInputRow | OperatorRow
+Item = MenuRecord | CallRows | OperatorInputRow | OperatorRow | OutboxOnly
 
 _UPSERT_SESSION = (
     f"INSERT INTO menu_sessions ({', '.join(SESSION_COLUMNS)}) "
@@ -122,7 +132,7 @@ def write_batch(conn: sqlite3.Connection, items: list[Item], events: list[tuple[
             _write_call(conn, item)
         elif isinstance(item, OperatorRow):
             conn.execute(_UPSERT_OPERATOR[item.table], item.values)
-        else:
+        elif isinstance(item, OperatorInputRow):
             _write_operator_input(conn, item)
     if menus:
         _write_menus(conn, menus)
@@ -205,6 +215,8 @@ def label(record: Item) -> str:
         return f"operator input for call {record.linkedid}"
     if isinstance(record, OperatorRow):
         return record.label
+    if isinstance(record, OutboxOnly):
+        return f"MQTT events of call {record.linkedid}"
     return f"menu record {record.session_id}"
 
 
