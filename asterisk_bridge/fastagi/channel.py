@@ -242,18 +242,37 @@ class AGIChannel:
 
     def stream_file(self, prompt: str, escape_digits: str = "") -> Awaitable[Reply]:
         """Play a prompt; ``reply.digit`` is the escape key pressed (A5), endpos in samples (A6)."""
-        _check_keys(escape_digits)
-        return self.command(format_command("STREAM FILE", prompt, Quoted(escape_digits)))
+        exact = type(prompt) is str and type(escape_digits) is str  # a str subclass may format differently
+        data = _COMMANDS.get(("STREAM FILE", prompt, escape_digits)) if exact else None
+        if data is None:
+            _check_keys(escape_digits)
+            data = format_command("STREAM FILE", prompt, Quoted(escape_digits))
+            if exact:
+                _remember(("STREAM FILE", prompt, escape_digits), data)
+        return self.command(data)
 
     def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Awaitable[Reply]:
         """Play a prompt and collect keys; ``reply.digits`` holds them, ``reply.timed_out`` on timeout."""
-        return self.command(format_command("GET DATA", prompt, int(timeout_ms), int(max_digits)))
+        exact = type(prompt) is str and type(timeout_ms) is int and type(max_digits) is int
+        key = ("GET DATA", prompt, timeout_ms, max_digits)
+        data = _COMMANDS.get(key) if exact else None
+        if data is None:
+            data = format_command("GET DATA", prompt, int(timeout_ms), int(max_digits))
+            if exact:
+                _remember(key, data)
+        return self.command(data)
 
     def wait_for_digit(self, timeout_ms: int) -> Awaitable[Reply]:
         return self.command(format_command("WAIT FOR DIGIT", int(timeout_ms)))
 
     def set_variable(self, name: str, value: str) -> Awaitable[Reply]:
-        return self.command(format_command("SET VARIABLE", name, value))
+        exact = type(name) is str and type(value) is str
+        data = _COMMANDS.get(("SET VARIABLE", name, value)) if exact else None
+        if data is None:
+            data = format_command("SET VARIABLE", name, value)
+            if exact:
+                _remember(("SET VARIABLE", name, value), data)
+        return self.command(data)
 
     async def get_variable(self, name: str) -> str | None:
         """The variable's value, or None when it is not set (A13: result=0, no data)."""
@@ -283,6 +302,19 @@ class AGIChannel:
     def hangup(self) -> Awaitable[Reply]:
         """Request a hangup of our channel (A12: the socket must still be closed by us)."""
         return self.command(b"HANGUP\n")
+
+
+#: command lines already formatted, by (command, arguments): a menu sends the same few prompts and
+#: variables on every call, so each is quoted and encoded once (bounded: cleared when full)
+_COMMANDS: dict[tuple[object, ...], bytes] = {}
+_COMMANDS_MAX = 4096
+
+
+def _remember(key: tuple[object, ...], data: bytes) -> bytes:
+    if len(_COMMANDS) >= _COMMANDS_MAX:
+        _COMMANDS.clear()
+    _COMMANDS[key] = data
+    return data
 
 
 def _encode(command: str | bytes) -> bytes:

@@ -34,7 +34,8 @@ _ERROR_RE = re.compile(r"([3-5][0-9]{2})(?: (.*))?", re.S)
 _NEEDS_QUOTES_RE = re.compile(r'[ \t"\\]')
 _LINE_BREAKS_RE = re.compile(r"[\r\n\x00]")
 _DTMF = frozenset("0123456789*#ABCDabcd")
-_MISSING = ("", "unknown")  # Asterisk writes "unknown" for absent caller id / dnid / rdnis
+_MISSING = ("", "unknown")
+_QUERIES: dict[str, dict[str, str]] = {}  # AGIEnv.query's parsed query strings  # Asterisk writes "unknown" for absent caller id / dnid / rdnis
 
 
 @dataclass
@@ -68,7 +69,12 @@ class AGIEnv:
             query = urlsplit(self.fields.get("agi_request", "")).query
         if not query:
             return {}
-        return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        parsed = _QUERIES.get(query)
+        if parsed is None:  # every call of a line has the same query: parse each once (bounded)
+            if len(_QUERIES) >= 1024:
+                _QUERIES.clear()
+            parsed = _QUERIES[query] = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        return dict(parsed)
 
     @cached_property
     def args(self) -> list[str]:
