@@ -104,6 +104,14 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def uvloop_installed() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def use_uvloop() -> bool:
     try:
         import uvloop
@@ -485,16 +493,23 @@ def median(values: list[float]) -> float:
 
 
 def summarize(results: list[RunResult], variants: list[str], concs: list[int]) -> list[dict]:
+    """Medians per (conc, server), with two ratios of CPU per session: ``ratio`` against the bare
+    server on asyncio's default loop, ``ratio_same_loop`` against the bare server on the same loop
+    (bridge+uvloop / bare+uvloop: what the bridge's own work costs, the loop's gain taken out)."""
     rows = []
     for conc in concs:
-        base = None
+        bases: dict[str, float] = {}
+        for name in variants:
+            runs = [r for r in results if r.conc == conc and r.server == name]
+            if name.startswith("bare") and runs:
+                bases[name] = median([r.cpu_us_per_session for r in runs])
+        base = bases.get("bare")
         for name in variants:
             runs = [r for r in results if r.conc == conc and r.server == name]
             if not runs:
                 continue
             cpu = median([r.cpu_us_per_session for r in runs])
-            if name == "bare":
-                base = cpu
+            same = bases.get("bare+uvloop" if name.endswith("+uvloop") else "bare")
             kinds: dict[str, int] = {}
             for r in runs:
                 for k, v in r.error_kinds.items():
@@ -502,6 +517,7 @@ def summarize(results: list[RunResult], variants: list[str], concs: list[int]) -
             rows.append({
                 "conc": conc, "server": name, "calls_per_s": median([r.calls_per_s for r in runs]),
                 "cpu_us": cpu, "ratio": cpu / base if base else float("nan"),
+                "ratio_same_loop": cpu / same if same else float("nan"),
                 "cpu_pct": median([r.server_cpu_pct for r in runs]),
                 "gen_pct": median([r.gen_cpu_pct for r in runs]),
                 "p50": median([r.p50_ms for r in runs]), "p99": median([r.p99_ms for r in runs]),
@@ -513,12 +529,13 @@ def summarize(results: list[RunResult], variants: list[str], concs: list[int]) -
 
 
 def format_table(rows: list[dict]) -> str:
-    head = ("| conc | server | calls/s | server CPU us/session | ratio vs bare | server CPU % | gen CPU % "
-            "| turnaround p50 / p99 / max ms | peak RSS MB | sessions | errors |")
+    head = ("| conc | server | calls/s | server CPU us/session | ratio vs bare (asyncio) | ratio vs bare, same loop "
+            "| server CPU % | gen CPU % | turnaround p50 / p99 / max ms | peak RSS MB | sessions | errors |")
     out = [head, "| --- " * (head.count("|") - 1) + "|"]
     for r in rows:
         out.append(
             f"| {r['conc']} | {r['server']} | {r['calls_per_s']:,.0f} | {r['cpu_us']:,.0f} | {r['ratio']:.2f} "
+            f"| {r['ratio_same_loop']:.2f} "
             f"| {r['cpu_pct']:.0f} | {r['gen_pct']:.0f} | {r['p50']:.2f} / {r['p99']:.2f} / {r['max']:.1f} "
             f"| {r['rss']:.0f} | {r['sessions']:,} | {r['errors']}"
             + (f" {r['error_kinds']}" if r["errors"] else "") + " |"

@@ -12,8 +12,8 @@ measured. The bridge is the product as `run` serves it (Service: FastAGI, IVR, m
 INFO log to a file) in its own process; the load generator, the caller, the command script check
 and the CPU reading are bench/agi_bench.py's (imported).
 
-Target: no error, p99 command turnaround under 10 ms, the rate sustained at the concurrency.
-Turnaround is from the generator writing a reply (or the env block) to the server's next command.
+Target: no error, p99 command turnaround under 10 ms (issue 6; issue 15 asks for under 2 ms), the
+rate sustained at the concurrency. The bridge runs on uvloop, as `run` does (--server-loop). Turnaround is from the generator writing a reply (or the env block) to the server's next command.
 Errors: failed connects, resets, sessions that differ from the script, server handler failures,
 menu rows missing from the database.
 """
@@ -118,8 +118,10 @@ async def drive(server: ServerProcess, env: dict[str, str], script: list[bytes],
 
 
 def bench(seconds: float = 60.0, rate: float = 100.0, conc: int = 1000, warmup: float | None = None,
-          server_loop: str = "asyncio", bridge_log: str = "info", verbose: bool = True) -> dict:
+          server_loop: str = "uvloop", bridge_log: str = "info", verbose: bool = True) -> dict:
     agi_bench.raise_fd_limit()
+    if server_loop == "uvloop" and not agi_bench.uvloop_installed():
+        server_loop = "asyncio"
     env = capture_env()
     work = tempfile.mkdtemp(prefix="scale-bench-")
     script_path = os.path.join(work, "script.json")
@@ -151,6 +153,7 @@ def bench(seconds: float = 60.0, rate: float = 100.0, conc: int = 1000, warmup: 
         os.rmdir(work)
     result["met"] = (result["errors"] == 0 and result["p99"] < 10.0
                      and result["new_calls_per_s"] >= 0.95 * rate and result["open_mean"] >= 0.9 * conc)
+    result["met_2ms"] = result["met"] and result["p99"] < 2.0  # issue 15's target for the same run
     return result
 
 
@@ -163,7 +166,7 @@ def format_result(r: dict) -> str:
             f"server CPU {r['server_cpu_pct']:.0f} %, peak RSS {r['peak_rss_mb']:.0f} MB; "
             f"generator CPU {r['gen_cpu_pct']:.0f} %; replies over 10 ms in "
             f"{len(r['slow_intervals'])} of {int(2 * r['seconds'])} half-seconds; target (0 errors, p99 < 10 ms, "
-            f"{r['rate']:g}/s at {r['conc']:,} open): {verdict}")
+            f"{r['rate']:g}/s at {r['conc']:,} open): {verdict}; p99 < 2 ms: {'met' if r['met_2ms'] else 'NOT met'}")
 
 
 def main(argv=None) -> None:
@@ -173,7 +176,8 @@ def main(argv=None) -> None:
     p.add_argument("--rate", type=float, default=100.0, help="new calls a second")
     p.add_argument("--conc", type=int, default=1000, help="sessions open at once (sets the session length)")
     p.add_argument("--warmup", type=float, default=None, help="seconds before measuring (default: one session)")
-    p.add_argument("--server-loop", choices=("asyncio", "uvloop"), default="asyncio", help="the bridge's event loop")
+    p.add_argument("--server-loop", choices=("asyncio", "uvloop"), default="uvloop",
+                   help="the bridge's event loop (uvloop, as `run` uses it; asyncio when it is not installed)")
     p.add_argument("--bridge-log", choices=("info", "warning"), default="info",
                    help="bridge log level (info: one line per call, as `run` logs)")
     p.add_argument("--gen-loop", choices=("uvloop", "asyncio"), default="uvloop",
