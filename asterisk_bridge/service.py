@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import logging
 import os
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from . import __version__, eventloop, health
 from .calls.follower import CallFollower
+from .collector import GarbageCollector
 from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer
 from .ivr import IVR
@@ -82,11 +82,12 @@ class Service:
         self.state = "starting"
         self._ami_down_since: float | None = None
         self._background: list[asyncio.Task[None]] = []
+        self.collector = GarbageCollector()
 
     async def start(self) -> None:
         if self.web is not None:
             check_access(self.config)  # WebAccessError: refuse before anything listens
-        _tune_garbage_collector()
+        self.collector.start()
         await self.store.open()
         if self.gauges is not None:
             await self._seed_gauges()
@@ -133,6 +134,7 @@ class Service:
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
         await self.store.close()
+        self.collector.stop()
         self.state = "stopped"
         await self._write_status()
 
@@ -254,15 +256,6 @@ class Service:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.stop()
-
-
-def _tune_garbage_collector() -> None:
-    """Keep full collections rare: with a thousand calls in the menu, the default thresholds made
-    a full collection every few seconds, stalling every session for tens of milliseconds
-    (bench/scale_bench.py: replies over 10 ms in 45 of 119 half-seconds, 4 after this).
-    Objects alive at start (modules, configuration) are frozen out of collection altogether."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 50)
 
 
 async def run(config: Config, config_path: Path | None = None) -> None:
