@@ -575,3 +575,21 @@ async def test_store_refuses_bad_call_records_and_keeps_operator_inputs_until_th
         assert [r["linkedid"] for r in queries.open_calls(path)] == ["2.2"]
         assert [r["linkedid"] for r in queries.calls(path, 0, 200, line="122")] == ["2.2"]
         assert list(queries.calls(path, 0, 200, line="117")) == []
+
+
+async def test_calls_followed_after_the_reconcile_are_not_remembered_for_the_next_one(tmp_path):
+    """Linkedids seen since a login only matter to that login's reconcile; kept for the life of the
+    connection they grew with every call the bridge ever followed."""
+    ev_live, (gone_id, live_id), (gone_head, live_head), live_tail = gone_and_live()
+    async with pbx() as server, Store(tmp_path / "calls.db") as store:
+        async with follower(make_config(server.port), store) as follow:
+            await wait_until(lambda: follow.connected and not follow.reconcile_pending)
+            send(server, gone_head + live_head)
+            await wait_until(lambda: len(follow.active_calls) == 2)
+            assert follow._touched == set()
+            since = follow.connected_since
+            server.channels["live"] = caller_channel_state(ev_live, live_id)
+            server.drop_connections()
+            await wait_until(lambda: follow.connected and follow.connected_since != since)
+            await wait_until(lambda: not follow.reconcile_pending)
+            assert [c.linkedid for c in follow.active_calls] == [live_id] and follow._touched == set()

@@ -93,7 +93,7 @@ class CallFollower:
         self.queue_log = QueueLogBackfill(settings.queue_log, store, self.tracker, self.node,
                                           queue_lines=config.queue_lines())
         self._orphans: dict[str, OperatorInput] = {}
-        self._touched: set[str] = set()  # linkedids with events since the link was last lost
+        self._touched: set[str] = set()  # linkedids with events since the login, until its reconcile
         self._ever_connected = False
         self._silent_since: tuple[float, float] | None = None  # (last message received, loss noticed)
         self.reconcile_pending_since: float | None = None  # logged in, calls not reconciled since
@@ -181,8 +181,8 @@ class CallFollower:
     def _on_event(self, message: Mapping[str, str]) -> None:
         received_at = getattr(message, "received_at", None) or self.clock()
         linkedid = message.get("Linkedid")
-        if linkedid:
-            self._touched.add(linkedid)
+        if linkedid and self.reconcile_pending_since is not None:
+            self._touched.add(linkedid)  # only until the reconcile: kept for good it grew with every call
         self._persist(self.tracker.feed(message, received_at))
         self.operators.feed(message, received_at)
 
@@ -281,6 +281,7 @@ class CallFollower:
             if failures:
                 log.info("calls reconciled after %d failed attempt(s)", failures)
             self.reconcile_pending_since = self.reconcile_error = None
+            self._touched = set()
             return
 
     async def _reconcile(self) -> None:
