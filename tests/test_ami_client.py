@@ -538,3 +538,28 @@ async def test_login_never_answered_drops_the_connection_and_retries(caplog):
     await server.wait_closed()
     assert len(accepted) >= 2
     assert "no answer to Login" in caplog.text
+
+
+async def test_events_the_filter_rejects_are_not_dispatched_but_list_items_of_our_actions_are():
+    async def queue_status(session: Session, action: dict) -> None:
+        aid = ("ActionID", action["actionid"])
+        await session.send(block(("Response", "Success"), aid, ("EventList", "start"),
+                                 ("Message", "Queue status will follow")))
+        await session.send(block(("Event", "QueueEntry"), ("Queue", "gov"), ("Uniqueid", "1.1"), aid))
+        await session.send(block(("Event", "DeviceStateChange"), ("Device", "Local/1001@agents"), ("State", "INUSE")))
+        await session.send(block(("Event", "Newexten"), ("Privilege", "dialplan,all"), ("Exten", "122")))
+        await session.send(block(("Event", "QueueStatusComplete"), aid, ("EventList", "Complete"),
+                                 ("ListItems", "1")))
+
+    server = FakeAMI(fully_booted=False)
+    server.responders.update(queuestatus=queue_status)
+    got, asked = [], []
+    async with server:
+        async with client_for(server) as client:
+            client.event_filter = lambda name: asked.append(name) or name.lower() in (b"newexten", b"queuestatuscomplete")
+            client.on_event(got.append)
+            await client.wait_connected(3)
+            items = await client.action({"Action": "QueueStatus", "Queue": "gov"})
+    assert [m.get("Event") or m["Response"] for m in items] == ["Success", "QueueEntry", "QueueStatusComplete"]
+    assert [m["Event"] for m in got] == ["Newexten"]
+    assert b"DeviceStateChange" in asked and b"QueueEntry" in asked  # asked by name, as raw bytes

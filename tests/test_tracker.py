@@ -18,6 +18,7 @@ from asterisk_bridge.calls.queue_log import (
     record_from_queue_log,
 )
 from asterisk_bridge.calls.model import CallRecord
+from asterisk_bridge.calls.members import MemberTracker
 from asterisk_bridge.calls.tracker import CallTracker
 
 AMI = FIXTURES / "ami"
@@ -601,3 +602,38 @@ def test_a_call_first_seen_at_agent_complete_gets_its_times_from_the_event():
     assert rec.answered_at == pytest.approx(seen.answered_at, abs=1.0)
     assert rec.talk_seconds == pytest.approx(seen.talk_seconds, abs=1.0)
     assert (rec.outcome, rec.operator, rec.queue) == ("answered", "Оператор 1002", "housing")
+
+
+def test_the_tracker_names_the_events_it_reads_so_the_client_can_leave_the_rest_unparsed():
+    tracker = CallTracker()
+    assert all(tracker.wants(name) for name in (b"VarSet", b"Newexten", b"Hangup", b"AgentComplete", b"userevent"))
+    assert not any(tracker.wants(name) for name in (b"Cdr", b"DeviceStateChange", b"DialBegin", b"BridgeEnter"))
+    assert MemberTracker.wants(b"QueueMemberPause") and MemberTracker.wants(b"DialEnd")
+    assert not MemberTracker.wants(b"VarSet")
+    # an event it does not want changes nothing when fed
+    assert tracker.feed({"Event": "DialBegin", "Linkedid": "1.1", "Uniqueid": "1.1", "Context": "contact-center"},
+                        1.0) == []
+    assert tracker.active() == []
+
+
+@pytest.mark.parametrize("capture", sorted(str(p.relative_to(FIXTURES / "ami"))
+                                           for p in (FIXTURES / "ami").rglob("*.raw")))
+def test_the_events_the_trackers_leave_unread_change_nothing_on_every_capture(capture):
+    """What AMIClient.event_filter drops (neither tracker wants the event's name) would have changed
+    nothing: both trackers give the same updates from the captures with and without those events."""
+    frames = parse_frames((FIXTURES / "ami" / capture).read_bytes())
+    assert frames
+
+    def updates(keep) -> tuple[list, list]:
+        calls, members = CallTracker(), MemberTracker()
+        out_calls, out_members = [], []
+        for frame in frames:
+            name = (frame.get("Event") or "").encode()
+            if keep(name):
+                out_calls += calls.feed(frame, 1795699537.0)
+                out_members += members.feed(frame, 1795699537.0)
+        return out_calls, out_members
+
+    every = updates(lambda name: True)
+    read = updates(lambda name: not name or CallTracker().wants(name) or MemberTracker.wants(name))
+    assert read == every

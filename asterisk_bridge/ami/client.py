@@ -188,6 +188,10 @@ class AMIClient:
         self.last_received: float | None = None  # epoch seconds of the last message from Asterisk
         self.last_error: AMIError | None = None
         self._event_callbacks: list[Callable[[Frame], None]] = []
+        #: events whose name (raw ``Event`` bytes) this rejects are not parsed nor handed to on_event
+        #: callbacks (replies to our own actions always are): a consumer that reads few kinds saves
+        #: the parsing of the rest
+        self.event_filter: Callable[[bytes], bool] | None = None
         self._connection_callbacks: list[Callable[[bool], None]] = []
         self._manager: _Manager | None = None
         self._watch: asyncio.Task | None = None

@@ -78,6 +78,11 @@ class ClientProtocol(AMIProtocol):
                              self.transport.get_extra_info("peername"))
 
     def _handle_block(self, block: bytes, received_at: float) -> None:
+        wanted = self.factory.client.event_filter
+        if wanted is not None and block.startswith(b"Event: "):
+            end = block.find(b"\r\n")
+            if end > 7 and not wanted(block[7:end]) and b"actionid:" not in block.lower():
+                return  # nobody reads it (an item of our own action's list always goes on)
         if not block.isascii():  # only then can bytes be bad; the strict decode is the check
             try:
                 block.decode("utf-8")

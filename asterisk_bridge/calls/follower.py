@@ -89,6 +89,10 @@ class CallFollower:
         )
         self.operators = OperatorFollower(store, self.node, gauges)
         self.client.on_event(self._on_event)
+        # events neither tracker reads stay unparsed, except while a reconcile waits: then every
+        # event's Linkedid tells which calls were up (_touched)
+        self.client.event_filter = lambda name: (self.reconcile_pending_since is not None or self.tracker.wants(name)
+                                                 or self.operators.tracker.wants(name))
         self.client.on_connection(self._on_connection)
         self.queue_log = QueueLogBackfill(settings.queue_log, store, self.tracker, self.node,
                                           queue_lines=config.queue_lines())

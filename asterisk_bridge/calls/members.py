@@ -51,6 +51,7 @@ _SAME_SECOND = 1.5
 
 _MEMBER_EVENTS = frozenset({"queuememberadded", "queuememberremoved", "queuememberpause", "queuememberstatus"})
 _AGENT_EVENTS = frozenset({"agentcalled", "agentringnoanswer", "agentconnect", "agentcomplete"})
+_WANTED = frozenset(name.encode() for name in (*_MEMBER_EVENTS, *_AGENT_EVENTS, "dialend", "hangup"))
 
 
 class _Operator:
@@ -80,6 +81,11 @@ class MemberTracker:
         self.lost_at: float | None = None  # when the bridge last lost sight of Asterisk
 
     # ------------------------------------------------------------------ feed
+
+    @staticmethod
+    def wants(event: bytes) -> bool:
+        """Whether ``feed`` reads events of this name (``Event`` as raw bytes; see CallTracker.wants)."""
+        return event.lower() in _WANTED
 
     def feed(self, event: Mapping[str, str], received_at: float) -> list[MemberUpdate]:
         """Apply one AMI message; return what changed (often nothing)."""

@@ -117,6 +117,13 @@ class CallTracker:
         }
         # events an ended call still accepts (they may trail the caller's Hangup)
         self._late_ok = frozenset({"agentcomplete", "userevent", "varset", "hangup"})
+        self._wanted = frozenset(name.encode() for name in self._handlers)
+
+    def wants(self, event: bytes) -> bool:
+        """Whether ``feed`` does anything with an event of this name (``Event`` as raw bytes): the AMI
+        client leaves the others unparsed (a quarter of Asterisk's stream: DeviceStateChange, Cdr,
+        AGIExec*, Dial*, Bridge*, ...). ``feed`` drops them unread all the same."""
+        return event.lower() in self._wanted
 
     # ------------------------------------------------------------------ feed
 
