@@ -93,10 +93,10 @@ async def test_sign_in_watch_a_real_call_reach_the_wallboard_then_its_timeline_a
                     answered.append(time.monotonic())
 
             service.gauges.watch(on_answer)
-            result = await run_simulation(config, pbx, ("127.0.0.1", service.fastagi.port), seed=2, days=1,
+            result = await run_simulation(config, pbx, ("127.0.0.1", service.fastagi.port), seed=1, days=1,
                                           calls_per_day={"122": 1, "117": 0}, day_seconds=3.0)
             [scenario] = result.scenarios.values()
-            assert scenario.operator is not None, "seed 2's one call is answered"
+            assert scenario.operator is not None, "seed 1's one call is answered"
 
             def answer_shown() -> float:
                 wait_until(browser, lambda d: text_of(d, "l|122|answered_today") == "1", 10, "the answer on the board")
