@@ -17,13 +17,15 @@ call has its menu session and its finished call record in the database. The sear
 --refine times. The figure is the highest rate that passed.
 
 Both processes share the machine: the simulator's CPU counts against the bridge's. The bridge's
-CPU per call (from /proc/PID/stat over the step) is printed too.
+CPU per call (from /proc/PID/stat over the step, start and tail included) and the simulator's
+(its workers' included, from its exit status) are printed too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -89,11 +91,16 @@ def step(rate: float, seconds: float, workers: int, loop: str, p99_ms: float, ke
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         cpu0 = None
         t0 = time.monotonic()
-        while sim.poll() is None:
+        while True:  # wait4, not poll: the simulator's CPU (its workers' included) comes with its exit
+            pid, status, usage = os.wait4(sim.pid, os.WNOHANG)
+            if pid:
+                sim.returncode = os.waitstatus_to_exitcode(status)
+                break
             time.sleep(0.2)
             if cpu0 is None and time.monotonic() - t0 > 3.0:  # both started, the bridge logged in
                 cpu0, c0 = proc_cpu_seconds(bridge.pid), time.monotonic()
         cpu1, c1 = proc_cpu_seconds(bridge.pid), time.monotonic()
+        out["simulator_cpu_s"] = usage.ru_utime + usage.ru_stime
         text = sim.stdout.read()
         out["simulate_exit"] = sim.returncode
         out["bridge_cpu_pct"] = 100 * (cpu1 - cpu0) / (c1 - c0) if cpu0 is not None else float("nan")
@@ -111,6 +118,7 @@ def step(rate: float, seconds: float, workers: int, loop: str, p99_ms: float, ke
         out["p50"], out["p99"], out["max"] = float(turn[2]), float(turn[3]), float(turn[4])
         out["failed"] = int(failed[1]) if failed else 0
         out["bridge_cpu_us_per_call"] = (cpu1 - cpu0) / (out["offered_per_s"] * (c1 - c0)) * 1e6 if cpu0 else 0
+        out["simulator_us_per_call"] = out["simulator_cpu_s"] / out["calls"] * 1e6 if out["calls"] else 0
     finally:
         bridge.send_signal(signal.SIGTERM)
         try:
@@ -144,8 +152,9 @@ def format_step(r: dict) -> str:
     return (f"  {r['rate']:>6g} calls/s offered {r['offered_per_s']:7.1f}/s, {r['calls']:>6,} calls, "
             f"p50 {r['p50']:.2f} / p99 {r['p99']:.2f} / max {r['max']:.1f} ms, errors {r['errors']} "
             f"(failed {r.get('failed', 0)}, rows missing {r['missing_rows']}), simulator late by up to "
-            f"{r['late_ms']} ms, bridge CPU {r['bridge_cpu_pct']:.0f} % ({r['bridge_cpu_us_per_call']:,.0f} us/call), "
-            f"RSS {r['bridge_rss_mb']:.0f} MB: {verdict}")
+            f"{r['late_ms']} ms (its CPU {r['simulator_us_per_call']:,.0f} us/call), bridge CPU "
+            f"{r['bridge_cpu_pct']:.0f} % ({r['bridge_cpu_us_per_call']:,.0f} us/call), RSS {r['bridge_rss_mb']:.0f} MB: "
+            f"{verdict}")
 
 
 def search(args) -> tuple[float | None, list[dict]]:

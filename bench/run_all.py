@@ -219,7 +219,8 @@ def main(argv=None) -> None:
             lines.append(
                 f"| Load search, `python bench/load_bench.py --seconds {args.load_seconds:g} --workers "
                 f"{args.load_workers}` | {st['rate']:g} new calls/s offered | run + simulate | {st['offered_per_s']:.1f} "
-                f"new calls/s, bridge CPU {st['bridge_cpu_pct']:.0f} %, RSS {st['bridge_rss_mb']:.0f} MB: "
+                f"new calls/s, bridge CPU {st['bridge_cpu_pct']:.0f} %, simulator {st['simulator_us_per_call']:,.0f} us "
+                f"CPU/call, RSS {st['bridge_rss_mb']:.0f} MB: "
                 f"{'pass' if st['passed'] else 'FAIL'} | | {st['p50']:.2f} / {st['p99']:.2f} / {st['max']:.1f} "
                 f"| {st['errors']} |")
         best = load["best"]
