@@ -16,6 +16,7 @@ from typing import Any
 
 from .queries import DatabaseLike, reading
 from .report_queries import CALL_BUCKET_SQL, MENU_BUCKET_SQL, has_calls
+from .schema import CALLER_TAIL as TAIL
 
 #: Columns every listed call has (menu-only calls fill the AMI ones with NULL).
 LIST_COLUMNS = (
@@ -34,7 +35,13 @@ _MENU_ONLY = "(m.linkedid IS NULL OR NOT EXISTS (SELECT 1 FROM calls c WHERE c.l
 @dataclass(frozen=True)
 class CallerMatch:
     """How to find a caller: exact stored values (a number, its retention hash), or the parts a
-    masked number keeps (first four and last four digits; or the last two and the length)."""
+    masked number keeps (first four and last four digits; or the last two and the length).
+
+    Every form that knows a value's last four characters names them as ``substr(column, -4)``, the
+    expression the caller-tail indexes of ``store/schema.py`` (m009) hold with ``started_at``: a
+    search then reads the few calls of that tail in the period instead of every call of it. Only a
+    short number's mask (the last two digits) has no tail to look up and reads the period.
+    """
 
     exact: tuple[str, ...] = ()
     prefix: str | None = None
@@ -42,9 +49,17 @@ class CallerMatch:
     length: int | None = None
 
     def sql(self, column: str) -> tuple[str, list[Any]]:
+        tail = f"substr({column}, -{TAIL})"
         if self.exact:
-            return f"{column} IN ({', '.join('?' * len(self.exact))})", list(self.exact)
+            tails = sorted({value[-TAIL:] for value in self.exact})
+            # "+column": one exact value would otherwise be an equality SQLite propagates into the
+            # tail term, leaving nothing for the index to look up
+            return (f"{tail} IN ({', '.join('?' * len(tails))}) AND +{column} IN ({', '.join('?' * len(self.exact))})",
+                    [*tails, *self.exact])
         clauses, params = [f"{column} IS NOT NULL"], []
+        if self.suffix is not None and len(self.suffix) >= TAIL:
+            clauses.append(f"{tail} = ?")
+            params.append(self.suffix[-TAIL:])
         if self.prefix is not None:
             clauses += [f"length({column}) > 6", f"substr({column}, 1, {len(self.prefix)}) = ?"]
             params.append(self.prefix)
