@@ -543,6 +543,44 @@ async def test_queue_log_fills_calls_missed_while_ami_was_down(tmp_path, gov, li
     assert (unseen["line"], unseen["caller_number"], unseen["complete"]) == (line, CALLER[0], True)
 
 
+# Asterisk 22.10.1's queue_log for a call placed while the bridge was stopped, answered, and still
+# talking when the bridge came back (tests/test_real_asterisk_outages.py); Asterisk then published
+# its AgentComplete with no caller and no operator fields, so AMI ended it without a queue leg.
+ADOPTED_QUEUE_LOG = """\
+1795959599|1795959598.4|cc-122-default|NONE|ENTERQUEUE||79160000002|1
+1795959600|1795959598.4|cc-122-default|Оператор 3021|CONNECT|1|1795959599.6|1
+1795959607|1795959598.4|cc-122-default|Оператор 3021|COMPLETECALLER|1|7|1
+"""
+
+
+@pytest.mark.parametrize("adopted", [True, False], ids=["adopted after the outage", "followed from its start"])
+async def test_a_call_adopted_after_an_outage_and_ended_without_a_queue_leg_takes_queue_logs(tmp_path, adopted):
+    from asterisk_bridge.calls.backfill import QueueLogBackfill
+    from asterisk_bridge.calls.model import CallRecord
+    from asterisk_bridge.calls.tracker import CallTracker
+
+    queue_log = tmp_path / "queue_log"
+    queue_log.write_text(ADOPTED_QUEUE_LOG)
+    lid, path = "1795959598.4", tmp_path / "calls.db"
+    async with Store(path) as store:
+        backfill = QueueLogBackfill(str(queue_log), store, CallTracker(), "pbx1", {"cc-122-default": "122"})
+        backfill.blind_since(1795959590.0)
+        backfill.link_back(1795959598.0 if not adopted else 1795959604.9)
+        record = CallRecord(linkedid=lid, uniqueid=lid, started_at=1795959598.853, line="122")
+        record.ended_at, record.complete, record.outcome, record.agi_status = 1795959607.839, True, "abandoned_menu", "FAILURE"
+        store.submit_call(record)
+        backfill.call_ended(record)
+        await backfill.read()
+        await store.flush(5)
+    row = queries.call(path, lid)
+    if adopted:  # queue_log tells what AMI could not: answered by 3021 after a second's wait
+        assert (row["outcome"], row["operator"], row["queue"], row["queued_seconds"], row["talk_seconds"]) == (
+            "answered", "Оператор 3021", "cc-122-default", 1, 7)
+        assert (row["complete"], row["source"], parse_utc_iso(row["ended_at"])) == (1, "ami", 1795959607.839)
+    else:  # AMI saw the whole call: its own outcome stands
+        assert (row["outcome"], row["queue"]) == ("abandoned_menu", None)
+
+
 # ------------------------------------------------------------------ the store side, directly
 
 

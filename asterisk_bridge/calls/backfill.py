@@ -60,8 +60,13 @@ class QueueLogBackfill:
         return False
 
     def call_ended(self, record: CallRecord) -> None:
+        """Note how AMI saw a call end. A call closed as ``unknown_end``, or adopted after an outage
+        (it began while AMI was blind) and ended with no queue leg, waits for queue_log to tell its
+        queue part: an adopted call's queue events went by during the outage, and the one that
+        could still come, ``AgentComplete``, may carry neither the caller's nor the operator's
+        channel once both are gone (seen on Asterisk 22.10.1), so nothing names the call."""
         end = record.ended_at if record.ended_at is not None else record.last_event_at
-        if record.outcome == "unknown_end":
+        if record.outcome == "unknown_end" or (not record.legs and self._blind_at(record.started_at)):
             self.unknown_end[record.linkedid] = record
         else:
             self.seen_end[record.linkedid] = end

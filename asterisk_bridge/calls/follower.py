@@ -35,7 +35,7 @@ from ..ami.client import AMIClient
 from ..ami.errors import AMIError
 from ..config import Config
 from ..privacy import mask_number
-from ..store import Store, queries
+from ..store import Store, StoreError, queries
 from ..utc import parse_utc_iso
 from .backfill import QueueLogBackfill
 from .operators import OperatorFollower
@@ -150,8 +150,10 @@ class CallFollower:
 
     async def stop(self) -> None:
         """Disconnect and stop the timers. Calls in progress stay open in the store and are
-        reconciled on the next start."""
+        reconciled on the next start; what queue_log wrote since its last read (up to a tick ago)
+        is read once more, so the calls it fills are not left to the next start."""
         self._stopping = True
+        started = self._ticker is not None
         if self._ticker is not None:
             self._ticker.cancel()
         tasks = [t for t in (self._ticker, *self._tasks) if t is not None]
@@ -161,6 +163,11 @@ class CallFollower:
         self._tasks.clear()
         self._ticker = None
         await self.client.close()
+        if started:
+            try:
+                await self.queue_log.read()
+            except StoreError as exc:  # the store closed first: nothing can be filled now
+                log.warning("queue_log not read at stop: %s", exc)
 
     async def __aenter__(self) -> CallFollower:
         await self.start()
