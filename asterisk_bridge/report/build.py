@@ -12,10 +12,10 @@ from pathlib import Path
 
 from asterisk_bridge.config import Config, Menu
 from asterisk_bridge.privacy import mask_name, mask_number, name_is_number
-from asterisk_bridge.store import operator_queries as oq
 from asterisk_bridge.store import report_queries as rq
 from asterisk_bridge.store.maintenance import retention_removed
-from asterisk_bridge.store.queries import reading
+from asterisk_bridge.store.queries import DatabaseLike, reading
+from asterisk_bridge.store.rollups import RollupSettings
 from asterisk_bridge.utc import parse_utc_iso
 
 from .compute import completeness, compute_period, compute_totals
@@ -23,6 +23,7 @@ from .definitions import Definitions
 from .figures import CallLine, Catalog, Figures, PeriodFigures
 from .operators import OperatorFigures, QueueRow, operator_figures, queue_rows
 from .period import Period, local_day, local_period, month_to_date, zone
+from .sources import PeriodInputs, RollupSource, RowSource
 
 
 def catalog_from_config(config: Config) -> Catalog:
@@ -50,14 +51,18 @@ def definitions_from_config(config: Config) -> Definitions:
     )
 
 
-def period_figures(db_path: str | Path, config: Config, period: Period, *, line: str | None = None) -> PeriodFigures:
-    d = definitions_from_config(config)
-    with reading(db_path) as db:
-        groups = rq.call_groups(db, period.start_utc, period.end_utc, threshold=d.service_level_seconds, line=line)
-        menu = rq.menu_only_groups(db, period.start_utc, period.end_utc, line=line)
-        hours = rq.hour_counts(db, period.start_utc, period.end_utc, line=line)
-    incomplete = sum(int(g["incomplete"] or 0) for g in groups)
-    return compute_period(period, groups, menu, hours, d, catalog_from_config(config), incomplete=incomplete)
+def rollup_settings(config: Config) -> RollupSettings:
+    """What the rollups must be cut with to serve this configuration."""
+    return RollupSettings(config.timezone, config.summary.service_level_seconds, config.ami.short_abandon)
+
+
+def period_figures(source: RowSource, config: Config, period: Period, *, line: str | None = None) -> PeriodFigures:
+    return _period_figures(source, config, period, source.period(period, line))
+
+
+def _period_figures(source: RowSource, config: Config, period: Period, inputs: PeriodInputs) -> PeriodFigures:
+    return compute_period(period, inputs.groups, inputs.menu, inputs.hours, definitions_from_config(config),
+                          catalog_from_config(config), incomplete=inputs.incomplete, longest_waits=inputs.longest)
 
 
 def build_figures(
@@ -70,40 +75,47 @@ def build_figures(
     context: bool = True,
     now: float | None = None,
     notable: int = 5,
+    rows: bool = False,
 ) -> Figures:
     """Figures for local days ``first``..``last``.
 
     ``context``: add the previous day and the same weekday a week before (single-day periods),
-    month-to-date and since-first-record totals — what the daily summary shows.
+    month-to-date and since-first-record totals — what the daily summary shows. The numbers come
+    from the rollups wherever they serve (``sources.py``); ``rows``: from the rows only (the
+    slower path, for comparison).
     """
     now = time.time() if now is None else now
+    with reading(db_path) as db:
+        source = (RowSource if rows else RollupSource)(db, rollup_settings(config))
+        return _figures(source, config, first, last, line=line, context=context, now=now, notable=notable)
+
+
+def _figures(source: RowSource, config: Config, first: date, last: date, *, line: str | None, context: bool,
+             now: float, notable: int) -> Figures:
     tz = config.timezone
-    main = period_figures(db_path, config, local_period(first, last, tz), line=line)
-    missed = rq.menu_missed(db_path, main.period.start_utc, main.period.end_utc, line=line)
+    period = local_period(first, last, tz)
+    inputs = source.period(period, line)
+    main = _period_figures(source, config, period, inputs)
     figures = Figures(main=main, definitions=definitions_from_config(config),
-                      completeness=completeness(main, menu_missed=missed))
-    figures.operators, figures.queues = operators_and_queues(db_path, config, main.period, line=line, now=now)
+                      completeness=completeness(main, menu_missed=inputs.missed))
+    figures.operators, figures.queues = _operators_and_queues(source, config, period, line=line, now=now)
     if notable:
-        figures.calls = _notable(db_path, config, main.period, line, notable)
+        figures.calls = _notable(source.db, config, period, line, notable)
     if not context:
         return figures
-    with reading(db_path) as database:
-        figures.retention = retention_removed(database, main.period.start_utc, main.period.end_utc)
-    if main.period.single_day:
-        figures.previous_day = period_figures(db_path, config, local_day(last - timedelta(days=1), tz), line=line)
-        figures.week_before = period_figures(db_path, config, local_day(last - timedelta(days=7), tz), line=line)
+    figures.retention = retention_removed(source.db, period.start_utc, period.end_utc)
+    if period.single_day:
+        figures.previous_day = period_figures(source, config, local_day(last - timedelta(days=1), tz), line=line)
+        figures.week_before = period_figures(source, config, local_day(last - timedelta(days=7), tz), line=line)
     mtd = month_to_date(last, tz)
-    mtd_rows = rq.bucket_totals(db_path, mtd.start_utc, mtd.end_utc, line=line)
-    figures.month_to_date = compute_totals(mtd, mtd_rows)
-    first_iso = rq.first_record(db_path)
+    figures.month_to_date = compute_totals(mtd, source.buckets(mtd, line))
+    first_iso = rq.first_record(source.db)
     if first_iso is not None:
         first_day = datetime.fromtimestamp(parse_utc_iso(first_iso), zone(tz)).date()
         figures.first_record = first_day
         if first_day <= last:
-            months = _whole_months(first_day, mtd.first, tz)
-            rows = rq.month_totals(db_path, tz, months, now=now) if line is None else [
-                r for m in months for r in rq.bucket_totals(db_path, m[1], m[2], line=line)]
-            figures.since_first_record = compute_totals(local_period(first_day, last, tz), rows + mtd_rows)
+            span = local_period(first_day, last, tz)
+            figures.since_first_record = compute_totals(span, source.buckets(span, line))
     return figures
 
 
@@ -111,37 +123,23 @@ def operators_and_queues(db_path: str | Path, config: Config, period: Period, *,
                          now: float | None = None) -> tuple[list[OperatorFigures], list[QueueRow]]:
     """Per-operator and per-queue figures of ``period`` (``line``: only its queues and their calls);
     sessions and pauses still open count up to ``now``."""
-    now = time.time() if now is None else now
+    with reading(db_path) as db:
+        return _operators_and_queues(RollupSource(db, rollup_settings(config)), config, period, line=line,
+                                     now=time.time() if now is None else now)
+
+
+def _operators_and_queues(source: RowSource, config: Config, period: Period, *, line: str | None,
+                          now: float) -> tuple[list[OperatorFigures], list[QueueRow]]:
     catalog = catalog_from_config(config).queues
     queues = None if line is None else [q for q, (_, lines) in catalog.items() if line in lines]
     if queues is not None:
         catalog = {q: catalog[q] for q in queues}
-    start, end = period.start_utc, period.end_utc
-    d = definitions_from_config(config)
-    with reading(db_path) as db:
-        groups = oq.queue_groups(db, start, end, threshold=d.service_level_seconds,
-                                 short_abandon=d.short_abandon_seconds, queues=queues)
-        answers = oq.operator_answers(db, start, end, queues=queues)
-        rings = oq.operator_rings(db, start, end, queues=queues)
-        sessions = oq.operator_sessions(db, start, end, queues=queues)
-        pauses = oq.operator_pauses(db, start, end, queues=queues)
-    operators = operator_figures(answers, rings, sessions, pauses, start=parse_utc_iso(start),
-                                 end=min(parse_utc_iso(end), now))
-    return operators, queue_rows(groups, catalog, d)
+    operators = operator_figures(source.operator_answers(period, queues), source.operator_rings(period, queues),
+                                 source.operator_times(period, queues, now))
+    return operators, queue_rows(source.queue_groups(period, queues), catalog, definitions_from_config(config))
 
 
-def _whole_months(first_day: date, month_start: date, tz: str) -> list[tuple[str, str, str]]:
-    """``(YYYY-MM, start_utc, end_utc)`` for each local month from ``first_day``'s to before ``month_start``."""
-    months, cursor = [], first_day.replace(day=1)
-    while cursor < month_start:
-        following = (cursor + timedelta(days=32)).replace(day=1)
-        p = local_period(cursor, following - timedelta(days=1), tz)
-        months.append((cursor.strftime("%Y-%m"), p.start_utc, p.end_utc))
-        cursor = following
-    return months
-
-
-def _notable(db_path: str | Path, config: Config, period: Period, line: str | None, limit: int) -> list[CallLine]:
+def _notable(db_path: DatabaseLike, config: Config, period: Period, line: str | None, limit: int) -> list[CallLine]:
     tz = zone(config.timezone)
     mask = config.privacy.mask_callers
     out = []

@@ -90,15 +90,16 @@ def compute_period(
     catalog: Catalog,
     *,
     incomplete: int = 0,
+    longest_waits: Mapping[str | None, float | None] | None = None,
 ) -> PeriodFigures:
     """Figures for one period from the store's groups.
 
     ``call_groups``: ``{line, topic, age_group, outcome, calls, within, wait_sum, wait_max,
     talk_n, talk_sum}`` over ``calls`` rows, where ``within`` counts calls whose queue wait was
     at most the service-level threshold. ``menu_groups``: ``{line, topic, age_group, result,
-    calls}`` over menu sessions AMI did not see. ``hour_rows``: ``{line, hour, quarter, calls}``
-    with ``hour`` the UTC ``YYYY-MM-DDTHH`` prefix and ``quarter`` 0..3 (quarters, because some
-    time zones are 30 or 45 minutes off UTC).
+    calls}`` over menu sessions AMI did not see. ``hour_rows``: ``{line, hour, calls}`` with
+    ``hour`` the local hour 0..23 (:func:`local_hours` makes them from UTC quarter-hours).
+    ``longest_waits``: the longest wait per line, when the groups do not carry ``wait_max``.
     """
     total, per_line = _Acc(), dict[str, _Acc]()
     seen_calls, menu_only = False, 0
@@ -113,10 +114,15 @@ def compute_period(
         for acc in (total, per_line.setdefault(_line_key(g), _Acc())):
             acc.add_menu_group(g, bucket)
     for row in hour_rows:
-        hour = _local_hour(row["hour"], int(row["quarter"]), period.timezone)
-        calls = int(row["calls"])
+        hour, calls = int(row["hour"]), int(row["calls"])
         total.hours[hour] += calls
         per_line.setdefault(_line_key(row), _Acc()).hours[hour] += calls
+    for line, wait in (longest_waits or {}).items():
+        if wait is None or (line or "?") not in per_line:
+            continue
+        for acc in (total, per_line[line or "?"]):
+            if acc.wait_max is None or wait > acc.wait_max:
+                acc.wait_max = float(wait)
 
     seen_menu = menu_only > 0
     source = "mixed" if seen_calls and seen_menu else "calls" if seen_calls else "menu" if seen_menu else "none"
@@ -130,6 +136,14 @@ def compute_period(
         incomplete=incomplete,
         menu_only=menu_only,
     )
+
+
+def local_hours(quarter_rows: Iterable[Mapping[str, Any]], tz_name: str) -> list[dict[str, Any]]:
+    """``{line, hour, calls}`` with the local hour, from ``{line, hour, quarter, calls}`` rows whose
+    ``hour`` is the UTC ``YYYY-MM-DDTHH`` prefix and ``quarter`` 0..3 (quarters, because some time
+    zones are 30 or 45 minutes off UTC)."""
+    return [{"line": row.get("line"), "hour": _local_hour(row["hour"], int(row["quarter"]), tz_name),
+             "calls": row["calls"]} for row in quarter_rows]
 
 
 def compute_totals(period: Period, bucket_rows: Iterable[Mapping[str, Any]]) -> Totals:

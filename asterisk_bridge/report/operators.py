@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..utc import parse_utc_iso
+from ..calls.operator_time import OperatorTime, operator_time
 from .definitions import Definitions, ratio, service_level
 
 
@@ -157,127 +157,75 @@ def queue_rows(groups: Iterable[Mapping[str, Any]], catalog: Mapping[str, tuple[
 # ------------------------------------------------------------------------------- operators
 
 
+def times_from_rows(sessions: Iterable[Mapping[str, Any]], pauses: Iterable[Mapping[str, Any]], *,
+                    start: float, end: float) -> dict[str, OperatorTime]:
+    """Each operator's time in ``[start, end)`` (epoch seconds) from his session and pause rows
+    (``store.operator_queries``), keyed by interface."""
+    own: dict[str, tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]] = {}
+    for row in sessions:
+        own.setdefault(row["interface"], ([], []))[0].append(row)
+    for row in pauses:
+        own.setdefault(row["interface"], ([], []))[1].append(row)
+    start_ms, end_ms = round(start * 1000), round(end * 1000)
+    return {interface: operator_time(s, p, start_ms, end_ms) for interface, (s, p) in own.items()}
+
+
 def operator_figures(
     answers: Iterable[Mapping[str, Any]],
     rings: Iterable[Mapping[str, Any]],
-    sessions: Iterable[Mapping[str, Any]],
-    pauses: Iterable[Mapping[str, Any]],
-    *,
-    start: float,
-    end: float,
+    times: Mapping[str, OperatorTime],
 ) -> list[OperatorFigures]:
-    """Per-operator figures from the store's rows (``store.operator_queries``), sorted by calls
-    answered (most first), then name. ``start`` / ``end``: the period in epoch seconds, ``end``
-    already cut to "now" for a period still running."""
-    answers, rings, sessions, pauses = list(answers), list(rings), list(sessions), list(pauses)
-    names: dict[str, str] = {}  # member name -> interface, where one interface carries it
-    for row in [*sessions, *pauses, *answers, *rings]:
-        interface, name = row.get("interface"), row.get("member_name") or row.get("name")
-        if interface and name:
-            names.setdefault(name, interface)
+    """Per-operator figures from the store's answer and ring rows (``store.operator_queries`` or
+    the rollups) and each operator's time (:func:`times_from_rows`, or the rollups), sorted by calls
+    answered (most first), then name. A row that names its operator only by member name (a call
+    known from queue_log) counts for the interface that carries that name: the interface whose
+    latest session has it, else the first (in sort order) of the answer and ring rows with it."""
+    answers = sorted(answers, key=_row_order)
+    rings = sorted(rings, key=_row_order)
+    names: dict[str, str] = {}  # member name -> interface
+    for interface, spent in sorted(times.items()):
+        if spent.name and spent.seen:
+            names.setdefault(spent.name, interface)
+    for row in [*answers, *rings]:
+        if row.get("interface") and row.get("name"):
+            names.setdefault(row["name"], row["interface"])
     operators: dict[str, OperatorFigures] = {}
 
-    def get(row: Mapping[str, Any]) -> OperatorFigures:
-        name = row.get("member_name") or row.get("name") or ""
-        interface = row.get("interface") or names.get(name)
-        key = interface or f"name:{name}"
+    def get(interface: str | None, name: str | None) -> OperatorFigures:
+        interface = interface or names.get(name or "")
+        key = interface or f"name:{name or ''}"
         found = operators.get(key)
         if found is None:
             found = operators[key] = OperatorFigures(interface, name or interface or "?")
         return found
 
     for row in answers:
-        op = get(row)
+        op = get(row.get("interface"), row.get("name"))
         op.answered += int(row["answered"] or 0)
         op.talk_n += int(row["talk_n"] or 0)
         op.talk_seconds += float(row["talk_sum"] or 0.0)
     for row in rings:
-        op = get(row)
+        op = get(row.get("interface"), row.get("name"))
         op.ring_outs += int(row["ring_outs"] or 0)
         op.ring_n += int(row["ring_n"] or 0)
         op.ring_sum += float(row["ring_sum"] or 0.0)
-    by_operator: dict[str, tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]] = {}
-    for row in sessions:
-        op = get(row)
-        if row["queue"] not in op.queues:
-            op.queues.append(row["queue"])
-        op.name = row["member_name"] or op.name
-        by_operator.setdefault(id_of(op), ([], []))[0].append(row)
-    for row in pauses:
-        by_operator.setdefault(id_of(get(row)), ([], []))[1].append(row)
-    for op in operators.values():
-        own_sessions, own_pauses = by_operator.get(id_of(op), ([], []))
-        _time(op, own_sessions, own_pauses, start, end)
-        op.queues.sort()
+    for interface, spent in sorted(times.items()):
+        if not spent.seen:
+            continue
+        op = get(interface, spent.name)
+        if spent.name and spent.name_key[0] == 1:  # a session names him
+            op.name = spent.name
+        op.queues = sorted(spent.queues)
+        op.logged_in_seconds = spent.logged_in_ms / 1000
+        op.paused_seconds = spent.paused_ms / 1000
+        reasons = sorted(spent.reasons.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
+        op.paused = [PauseTime(reason, auto, spent_ms / 1000, count) for (reason, auto), (spent_ms, count) in reasons
+                     if spent_ms or count]
     return sorted(operators.values(), key=lambda o: (-o.answered, o.name, o.interface or ""))
 
 
-def id_of(op: OperatorFigures) -> str:
-    return op.interface or f"name:{op.name}"
-
-
-def _time(op: OperatorFigures, sessions: list[Mapping[str, Any]], pauses: list[Mapping[str, Any]],
-          start: float, end: float) -> None:
-    """Logged-in and paused time by a sweep over the interval ends (see the module docstring)."""
-    events: list[tuple[float, int, str, int]] = []  # (time, +1 open / -1 close, queue, pause index)
-    for row in sessions:
-        begin, stop = _cut(row["logged_in_at"], row["logged_out_at"], start, end)
-        if begin < stop:
-            events += [(begin, 1, row["queue"], -1), (stop, -1, row["queue"], -1)]
-    starts: list[tuple[float, str, bool]] = []
-    for row in pauses:
-        began = parse_utc_iso(row["started_at"])
-        begin, stop = _cut(row["started_at"], row["ended_at"], start, end)
-        if begin < stop:
-            starts.append((began, row["reason"] or "", bool(row["auto"])))
-            events += [(begin, 1, row["queue"], len(starts) - 1), (stop, -1, row["queue"], len(starts) - 1)]
-    events.sort(key=lambda e: (e[0], e[1]))  # closes before opens at the same moment
-    logged: dict[str, int] = {}
-    paused: dict[str, set[int]] = {}
-    times: dict[tuple[str, bool], float] = {}
-    previous = start
-    for at, step, queue, pause in events:
-        span = at - previous
-        if span > 0 and any(logged.values()):
-            op.logged_in_seconds += span
-            inside = [q for q, n in logged.items() if n]
-            if all(paused.get(q) for q in inside):
-                latest = max((i for q in inside for i in paused[q]), key=lambda i: starts[i][0])
-                reason_key = (starts[latest][1], starts[latest][2])
-                times[reason_key] = times.get(reason_key, 0.0) + span
-                op.paused_seconds += span
-        previous = at
-        if pause < 0:
-            logged[queue] = logged.get(queue, 0) + step
-        elif step > 0:
-            paused.setdefault(queue, set()).add(pause)
-        else:
-            paused.get(queue, set()).discard(pause)
-    counted = _pause_count(starts, start)
-    op.paused = [PauseTime(reason, auto, seconds, counted.get((reason, auto), 0))
-                 for (reason, auto), seconds in sorted(times.items(), key=lambda kv: -kv[1])]
-    for (reason, auto), count in counted.items():
-        if (reason, auto) not in times:
-            op.paused.append(PauseTime(reason, auto, 0.0, count))
-
-
-def _pause_count(starts: list[tuple[float, str, bool]], start: float) -> dict[tuple[str, bool], int]:
-    """Pauses that began in the period, by reason: one pause in several queues at once (a pause
-    without a queue, ``autopause = all``) counts once."""
-    counted: dict[tuple[str, bool], int] = {}
-    last: dict[tuple[str, bool], float] = {}
-    for began, reason, auto in sorted(starts):
-        key = (reason, auto)
-        if began >= start and (key not in last or began - last[key] > 1.5):
-            counted[key] = counted.get(key, 0) + 1
-        last[key] = began
-    return counted
-
-
-def _cut(begin: str, stop: str | None, start: float, end: float) -> tuple[float, float]:
-    b = max(parse_utc_iso(begin), start)
-    e = min(parse_utc_iso(stop) if stop else end, end)
-    return b, e
+def _row_order(row: Mapping[str, Any]) -> tuple[str, str]:
+    return row.get("interface") or "", row.get("name") or ""
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

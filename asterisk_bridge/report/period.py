@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
+from asterisk_bridge import localdays
+from asterisk_bridge.localdays import day_start
 from asterisk_bridge.utc import utc_iso
 
 from .errors import PeriodError
@@ -18,18 +20,9 @@ from .errors import PeriodError
 
 def zone(name: str) -> zoneinfo.ZoneInfo:
     try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise PeriodError(f"unknown time zone {name!r}: {exc}") from None
-
-
-def day_start(day: date, tz: zoneinfo.ZoneInfo) -> datetime:
-    """The first instant of ``day`` on the local clock, in UTC.
-
-    For a midnight that does not exist (a DST jump at 00:00) ``fold=0`` resolves to the offset
-    before the jump, which is exactly the instant the day begins.
-    """
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        return localdays.zone(name)
+    except ValueError as exc:
+        raise PeriodError(str(exc)) from None
 
 
 @dataclass(frozen=True)

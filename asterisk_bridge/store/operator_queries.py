@@ -3,7 +3,8 @@
 
 A call belongs to the period its ``started_at`` falls in (as for every other figure), and so do
 its queue legs and ring attempts; an operator's sessions and pauses are the intervals that overlap
-the period, cut to it by the report. Bounds are ``utc_iso`` strings compared as text.
+the period, cut to it by the report. Bounds are ``utc_iso`` strings compared as text. Sums of
+seconds are added as whole microseconds, as the rollups (``rollup_queries.py``) add them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..calls.operator_time import SAME_PAUSE_MS
+from ..utc import parse_utc_iso, utc_iso
 from .queries import DatabaseLike, TimeBound, period_clause, reading, time_bound
 
 #: a leg the caller left by hanging up: abandoned (QueueCallerAbandon / ABANDON), or still open when
@@ -49,7 +52,8 @@ def queue_groups(
                    SUM({_UNKNOWN}) AS unknown,
                    SUM(l.answered_at IS NOT NULL AND {_WAIT} <= p.threshold) AS answered_within,
                    SUM({_GAVE_UP} AND {_WAIT} > p.short AND {_WAIT} <= p.threshold) AS abandoned_within,
-                   SUM(CASE WHEN l.answered_at IS NOT NULL THEN {_WAIT} END) AS wait_sum,
+                   SUM(CASE WHEN l.answered_at IS NOT NULL THEN CAST(round({_WAIT} * 1000000) AS INTEGER) ELSE 0 END)
+                       / 1000000.0 AS wait_sum,
                    MAX(l.wait_seconds) AS wait_max
             FROM p, calls c JOIN queue_legs l ON l.linkedid = c.linkedid
             WHERE {where}{only}
@@ -67,7 +71,8 @@ def operator_answers(
         only, names = _queues_clause(queues, "l.queue")
         sql = f"""
             SELECT l.answered_interface AS interface, l.answered_by AS name, COUNT(*) AS answered,
-                   COUNT(l.talk_seconds) AS talk_n, SUM(l.talk_seconds) AS talk_sum
+                   COUNT(l.talk_seconds) AS talk_n,
+                   SUM(CAST(round(COALESCE(l.talk_seconds, 0) * 1000000) AS INTEGER)) / 1000000.0 AS talk_sum
             FROM calls c JOIN queue_legs l ON l.linkedid = c.linkedid
             WHERE {where} AND l.answered_at IS NOT NULL{only}
             GROUP BY l.answered_interface, l.answered_by"""
@@ -88,7 +93,8 @@ def operator_rings(
             SELECT a.interface AS interface, a.member AS name,
                    SUM(a.result = 'noanswer') AS ring_outs,
                    SUM(a.result = 'answered' AND a.ring_seconds IS NOT NULL) AS ring_n,
-                   SUM(CASE WHEN a.result = 'answered' THEN a.ring_seconds END) AS ring_sum
+                   SUM(CASE WHEN a.result = 'answered' THEN CAST(round(COALESCE(a.ring_seconds, 0) * 1000000)
+                       AS INTEGER) ELSE 0 END) / 1000000.0 AS ring_sum
             FROM calls c JOIN ring_attempts a ON a.linkedid = c.linkedid
             WHERE {where}{only}
             GROUP BY a.interface, a.member"""
@@ -106,21 +112,26 @@ def operator_sessions(
 def operator_pauses(
     db: DatabaseLike, start_utc: TimeBound, end_utc: TimeBound, *, queues: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Pauses (``interface, queue, member_name, started_at, ended_at, reason, auto``) that overlap the period."""
+    """Pauses (``interface, queue, member_name, started_at, ended_at, reason, auto``) that overlap the
+    period, and those that began up to ``calls.operator_time.SAME_PAUSE_MS`` before it (they tell
+    whether a pause at the start of the period is one already counted in another queue)."""
     return _intervals(db, "operator_pauses", "started_at", "ended_at",
-                      "interface, queue, member_name, started_at, ended_at, reason, auto", start_utc, end_utc, queues)
+                      "interface, queue, member_name, started_at, ended_at, reason, auto", start_utc, end_utc, queues,
+                      lead_ms=SAME_PAUSE_MS)
 
 
 def _intervals(db: DatabaseLike, table: str, begin: str, end: str, columns: str, start_utc: TimeBound,
-               end_utc: TimeBound, queues: Sequence[str] | None) -> list[dict[str, Any]]:
-    """Rows of ``table`` whose [begin, end) overlaps the period (an open one, end NULL, from its begin on).
-    Ended ones are found through the index on their end, open ones through the same index (NULL)."""
+               end_utc: TimeBound, queues: Sequence[str] | None, lead_ms: int = 0) -> list[dict[str, Any]]:
+    """Rows of ``table`` whose [begin, end) overlaps the period (an open one, end NULL, from its begin
+    on), or that began up to ``lead_ms`` before it. Ended ones are found through the index on their
+    end, open ones through the same index (NULL)."""
     start, stop = time_bound(start_utc, "start_utc"), time_bound(end_utc, "end_utc")
+    assert start is not None and stop is not None
     with reading(db) as database:
         if not database[table].exists():
             return []
         only, names = _queues_clause(queues, "queue")
-        sql = (f"SELECT {columns} FROM {table} WHERE ({end} > ? OR {end} IS NULL) AND {begin} < ?{only} "
-               f"ORDER BY interface, {begin}")
-        return [dict(r) for r in database.query(sql, [start, stop, *names])]
-
+        lead = utc_iso(parse_utc_iso(start) - lead_ms / 1000)
+        sql = (f"SELECT {columns} FROM {table} WHERE ({end} > ? OR {end} IS NULL OR {begin} >= ?) AND {begin} < ?"
+               f"{only} ORDER BY interface, {begin}, queue")
+        return [dict(r) for r in database.query(sql, [start, lead, stop, *names])]

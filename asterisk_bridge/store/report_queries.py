@@ -7,7 +7,12 @@ Python dicts. Bounds are ``utc_iso`` strings compared as text (the stored format
 
 A menu session counts as a call of its own only when AMI never recorded that call
 (``menu_sessions.linkedid`` not in ``calls``): with AMI off that is every session, with AMI on
-it is a gap in the AMI data.
+it is a gap in the AMI data. A call is counted once however many menu sessions it had: its first
+(by start, then session id) stands for it, and the call belongs to the day that session began.
+
+These are the figures from the rows; the report reads the same figures from the rollups
+(``rollup_queries.py``) once they are built, and a test holds the two equal. Wait and talk sums
+are added as whole microseconds, as the rollups add them, so the two agree to the last digit.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..calls.model import OUTCOMES, UNANSWERED_OUTCOMES
-from ..utc import parse_utc_iso, utc_iso
+from ..utc import utc_iso
 from .queries import DatabaseLike, TimeBound, no_database, period_clause, reading
 
 
@@ -39,9 +44,17 @@ CALL_BUCKET_SQL = f"""CASE
 MENU_BUCKET_SQL = """CASE result
     WHEN 'hangup' THEN 'abandoned_menu' WHEN 'selfservice' THEN 'selfservice' ELSE 'no_ami' END"""
 
-# Menu sessions AMI did not see; ``m`` is menu_sessions.
-_MENU_ONLY = "(m.linkedid IS NULL OR NOT EXISTS (SELECT 1 FROM calls c WHERE c.linkedid = m.linkedid))"
-_MENU_CALL_ID = "COALESCE(m.linkedid, m.session_id)"
+# The session that stands for its call: none of the call's other sessions began before it; ``m``
+# is menu_sessions.
+_FIRST_SESSION = ("NOT EXISTS (SELECT 1 FROM menu_sessions o WHERE o.linkedid = m.linkedid AND o.rowid != m.rowid "
+                  "AND (o.started_at, o.session_id) < (m.started_at, m.session_id))")
+# ... of a call AMI did not see.
+_MENU_ONLY = f"(m.linkedid IS NULL OR (NOT EXISTS (SELECT 1 FROM calls c WHERE c.linkedid = m.linkedid) AND {_FIRST_SESSION}))"
+
+
+def _micros(column: str) -> str:
+    """``column`` (seconds) summed as whole microseconds, back in seconds."""
+    return f"SUM(CAST(round({column} * 1000000) AS INTEGER)) / 1000000.0"
 
 #: Columns of the day's CSV export, in order (caller_number is masked by the caller of day_calls).
 CSV_COLUMNS = (
@@ -70,10 +83,10 @@ def call_groups(
         sql = f"""
             SELECT line, topic, age_group, outcome, COUNT(*) AS calls,
                    SUM(COALESCE(queued_seconds, 0) <= ?) AS within,
-                   SUM(COALESCE(queued_seconds, 0)) AS wait_sum,
+                   {_micros("COALESCE(queued_seconds, 0)")} AS wait_sum,
                    MAX(queued_seconds) AS wait_max,
                    COUNT(talk_seconds) AS talk_n,
-                   SUM(talk_seconds) AS talk_sum,
+                   {_micros("COALESCE(talk_seconds, 0)")} AS talk_sum,
                    SUM(complete = 0) AS incomplete
             FROM calls WHERE {where}
             GROUP BY line, topic, age_group, outcome"""
@@ -86,10 +99,10 @@ def menu_only_groups(
     """Menu sessions AMI did not see, per (line, topic, age_group, result); one call per linkedid."""
     with reading(db) as database:
         where, params = period_clause(start_utc, end_utc, line, alias="m", bounded=True)
-        only = f" AND {_MENU_ONLY}" if has_calls(database) else ""
+        only = _menu_only(database)
         sql = f"""
             SELECT m.line AS line, m.topic AS topic, m.age_group AS age_group, m.result AS result,
-                   COUNT(DISTINCT {_MENU_CALL_ID}) AS calls
+                   COUNT(*) AS calls
             FROM menu_sessions m WHERE {where}{only}
             GROUP BY m.line, m.topic, m.age_group, m.result"""
         return [dict(r) for r in database.query(sql, params)]
@@ -126,11 +139,16 @@ def _calls_and_menu_only(
             sql = f"SELECT line, {call_columns}, COUNT(*) AS calls FROM calls WHERE {where} GROUP BY line, {group}"
             rows += [dict(r) for r in database.query(sql, params)]
         where, params = period_clause(start_utc, end_utc, line, alias="m", bounded=True)
-        only = f" AND {_MENU_ONLY}" if with_calls else ""
-        sql = (f"SELECT m.line AS line, {menu_columns}, COUNT(DISTINCT {_MENU_CALL_ID}) AS calls "
+        only = _menu_only(database)
+        sql = (f"SELECT m.line AS line, {menu_columns}, COUNT(*) AS calls "
                f"FROM menu_sessions m WHERE {where}{only} GROUP BY m.line, {group}")
         rows += [dict(r) for r in database.query(sql, params)]
         return rows
+
+
+def _menu_only(database: Database) -> str:
+    """The condition for sessions that are calls of their own (with AMI's table, or without it)."""
+    return f" AND {_MENU_ONLY}" if has_calls(database) else f" AND (m.linkedid IS NULL OR {_FIRST_SESSION})"
 
 
 def first_record(db: DatabaseLike) -> str | None:
@@ -252,76 +270,3 @@ def summary_copy(db: DatabaseLike, day: str) -> dict[str, Any] | None:
             "SELECT id, day, sent_at, recipients, subject, forced, html, text FROM summaries WHERE day = ? "
             "ORDER BY id DESC LIMIT 1", [day]))
     return dict(rows[0], forced=bool(rows[0]["forced"])) if rows else None
-
-
-# ------------------------------------------------------------------------------- month cache
-
-
-def month_totals(
-    path: str | Path, timezone: str, months: list[tuple[str, str, str]], *, now: float,
-    settle_seconds: float = 86400.0,
-) -> list[dict[str, Any]]:
-    """``{line, bucket, calls}`` for whole local months ``(month, start_utc, end_utc)``.
-
-    A month that ended more than ``settle_seconds`` ago no longer changes (late AMI events and
-    unknown ends are settled), so its counts are cached in ``report_months`` the first time they
-    are computed; after that "since the first record" reads a few rows per month instead of
-    scanning every call. If the file cannot be written (read-only copy), counts are still returned.
-    """
-    if not months:
-        return []
-    out: list[dict[str, Any]] = []
-    to_cache: list[tuple[str, list[dict[str, Any]]]] = []
-    with reading(path) as database:
-        cached: dict[str, list[dict[str, Any]]] = {}
-        if database["report_months"].exists():
-            for r in database.query(
-                "SELECT month, line, bucket, calls, computed_at FROM report_months WHERE timezone = ? "
-                "AND month >= ? AND month <= ?", [timezone, months[0][0], months[-1][0]]):
-                cached.setdefault(r["month"], []).append(r)
-        for month, start, end in months:
-            settled_at = utc_iso(_epoch(end) + settle_seconds)
-            rows = cached.get(month)
-            if rows and all(r["computed_at"] >= settled_at for r in rows):
-                out += [{"line": r["line"], "bucket": r["bucket"], "calls": r["calls"]} for r in rows if r["bucket"]]
-                continue
-            fresh = bucket_totals(database, start, end)
-            out += fresh
-            if now >= _epoch(end) + settle_seconds:
-                to_cache.append((month, fresh))
-    if to_cache:
-        _cache_months(path, timezone, to_cache, now)
-    return out
-
-
-def _cache_months(path: str | Path, timezone: str, months: list[tuple[str, list[dict[str, Any]]]], now: float) -> None:
-    try:
-        database = _writable(path, timeout=2.0)
-    except OSError:
-        return
-    try:
-        with database.conn:
-            for month, rows in months:
-                database.execute("DELETE FROM report_months WHERE timezone = ? AND month = ?", [timezone, month])
-                marker = [{"line": "", "bucket": "", "calls": 0}]  # "computed, no calls" is cached too
-                database.conn.executemany(
-                    "INSERT INTO report_months (timezone, month, line, bucket, calls, computed_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(timezone, month, r["line"] or "?", r["bucket"], r["calls"], utc_iso(now))
-                     for r in _merge(rows) + marker])
-    except sqlite3.Error:
-        pass  # read-only or busy: the figures are right anyway, the cache is only for speed
-    finally:
-        database.conn.close()
-
-
-def _merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    merged: dict[tuple[str, str], int] = {}
-    for r in rows:
-        key = (r["line"] or "?", r["bucket"])
-        merged[key] = merged.get(key, 0) + r["calls"]
-    return [{"line": k[0], "bucket": k[1], "calls": v} for k, v in merged.items()]
-
-
-def _epoch(iso: str) -> float:
-    return parse_utc_iso(iso)

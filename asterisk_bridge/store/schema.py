@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
+from . import rollup_ddl
+
 MIGRATION_SET = "asterisk-bridge"
 
 migrations = Migrations(MIGRATION_SET)
@@ -286,6 +288,22 @@ def m007_operators(db: Database) -> None:
     db.execute("CREATE INDEX idx_operator_sessions_open ON operator_sessions (logged_out_at)")
     db.execute("CREATE INDEX idx_operator_pauses_started ON operator_pauses (started_at)")
     db.execute("CREATE INDEX idx_operator_pauses_open ON operator_pauses (ended_at)")
+
+
+@migrations()
+def m008_rollups(db: Database) -> None:
+    """Rollups: every figure of the summary, ``stats`` and the web console kept per local day (and
+    per local month for the headline counts), maintained by triggers in the transaction that
+    changes a call, a queue leg, a ring or a menu session (``rollup_ddl.py``), plus each operator's
+    time per day (``operator_days.py``). They start empty and unbuilt: the rows already stored are
+    added by ``rollups.build`` in chunks (``db migrate`` and ``run`` do it, with progress), which
+    needs the configured time zone. They replace the cache of settled months (``report_months``)."""
+    for statement in rollup_ddl.TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    for trigger in rollup_ddl.triggers():
+        db.execute(trigger)
+    db.execute("DROP TABLE report_months")
 
 
 @migrations()

@@ -16,7 +16,8 @@ Calls: upsert by linkedid, legs and ring attempts replaced. A known age group / 
 replaced by "unknown" / nothing: an operator's input may have reached the row before this write.
 
 Operators' sessions and pauses: upsert by (interface, queue, start): a session is written when it
-begins and again when it ends, into the same row.
+begins and again when it ends, into the same row; the operator's time per day is kept with it
+(``operator_days.py``). Everything else the rollups keep, triggers keep (``rollup_ddl.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 
 from ..menu.record import MenuRecord
-from . import outbox
+from . import operator_days, outbox
 from .operator_rows import OPERATOR_TABLES, OperatorRow
 from .outbox import OutboxMessage
 from .rows import (
@@ -131,7 +132,7 @@ def write_batch(conn: sqlite3.Connection, items: list[Item], events: list[tuple[
         if isinstance(item, CallRows):
             _write_call(conn, item)
         elif isinstance(item, OperatorRow):
-            conn.execute(_UPSERT_OPERATOR[item.table], item.values)
+            operator_days.write(conn, item, _UPSERT_OPERATOR[item.table])
         elif isinstance(item, OperatorInputRow):
             _write_operator_input(conn, item)
     if menus:
