@@ -1,7 +1,7 @@
 """The rollup tables and the triggers that keep them, as migration m008 creates them (``schema.py``).
 
-Released with m008: never edited. A change is a new migration that drops and recreates what it
-changes.
+Released with m008 (with ``rollup_rows.py`` and ``rollup_sql.py``): never edited. A change is a
+new migration that drops and recreates what it changes.
 
 **What is kept.** Per local day (``rollup_calendar``, the days of ``rollup_state.timezone``):
 
@@ -29,9 +29,18 @@ once the build has passed its call id (``rollup_state.calls_through``, NULL when
 (``store/rollups.py``) adds the older rows chunk by chunk, in the transaction that moves the
 cursor. The longest wait is a maximum: when the row holding it goes or shrinks, that day's
 maximum is read again from the rows (one day of one line or queue).
+
+What a call, leg or ring adds is in ``rollup_rows.py``; the shared SQL pieces in ``rollup_sql.py``;
+the menu sessions AMI never saw are here.
 """
 
 from __future__ import annotations
+
+from .rollup_rows import (
+    LEG_FIELDS, RING_FIELDS, call_group, call_group_delta, call_hour, call_line, call_max, call_month, call_row,
+    leg_max, leg_operator_rows, leg_queue_delta, leg_queue_rows, leg_rows, queue_max_again, ring_delta, ring_rows,
+)
+from .rollup_sql import UNLINKED_COUNTED, adding, changed, counted, day_of, hour_of, row_source, trigger
 
 # ------------------------------------------------------------------------------- tables
 
@@ -155,206 +164,6 @@ CREATE TABLE rollup_operator_pauses (
 ) STRICT, WITHOUT ROWID;
 """
 
-# ------------------------------------------------------------------------------- expressions
-
-
-def _state(column: str) -> str:
-    return f"(SELECT {column} FROM rollup_state WHERE id = 1)"
-
-
-def counted(call_id: str) -> str:
-    """True when the build has passed ``call_id`` (so its rows are counted)."""
-    return f"(SELECT calls_through IS NULL OR {call_id} <= calls_through FROM rollup_state WHERE id = 1)"
-
-
-UNLINKED_COUNTED = _state("unlinked_done")
-THRESHOLD = _state("service_level_seconds")
-SHORT = _state("short_abandon_seconds")
-#: rows a day's maximum is read again from: those the build has passed (``c`` is calls)
-COUNTED_ROWS = f"c.linkedid <= COALESCE({_state('calls_through')}, c.linkedid)"
-
-
-def day_of(t: str) -> str:
-    """The local day (``YYYY-MM-DD``) of UTC ISO time ``t``; NULL outside the calendar."""
-    return (f"(SELECT day FROM rollup_calendar WHERE start_utc <= {t} AND end_utc > {t} "
-            "ORDER BY start_utc DESC LIMIT 1)")
-
-
-def hour_of(t: str) -> str:
-    offset = f"(SELECT offset_seconds FROM rollup_zone WHERE since_utc <= {t} ORDER BY since_utc DESC LIMIT 1)"
-    return f"CAST(strftime('%H', {t}, {offset} || ' seconds') AS INTEGER)"
-
-
-def micros(x: str) -> str:
-    return f"CAST(round({x} * 1000000) AS INTEGER)"
-
-
-def _keep_max(column: str) -> str:
-    return (f"{column} = CASE WHEN excluded.{column} IS NULL THEN {column} "
-            f"WHEN {column} IS NULL OR excluded.{column} > {column} THEN excluded.{column} ELSE {column} END")
-
-
-def _adding(*columns: str) -> str:
-    return ", ".join(f"{c} = {c} + excluded.{c}" for c in columns)
-
-
-# ------------------------------------------------------------------------------- a call's own row
-
-_CALL_COLUMNS = ("started_at", "line", "queue", "topic", "age_group", "outcome", "queued_seconds",
-                 "talk_seconds", "complete")
-
-
-def _missed(r: str) -> str:
-    return f"({r}.queue IS NOT NULL AND NOT EXISTS (SELECT 1 FROM menu_sessions m WHERE m.linkedid = {r}.linkedid))"
-
-
-def call_row(r: str, sign: int) -> list[str]:
-    """Add (``sign`` 1) or take out (-1) the contribution of calls row ``r`` (NEW or OLD): its
-    group, hour, month and line; taking out leaves the longest wait to :func:`call_max`."""
-    s = sign
-    src = f"(SELECT {day_of(f'{r}.started_at')} AS day) k"
-    key = (f"k.day, COALESCE({r}.line, ''), COALESCE({r}.queue, ''), COALESCE({r}.topic, ''), {r}.age_group, "
-           f"'call', COALESCE({r}.outcome, '')")
-    statements = [
-        f"""INSERT INTO rollup_calls (day, line, queue, topic, age_group, source, outcome, calls, within, wait_us,
-                talk_n, talk_us, incomplete)
-            SELECT {key}, {s}, {s} * (COALESCE({r}.queued_seconds, 0) <= {THRESHOLD}),
-                   {s} * {micros(f'COALESCE({r}.queued_seconds, 0)')}, {s} * ({r}.talk_seconds IS NOT NULL),
-                   {s} * {micros(f'COALESCE({r}.talk_seconds, 0)')}, {s} * ({r}.complete = 0)
-            FROM {src} WHERE k.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('calls', 'within', 'wait_us', 'talk_n', 'talk_us', 'incomplete')}""",
-        f"""INSERT INTO rollup_hours (day, line, hour, calls)
-            SELECT k.day, COALESCE({r}.line, ''), {hour_of(f'{r}.started_at')}, {s} FROM {src} WHERE k.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('calls')}""",
-        f"""INSERT INTO rollup_months (month, line, source, outcome, calls)
-            SELECT substr(k.day, 1, 7), COALESCE({r}.line, ''), 'call', COALESCE({r}.outcome, ''), {s}
-            FROM {src} WHERE k.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('calls')}""",
-        f"""INSERT INTO rollup_lines (day, line, wait_max, missed)
-            SELECT k.day, COALESCE({r}.line, ''), {f'{r}.queued_seconds' if s > 0 else 'NULL'}, {s} * {_missed(r)}
-            FROM {src} WHERE k.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET missed = missed + excluded.missed, {_keep_max('wait_max')}""",
-    ]
-    if s < 0:
-        statements += [
-            f"""DELETE FROM rollup_calls WHERE calls = 0 AND (day, line, queue, topic, age_group, source, outcome) IN
-                (SELECT {key} FROM {src})""",
-            f"""DELETE FROM rollup_hours WHERE calls = 0 AND (day, line, hour) IN
-                (SELECT k.day, COALESCE({r}.line, ''), {hour_of(f'{r}.started_at')} FROM {src})""",
-            f"""DELETE FROM rollup_months WHERE calls = 0 AND (month, line, source, outcome) IN
-                (SELECT substr(k.day, 1, 7), COALESCE({r}.line, ''), 'call', COALESCE({r}.outcome, '') FROM {src})""",
-        ]
-    return statements
-
-
-def line_max_again(where: str) -> str:
-    """Read the longest wait of the ``rollup_lines`` rows matching ``where`` again from the calls."""
-    return f"""UPDATE rollup_lines SET wait_max = (
-        SELECT MAX(c.queued_seconds) FROM rollup_calendar k
-        JOIN calls c ON c.started_at >= k.start_utc AND c.started_at < k.end_utc
-        WHERE k.day = rollup_lines.day AND c.line IS NULLIF(rollup_lines.line, '') AND {COUNTED_ROWS})
-        WHERE {where}"""
-
-
-def call_max(old: str, new: str | None) -> str:
-    """After ``old`` left (or became ``new``): if it held its day's longest wait and the new row
-    does not hold at least as much in the same day and line, read that maximum again."""
-    kept = "" if new is None else (
-        f" AND NOT ({old}.started_at IS {new}.started_at AND {old}.line IS {new}.line "
-        f"AND {new}.queued_seconds >= {old}.queued_seconds)")
-    return line_max_again(
-        f"day = {day_of(f'{old}.started_at')} AND line = COALESCE({old}.line, '') "
-        f"AND {old}.queued_seconds IS NOT NULL AND wait_max <= {old}.queued_seconds{kept}")
-
-
-# ------------------------------------------------------------------------------- queue legs and rings
-
-_LEG_FIELDS = ("linkedid", "queue", "answered_at", "abandoned", "left_reason", "left_at", "wait_seconds",
-               "answered_interface", "answered_by", "talk_seconds")
-_RING_FIELDS = ("linkedid", "queue", "interface", "member", "result", "ring_seconds")
-
-
-def row_source(r: str, fields: tuple[str, ...]) -> str:
-    """Trigger row ``r`` (NEW or OLD) as a one-row table."""
-    return "(SELECT " + ", ".join(f"{r}.{f} AS {f}" for f in fields) + ")"
-
-
-def leg_rows(legs: str, sign: int) -> list[str]:
-    """Add or take out the queue and operator contributions of the legs in ``legs`` (a table
-    expression with the ``queue_legs`` columns, alias ``l``), each with its call as stored now."""
-    s = sign
-    x = (f"(SELECT l.*, {day_of('c.started_at')} AS day, c.hangup_by AS hangup_by, c.complete AS complete "
-         f"FROM {legs} JOIN calls c ON c.linkedid = l.linkedid) x")
-    gave_up = ("(x.answered_at IS NULL AND (x.abandoned IS 1 OR (x.left_reason IS 'ended' "
-               "AND x.hangup_by IS 'caller')))")
-    unknown = (f"(x.answered_at IS NULL AND NOT {gave_up} AND (x.left_at IS NULL OR "
-               "(x.left_reason IS 'ended' AND x.complete IS 0)))")
-    w = "COALESCE(x.wait_seconds, 0)"
-    op_key = "x.day, COALESCE(x.answered_interface, ''), COALESCE(x.answered_by, ''), COALESCE(x.queue, '')"
-    statements = [
-        f"""INSERT INTO rollup_queues (day, queue, offered, answered, abandoned, short_abandon, unknown,
-                answered_within, abandoned_within, wait_us, wait_max)
-            SELECT x.day, COALESCE(x.queue, ''), {s}, {s} * (x.answered_at IS NOT NULL),
-                   {s} * ({gave_up} AND {w} > {SHORT}), {s} * ({gave_up} AND {w} <= {SHORT}), {s} * {unknown},
-                   {s} * (x.answered_at IS NOT NULL AND {w} <= {THRESHOLD}),
-                   {s} * ({gave_up} AND {w} > {SHORT} AND {w} <= {THRESHOLD}),
-                   {s} * (CASE WHEN x.answered_at IS NOT NULL THEN {micros(w)} ELSE 0 END),
-                   {'x.wait_seconds' if s > 0 else 'NULL'}
-            FROM {x} WHERE x.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('offered', 'answered', 'abandoned', 'short_abandon', 'unknown',
-                                               'answered_within', 'abandoned_within', 'wait_us')},
-                                      {_keep_max('wait_max')}""",
-        f"""INSERT INTO rollup_operators (day, interface, name, queue, answered, talk_n, talk_us, rings, ring_outs,
-                ring_n, ring_us)
-            SELECT {op_key}, {s}, {s} * (x.talk_seconds IS NOT NULL), {s} * {micros('COALESCE(x.talk_seconds, 0)')},
-                   0, 0, 0, 0
-            FROM {x} WHERE x.day IS NOT NULL AND x.answered_at IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('answered', 'talk_n', 'talk_us')}""",
-    ]
-    if s < 0:
-        statements.append(
-            f"""DELETE FROM rollup_operators WHERE answered = 0 AND rings = 0 AND (day, interface, name, queue) IN
-                (SELECT {op_key} FROM {x} WHERE x.answered_at IS NOT NULL)""")
-    return statements
-
-
-def queue_max_again(where: str) -> str:
-    """Read the longest leg wait of the ``rollup_queues`` rows matching ``where`` again."""
-    return f"""UPDATE rollup_queues SET wait_max = (
-        SELECT MAX(l.wait_seconds) FROM rollup_calendar k
-        JOIN calls c ON c.started_at >= k.start_utc AND c.started_at < k.end_utc
-        JOIN queue_legs l ON l.linkedid = c.linkedid
-        WHERE k.day = rollup_queues.day AND l.queue IS NULLIF(rollup_queues.queue, '') AND {COUNTED_ROWS})
-        WHERE {where}"""
-
-
-def leg_max(old: str) -> str:
-    """After leg ``old`` left: if it held its queue's longest wait that day, read it again."""
-    day = f"(SELECT {day_of('c.started_at')} FROM calls c WHERE c.linkedid = {old}.linkedid)"
-    return queue_max_again(f"day = {day} AND queue = COALESCE({old}.queue, '') "
-                           f"AND {old}.wait_seconds IS NOT NULL AND wait_max <= {old}.wait_seconds")
-
-
-def ring_rows(rings: str, sign: int) -> list[str]:
-    """Add or take out the operator contributions of the rings in ``rings`` (alias ``a``)."""
-    s = sign
-    x = (f"(SELECT a.*, {day_of('c.started_at')} AS day FROM {rings} JOIN calls c ON c.linkedid = a.linkedid) x")
-    key = "x.day, COALESCE(x.interface, ''), COALESCE(x.member, ''), COALESCE(x.queue, '')"
-    statements = [
-        f"""INSERT INTO rollup_operators (day, interface, name, queue, answered, talk_n, talk_us, rings, ring_outs,
-                ring_n, ring_us)
-            SELECT {key}, 0, 0, 0, {s}, {s} * (x.result IS 'noanswer'),
-                   {s} * (x.result IS 'answered' AND x.ring_seconds IS NOT NULL),
-                   {s} * (CASE WHEN x.result IS 'answered' THEN {micros('COALESCE(x.ring_seconds, 0)')} ELSE 0 END)
-            FROM {x} WHERE x.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('rings', 'ring_outs', 'ring_n', 'ring_us')}""",
-    ]
-    if s < 0:
-        statements.append(
-            f"""DELETE FROM rollup_operators WHERE answered = 0 AND rings = 0 AND (day, interface, name, queue) IN
-                (SELECT {key} FROM {x})""")
-    return statements
-
 
 # ------------------------------------------------------------------------------- menu sessions AMI never saw
 
@@ -371,13 +180,13 @@ def menu_row(session: str, sign: int) -> list[str]:
         f"""INSERT INTO rollup_calls (day, line, queue, topic, age_group, source, outcome, calls, within, wait_us,
                 talk_n, talk_us, incomplete)
             SELECT {key}, {s}, 0, 0, 0, 0, 0 FROM {x} WHERE x.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('calls')}""",
+            ON CONFLICT DO UPDATE SET {adding('calls')}""",
         f"""INSERT INTO rollup_hours (day, line, hour, calls)
             SELECT x.day, x.line, {hour_of('x.started_at')}, {s} FROM {x} WHERE x.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('calls')}""",
+            ON CONFLICT DO UPDATE SET {adding('calls')}""",
         f"""INSERT INTO rollup_months (month, line, source, outcome, calls)
             SELECT substr(x.day, 1, 7), x.line, 'menu', x.result, {s} FROM {x} WHERE x.day IS NOT NULL
-            ON CONFLICT DO UPDATE SET {_adding('calls')}""",
+            ON CONFLICT DO UPDATE SET {adding('calls')}""",
     ]
     if s < 0:
         statements += [
@@ -437,11 +246,14 @@ def session_triggers(prefix: str, when: str, r: str, sign: int, extra: str = "")
     own = row_source(r, _SESSION_FIELDS)
     other = first_session(f"{r}.linkedid", besides=f"{r}.rowid")
     return [
-        _trigger(f"{prefix}_alone", when, "menu_sessions", f"{r}.linkedid IS NULL AND {UNLINKED_COUNTED}{extra}",
-                 menu_row(_only(own, "1"), sign)),
-        _trigger(f"{prefix}_only", when, "menu_sessions", f"{linked} AND NOT {_others(r)}", [
-            *menu_row(_only(own, _no_call(f"{r}.linkedid")), sign), _missed_change(r, -sign)]),
-        _trigger(f"{prefix}_more", when, "menu_sessions", f"{linked} AND {_others(r)}", [
+        trigger(f"{prefix}_alone", when, "menu_sessions", f"{r}.linkedid IS NULL AND {UNLINKED_COUNTED}{extra}",
+                menu_row(_only(own, "1"), sign)),
+        trigger(f"{prefix}_only", when, "menu_sessions", f"{linked} AND NOT {_others(r)} AND {_no_call(f'{r}.linkedid')}",
+                menu_row(_only(own, "1"), sign)),
+        trigger(f"{prefix}_missed", when, "menu_sessions",
+                f"{linked} AND NOT {_others(r)} AND EXISTS (SELECT 1 FROM calls c WHERE c.linkedid = {r}.linkedid "
+                "AND c.queue IS NOT NULL)", [_missed_change(r, -sign)]),
+        trigger(f"{prefix}_more", when, "menu_sessions", f"{linked} AND {_others(r)}", [
             *menu_row(_only(other, rep), -sign), *menu_row(_only(own, rep), sign)]),
     ]
 
@@ -449,70 +261,101 @@ def session_triggers(prefix: str, when: str, r: str, sign: int, extra: str = "")
 # ------------------------------------------------------------------------------- triggers
 
 
-def _trigger(name: str, when: str, table: str, condition: str, statements: list[str]) -> str:
-    body = ";\n".join(statements)
-    guard = f" WHEN {condition}" if condition else ""
-    return f"CREATE TRIGGER {name} {when} ON {table}{guard} BEGIN\n{body};\nEND"
-
-
-def _changed(columns: tuple[str, ...]) -> str:
-    return "(" + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns) + ")"
-
-
 def triggers() -> list[str]:
     legs_of = {r: f"(SELECT * FROM queue_legs WHERE linkedid = {r}.linkedid) l" for r in ("NEW", "OLD")}
     rings_of = {r: f"(SELECT * FROM ring_attempts WHERE linkedid = {r}.linkedid) a" for r in ("NEW", "OLD")}
-    call_changed = _changed(_CALL_COLUMNS)
-    legs_changed = _changed(("started_at", "hangup_by", "complete"))
+    group_moved = changed(("started_at", "line", "queue", "topic", "age_group", "outcome"))
+    sums_changed = changed(("queued_seconds", "talk_seconds", "complete"))
+    hour_moved = changed(("started_at", "line"))
+    month_moved = changed(("started_at", "line", "outcome"))
+    line_moved = changed(("started_at", "line", "queue", "queued_seconds"))
+    legs_changed = changed(("started_at", "hangup_by", "complete"))
+    answered = "(OLD.answered_at IS NULL) IS NOT (NEW.answered_at IS NULL)"
+    leg_moved = changed(("linkedid", "queue"))
+    leg_counts_changed = (f"({changed(('abandoned', 'left_reason', 'wait_seconds'))} OR {answered} "
+                          "OR (OLD.left_at IS NULL) IS NOT (NEW.left_at IS NULL))")
+    answer_changed = f"({changed(('linkedid', 'queue', 'answered_interface', 'answered_by', 'talk_seconds'))} OR {answered})"
+    ring_moved = changed(("linkedid", "queue", "interface", "member"))
+    leg = {r: row_source(r, LEG_FIELDS) + " l" for r in ("NEW", "OLD")}
+    ring = {r: row_source(r, RING_FIELDS) + " a" for r in ("NEW", "OLD")}
     moved = "OLD.started_at IS NOT NEW.started_at"
-    session_changed = _changed(("session_id", "linkedid", "started_at", "line", "topic", "age_group", "result",
+    session_changed = changed(("session_id", "linkedid", "started_at", "line", "topic", "age_group", "result",
                                 "queue"))
     rep_of = {r: _only(first_session(f"{r}.linkedid"), "1") for r in ("NEW", "OLD")}
     return [
-        # calls
-        _trigger("rollup_call_in", "AFTER INSERT", "calls", counted("NEW.linkedid"), [
-            *call_row("NEW", 1), *leg_rows(legs_of["NEW"], 1), *ring_rows(rings_of["NEW"], 1),
-            *menu_row(rep_of["NEW"], -1)]),
-        _trigger("rollup_call_key", "BEFORE UPDATE", "calls", "OLD.linkedid IS NOT NEW.linkedid", [
+        # calls: each rollup only when what it counts by changed; sums of a group that stayed in place
+        trigger("rollup_call_in", "AFTER INSERT", "calls", counted("NEW.linkedid"), call_row("NEW", 1)),
+        trigger("rollup_call_in_legs", "AFTER INSERT", "calls",
+                f"{counted('NEW.linkedid')} AND (EXISTS (SELECT 1 FROM queue_legs WHERE linkedid = NEW.linkedid) "
+                "OR EXISTS (SELECT 1 FROM ring_attempts WHERE linkedid = NEW.linkedid))",
+                [*leg_rows(legs_of["NEW"], 1), *ring_rows(rings_of["NEW"], 1)]),
+        trigger("rollup_call_in_menu", "AFTER INSERT", "calls",
+                f"{counted('NEW.linkedid')} AND EXISTS (SELECT 1 FROM menu_sessions WHERE linkedid = NEW.linkedid)",
+                menu_row(rep_of["NEW"], -1)),
+        trigger("rollup_call_key", "BEFORE UPDATE", "calls", "OLD.linkedid IS NOT NEW.linkedid", [
             "SELECT RAISE(ABORT, 'calls.linkedid cannot change: the rollups count calls by it')"]),
-        _trigger("rollup_call_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {call_changed}",
-                 call_row("OLD", -1)),
-        _trigger("rollup_call_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {call_changed}",
-                 [call_max("OLD", "NEW"), *call_row("NEW", 1)]),
-        _trigger("rollup_call_legs_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {legs_changed}",
-                 leg_rows(legs_of["OLD"], -1)),
-        _trigger("rollup_call_legs_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {legs_changed}", [
+        trigger("rollup_call_group_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {group_moved}",
+                call_group("OLD", -1)),
+        trigger("rollup_call_group_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {group_moved}",
+                call_group("NEW", 1)),
+        trigger("rollup_call_group_sums", "AFTER UPDATE", "calls",
+                f"{counted('NEW.linkedid')} AND NOT {group_moved} AND {sums_changed}", [call_group_delta()]),
+        trigger("rollup_call_hour_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {hour_moved}",
+                call_hour("OLD", -1)),
+        trigger("rollup_call_hour_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {hour_moved}",
+                call_hour("NEW", 1)),
+        trigger("rollup_call_month_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {month_moved}",
+                call_month("OLD", -1)),
+        trigger("rollup_call_month_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {month_moved}",
+                call_month("NEW", 1)),
+        trigger("rollup_call_line_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {line_moved}",
+                call_line("OLD", -1)),
+        trigger("rollup_call_line_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {line_moved}",
+                [call_max("OLD", "NEW"), *call_line("NEW", 1)]),
+        trigger("rollup_call_legs_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {legs_changed}",
+                leg_queue_rows(legs_of["OLD"], -1)),
+        trigger("rollup_call_legs_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {legs_changed}", [
             queue_max_again(f"{moved} AND day = {day_of('OLD.started_at')} AND queue IN "
                             "(SELECT COALESCE(queue, '') FROM queue_legs WHERE linkedid = NEW.linkedid)"),
-            *leg_rows(legs_of["NEW"], 1)]),
-        _trigger("rollup_call_rings_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {moved}",
-                 ring_rows(rings_of["OLD"], -1)),
-        _trigger("rollup_call_rings_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {moved}",
-                 ring_rows(rings_of["NEW"], 1)),
-        _trigger("rollup_call_gone", "BEFORE DELETE", "calls", counted("OLD.linkedid"), [
+            *leg_queue_rows(legs_of["NEW"], 1)]),
+        trigger("rollup_call_answers_old", "BEFORE UPDATE", "calls", f"{counted('OLD.linkedid')} AND {moved}",
+                [*leg_operator_rows(legs_of["OLD"], -1), *ring_rows(rings_of["OLD"], -1)]),
+        trigger("rollup_call_answers_new", "AFTER UPDATE", "calls", f"{counted('NEW.linkedid')} AND {moved}",
+                [*leg_operator_rows(legs_of["NEW"], 1), *ring_rows(rings_of["NEW"], 1)]),
+        trigger("rollup_call_gone", "BEFORE DELETE", "calls", counted("OLD.linkedid"), [
             *call_row("OLD", -1), *leg_rows(legs_of["OLD"], -1), *ring_rows(rings_of["OLD"], -1)]),
-        _trigger("rollup_call_gone_after", "AFTER DELETE", "calls", counted("OLD.linkedid"), [
+        trigger("rollup_call_gone_after", "AFTER DELETE", "calls", counted("OLD.linkedid"), [
             call_max("OLD", None), queue_max_again(f"day = {day_of('OLD.started_at')}"),
             *menu_row(rep_of["OLD"], 1)]),
-        # queue legs
-        _trigger("rollup_leg_in", "AFTER INSERT", "queue_legs", counted("NEW.linkedid"),
-                 leg_rows(row_source("NEW", _LEG_FIELDS) + " l", 1)),
-        _trigger("rollup_leg_gone", "AFTER DELETE", "queue_legs", counted("OLD.linkedid"),
-                 [*leg_rows(row_source("OLD", _LEG_FIELDS) + " l", -1), leg_max("OLD")]),
-        _trigger("rollup_leg_old", "BEFORE UPDATE", "queue_legs", counted("OLD.linkedid"),
-                 leg_rows(row_source("OLD", _LEG_FIELDS) + " l", -1)),
-        _trigger("rollup_leg_old_max", "AFTER UPDATE", "queue_legs", counted("OLD.linkedid"), [leg_max("OLD")]),
-        _trigger("rollup_leg_new", "AFTER UPDATE", "queue_legs", counted("NEW.linkedid"),
-                 leg_rows(row_source("NEW", _LEG_FIELDS) + " l", 1)),
+        # queue legs: the queue's counts in place while the leg stays in its queue
+        trigger("rollup_leg_in", "AFTER INSERT", "queue_legs", counted("NEW.linkedid"), leg_rows(leg["NEW"], 1)),
+        trigger("rollup_leg_gone", "AFTER DELETE", "queue_legs", counted("OLD.linkedid"),
+                [*leg_rows(leg["OLD"], -1), leg_max("OLD")]),
+        trigger("rollup_leg_queue_old", "BEFORE UPDATE", "queue_legs", f"{counted('OLD.linkedid')} AND {leg_moved}",
+                leg_queue_rows(leg["OLD"], -1)),
+        trigger("rollup_leg_queue_max", "AFTER UPDATE", "queue_legs", f"{counted('OLD.linkedid')} AND {leg_moved}",
+                [leg_max("OLD")]),
+        trigger("rollup_leg_queue_new", "AFTER UPDATE", "queue_legs", f"{counted('NEW.linkedid')} AND {leg_moved}",
+                leg_queue_rows(leg["NEW"], 1)),
+        trigger("rollup_leg_queue_sums", "AFTER UPDATE", "queue_legs",
+                f"{counted('NEW.linkedid')} AND NOT {leg_moved} AND {leg_counts_changed}", leg_queue_delta()),
+        trigger("rollup_leg_answer_old", "BEFORE UPDATE", "queue_legs",
+                f"{counted('OLD.linkedid')} AND OLD.answered_at IS NOT NULL AND {answer_changed}",
+                leg_operator_rows(leg["OLD"], -1)),
+        trigger("rollup_leg_answer_new", "AFTER UPDATE", "queue_legs",
+                f"{counted('NEW.linkedid')} AND NEW.answered_at IS NOT NULL AND {answer_changed}",
+                leg_operator_rows(leg["NEW"], 1)),
         # ring attempts
-        _trigger("rollup_ring_in", "AFTER INSERT", "ring_attempts", counted("NEW.linkedid"),
-                 ring_rows(row_source("NEW", _RING_FIELDS) + " a", 1)),
-        _trigger("rollup_ring_gone", "AFTER DELETE", "ring_attempts", counted("OLD.linkedid"),
-                 ring_rows(row_source("OLD", _RING_FIELDS) + " a", -1)),
-        _trigger("rollup_ring_old", "BEFORE UPDATE", "ring_attempts", counted("OLD.linkedid"),
-                 ring_rows(row_source("OLD", _RING_FIELDS) + " a", -1)),
-        _trigger("rollup_ring_new", "AFTER UPDATE", "ring_attempts", counted("NEW.linkedid"),
-                 ring_rows(row_source("NEW", _RING_FIELDS) + " a", 1)),
+        trigger("rollup_ring_in", "AFTER INSERT", "ring_attempts", counted("NEW.linkedid"), ring_rows(ring["NEW"], 1)),
+        trigger("rollup_ring_gone", "AFTER DELETE", "ring_attempts", counted("OLD.linkedid"),
+                ring_rows(ring["OLD"], -1)),
+        trigger("rollup_ring_old", "BEFORE UPDATE", "ring_attempts", f"{counted('OLD.linkedid')} AND {ring_moved}",
+                ring_rows(ring["OLD"], -1)),
+        trigger("rollup_ring_new", "AFTER UPDATE", "ring_attempts", f"{counted('NEW.linkedid')} AND {ring_moved}",
+                ring_rows(ring["NEW"], 1)),
+        trigger("rollup_ring_sums", "AFTER UPDATE", "ring_attempts",
+                f"{counted('NEW.linkedid')} AND NOT {ring_moved} AND {changed(('result', 'ring_seconds'))}",
+                [ring_delta()]),
         # menu sessions
         *session_triggers("rollup_session_in", "AFTER INSERT", "NEW", 1),
         *session_triggers("rollup_session_gone", "AFTER DELETE", "OLD", -1),

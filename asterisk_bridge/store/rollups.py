@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from .. import localdays
 from ..utc import utc_iso
 from . import operator_days
-from .rollup_ddl import day_of, hour_of, micros
+from .rollup_sql import day_of, hour_of, micros
 
 #: calls per build transaction (a fraction of a second each, so the service's writes wait little)
 CHUNK = 20_000

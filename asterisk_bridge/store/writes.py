@@ -12,7 +12,8 @@ each step, so with one executemany row per step the writer thread kept taking th
 event loop. (An earlier INSERT ... SELECT FROM json_each did the same in one step but parsed every
 row's JSON once per column: about 50 us more writer CPU per menu session.)
 
-Calls: upsert by linkedid, legs and ring attempts replaced. A known age group / resolution is never
+Calls: upsert by linkedid; legs and ring attempts upserted by their keys (only when they changed)
+and those the record no longer has deleted. A known age group / resolution is never
 replaced by "unknown" / nothing: an operator's input may have reached the row before this write.
 
 Operators' sessions and pauses: upsert by (interface, queue, start): a session is written when it
@@ -79,12 +80,24 @@ _UPSERT_CALL = (
     ", node = COALESCE(excluded.node, calls.node)"
     ", updated_at = MAX(COALESCE(calls.updated_at, ''), COALESCE(excluded.updated_at, ''))"
 )
-_DELETE_LEGS = "DELETE FROM queue_legs WHERE linkedid = ?"
-_DELETE_ATTEMPTS = "DELETE FROM ring_attempts WHERE linkedid = ?"
-_INSERT_ATTEMPT = f"INSERT INTO ring_attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES ({', '.join('?' * len(ATTEMPT_COLUMNS))})"
-_INSERT_LEG = (
-    f"INSERT INTO queue_legs ({', '.join(LEG_COLUMNS)}) VALUES ({', '.join(':' + c for c in LEG_COLUMNS)})"
-)
+
+
+def _upsert_changed(table: str, columns: tuple[str, ...], key: int, named: bool = False) -> str:
+    """INSERT ... ON CONFLICT (the first ``key`` columns) DO UPDATE the others, only when one of
+    them differs: a row written again unchanged is left alone (no rollup trigger runs for it)."""
+    values = ", ".join(f":{c}" for c in columns) if named else ", ".join("?" * len(columns))
+    rest = columns[key:]
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT ({', '.join(columns[:key])}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in rest)
+            + " WHERE " + " OR ".join(f"{table}.{c} IS NOT excluded.{c}" for c in rest))
+
+
+_UPSERT_LEG = _upsert_changed("queue_legs", LEG_COLUMNS, 2, named=True)
+_DROP_LEGS_FROM = "DELETE FROM queue_legs WHERE linkedid = ? AND seq >= ?"
+_UPSERT_ATTEMPT = _upsert_changed("ring_attempts", ATTEMPT_COLUMNS, 3)
+_STORED_ATTEMPTS = "SELECT leg, seq FROM ring_attempts WHERE linkedid = ?"
+_DROP_ATTEMPT = "DELETE FROM ring_attempts WHERE linkedid = ? AND leg = ? AND seq = ?"
 _APPLY_INPUT = (
     "UPDATE calls SET age_group = COALESCE(?, age_group), resolution = COALESCE(?, resolution), "
     "updated_at = MAX(COALESCE(updated_at, ''), ?) WHERE linkedid = ?"
@@ -184,11 +197,17 @@ def _values_sql(table: str, columns: tuple[str, ...], rows: int, suffix: str) ->
 
 
 def _write_call(conn: sqlite3.Connection, rows: CallRows) -> None:
+    """The call, its legs and its rings as the record has them now: rows that did not change are
+    not touched, so a call written at every event costs the rollups only what changed."""
     conn.execute(_UPSERT_CALL, rows.call)
-    conn.execute(_DELETE_LEGS, (rows.linkedid,))
-    conn.executemany(_INSERT_LEG, rows.legs)
-    conn.execute(_DELETE_ATTEMPTS, (rows.linkedid,))
-    conn.executemany(_INSERT_ATTEMPT, rows.attempts)
+    conn.execute(_DROP_LEGS_FROM, (rows.linkedid, len(rows.legs)))
+    conn.executemany(_UPSERT_LEG, rows.legs)
+    wanted = {(a[1], a[2]) for a in rows.attempts}
+    stale = [(rows.linkedid, leg, seq) for leg, seq in conn.execute(_STORED_ATTEMPTS, (rows.linkedid,))
+             if (leg, seq) not in wanted]
+    if stale:
+        conn.executemany(_DROP_ATTEMPT, stale)
+    conn.executemany(_UPSERT_ATTEMPT, rows.attempts)
     kept = conn.execute(_KEPT_INPUTS, (rows.linkedid,)).fetchall()
     for at, age_group, resolution in kept:
         conn.execute(_APPLY_INPUT, (age_group, resolution, at, rows.linkedid))
