@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
+import time
 from collections.abc import Collection, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,3 +96,38 @@ def load_or_exit(config: str | None, sections: Collection[str] | None = None) ->
     except ConfigError as exc:
         click.echo(f"configuration is not valid: {exc}", err=True)
         sys.exit(2)
+
+
+def build_rollups(cfg: Config, *, err: bool, quiet_for: float = 0.0, signature: bool = False) -> None:
+    """Build the database's rollups for ``cfg`` when they do not serve it (``store/rollups.py``),
+    printing why and how far it got every 2 s (to stderr with ``err``); nothing is printed when
+    the work takes under ``quiet_for`` seconds. ``signature``: also rebuild after a tzdata update
+    (``store/rollups.py``; ``db migrate`` and ``run`` check it, the report checks the days it reads). A database that cannot be written is only noted:
+    the figures are then read from the call rows."""
+    from .report.build import rollup_settings
+    from .store import maintenance, rollups
+
+    began = time.monotonic()
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        click.echo(f"rollups: {line}", err=err)
+
+    def started(reason: str) -> None:
+        settings = rollup_settings(cfg)
+        said.append(f"building for {settings.timezone} (service level {settings.service_level_seconds:g} s, "
+                    f"short abandon {settings.short_abandon_seconds:g} s): {reason}")
+
+    def progress(where: rollups.Progress) -> None:
+        elapsed = time.monotonic() - began
+        if elapsed < quiet_for and where.done:
+            return
+        while said:
+            say(said.pop(0))
+        say(f"built from {where.describe()} in {elapsed:.1f} s" if where.done else f"{where.describe()}, {elapsed:.0f} s")
+
+    try:
+        maintenance.build_rollups(cfg.database.path, rollup_settings(cfg), started=started, progress=progress,
+                                  signature=signature)
+    except sqlite3.Error as exc:
+        click.echo(f"rollups: cannot build them ({exc}); the figures are read from the call rows", err=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import config_option, load_or_exit
+from .cli_options import build_rollups, config_option, load_or_exit
 from .store import maintenance
 
 log = logging.getLogger("asterisk_bridge.ops")
@@ -34,13 +34,14 @@ def db() -> None:
 @db.command("migrate")
 @config_option
 def db_migrate(config: str | None) -> None:
-    """Create the database or bring its schema up to date (the service also does this on start)."""
+    """Create the database or bring its schema up to date, and build its rollups (the service also does this on start)."""
     _, cfg = load_or_exit(config)
     try:
         applied = maintenance.migrate(cfg.database.path)
     except Exception as exc:  # noqa: BLE001 - any failure is a message, not a traceback
         _fail(f"cannot migrate {cfg.database.path}: {exc}")
     click.echo(f"{cfg.database.path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    build_rollups(cfg, err=False, signature=True)
 
 
 @db.command("check")

@@ -18,15 +18,18 @@ from .config import Config, ConfigError, load_config
 from .fastagi import FastAGIServer
 from .ivr import IVR
 from .mqtt import CallEvents, Gauges, MQTTPublisher
+from .report.build import rollup_settings
 from .report.schedule import SummaryScheduler
 from .report.period import local_date_of, local_day
-from .store import Store, maintenance
+from .store import Store, maintenance, rollups
 from .store.live_day import day_so_far
 from .web import BridgeMetrics, Console, WebServer, check_access
 
 log = logging.getLogger("asterisk_bridge.service")
 
 RETENTION_INTERVAL = 86400.0  # retention runs at start, then daily
+SETTLE_INTERVAL = 600.0  # operators' days are settled this often (a day is settled within this after midnight)
+ROLLUP_LOG_EVERY = 10.0  # seconds between progress lines while the rollups are built
 
 
 class Service:
@@ -108,6 +111,7 @@ class Service:
         privacy = self.config.privacy
         if privacy.hash_after_days is not None or privacy.drop_steps_after_days is not None:
             self._background.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        self._background.append(asyncio.create_task(self._rollup_loop(), name="rollups"))
         self._background.append(asyncio.create_task(self._status_loop(), name="status-file"))
         log.info(
             "asterisk-bridge node %s: FastAGI on %s:%s, %d line(s), database %s, event loop %s",
@@ -172,6 +176,45 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - retried tomorrow; never stops the service
                 log.warning("[privacy] retention failed (retried in 24 h): %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(RETENTION_INTERVAL)
+
+    async def _rollup_loop(self) -> None:
+        """Build the rollups when they do not serve this configuration (``store/rollups.py``), a
+        chunk at a time on the writer's thread between batches of records, logging how far it
+        got; then settle the operators' days as days end."""
+        try:
+            await self.build_rollups()
+        except Exception as exc:  # noqa: BLE001 - the figures come from the rows meanwhile; calls go on
+            log.error("rollups: build failed (%s: %s); the figures are read from the call rows until the next start",
+                      type(exc).__name__, exc)
+            return
+        while True:
+            try:
+                await self.store.maintain(lambda db: rollups.settle(db.conn, self.clock()))
+            except Exception as exc:  # noqa: BLE001 - tried again at the next interval
+                log.warning("rollups: operators' days not settled (%s: %s)", type(exc).__name__, exc)
+            await asyncio.sleep(SETTLE_INTERVAL)
+
+    async def build_rollups(self) -> None:
+        settings = rollup_settings(self.config)
+        state = await self.store.maintain(lambda db: rollups.read_state(db.conn))
+        reason = await asyncio.to_thread(rollups.why_build, state, settings)
+        if reason is None:
+            return
+        log.info("rollups: building for %s (service level %g s, short abandon %g s): %s; until they are built "
+                 "the figures are read from the call rows", settings.timezone, settings.service_level_seconds,
+                 settings.short_abandon_seconds, reason)
+        began = told = time.monotonic()
+        if reason != rollups.UNFINISHED:
+            await self.store.maintain(lambda db: rollups.reset(db.conn, settings, now=self.clock()))
+        while True:
+            where = await self.store.maintain(lambda db: rollups.step(db.conn, now=self.clock()))
+            elapsed = time.monotonic() - began
+            if where.done:
+                log.info("rollups: built from %s in %.1f s", where.describe(), elapsed)
+                return
+            if time.monotonic() - told >= ROLLUP_LOG_EVERY:
+                log.info("rollups: %s, %.0f s", where.describe(), elapsed)
+                told = time.monotonic()
 
     async def _status_loop(self) -> None:
         while True:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from asterisk_bridge.cli_options import config_option, load_or_exit
+from asterisk_bridge.cli_options import build_rollups, config_option, load_or_exit
 from asterisk_bridge.config import Config
 from asterisk_bridge.store import StoreError
 from asterisk_bridge.store.report_queries import recorded_lines
@@ -54,6 +54,7 @@ def stats(config: str | None, first: date, last: date, line: str | None, fmt: st
     if line is not None:
         _known_line(cfg, line)
     try:
+        build_rollups(cfg, err=True, quiet_for=2.0)
         figures = build_figures(cfg.database.path, cfg, first, last, line=line, context=False, notable=0)
         if fmt == "json":
             click.echo(stats_json(figures), nl=False)
@@ -78,6 +79,7 @@ def summary(config: str | None, day: date, out: Path | None, send: bool, force: 
         raise click.UsageError("--force only applies to --send (mail a day that was already sent)")
     _, cfg = load_or_exit(config)
     try:
+        build_rollups(cfg, err=True, quiet_for=2.0)
         if out is not None or not send or cfg.summary.out_dir:
             target = out or Path(cfg.summary.out_dir or ".")
             for path in write_summary_files(cfg, cfg.database.path, day, target):

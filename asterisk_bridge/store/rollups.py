@@ -35,6 +35,8 @@ from .rollup_sql import day_of, hour_of, micros
 CHUNK = 20_000
 #: operators per build transaction
 OPERATOR_CHUNK = 50
+#: why a build with the right settings goes on
+UNFINISHED = "a build was left unfinished"
 
 
 @contextmanager
@@ -165,39 +167,48 @@ class Progress:
 
 
 def step(conn: sqlite3.Connection, *, chunk: int = CHUNK, now: float | None = None) -> Progress:
-    """One transaction of the build; returns where it is (``done`` when there is nothing left)."""
-    state = read_state(conn)
-    if state is None or state.timezone is None:
-        raise ValueError("the rollups have no time zone yet: reset them first")
+    """One transaction of the build; returns where it is (``done`` when there is nothing left).
+    The state is read inside the transaction, so two processes building at once take turns."""
     with transaction(conn):
+        state = read_state(conn)
+        if state is None or state.timezone is None:
+            raise ValueError("the rollups have no time zone yet: reset them first")
+        total = state.calls_total or 0
         if state.calls_through is not None:
-            done = _calls_chunk(conn, state.calls_through, chunk)
-            return Progress("calls", done, state.calls_total or 0)
+            return Progress("calls", _calls_chunk(conn, state.calls_through, chunk), total)
         if not state.unlinked_done:
             _count_sessions(conn, "m.linkedid IS NULL", [])
             conn.execute("UPDATE rollup_state SET unlinked_done = 1 WHERE id = 1")
-            return Progress("menu", state.calls_done or 0, state.calls_total or 0)
+            return Progress("menu", state.calls_done or 0, total)
+        now = time.time() if now is None else now
         if state.operators_through is not None:
-            now = time.time() if now is None else now
             settled = _yesterday(state.timezone, now)
             interfaces = operator_days.interfaces_after(conn, state.operators_through, OPERATOR_CHUNK)
             operator_days.build(conn, interfaces, settled)
             conn.execute("UPDATE rollup_state SET operators_through = ?, operators_settled = ? WHERE id = 1",
                          [interfaces[-1] if interfaces else None, settled])
             if interfaces:
-                return Progress("operators", state.calls_done or 0, state.calls_total or 0)
-            conn.execute("UPDATE rollup_state SET build_finished_at = ? WHERE id = 1",
-                         [utc_iso(time.time() if now is None else now)])
-        return Progress("done", state.calls_done or 0, state.calls_total or 0)
+                return Progress("operators", state.calls_done or 0, total)
+            conn.execute("UPDATE rollup_state SET build_finished_at = ? WHERE id = 1", [utc_iso(now)])
+        return Progress("done", state.calls_done or 0, total)
+
+
+def why_build(state: RollupState | None, settings: RollupSettings, *, signature: bool = True) -> str | None:
+    """Why :func:`build` has work to do for ``settings`` (None: the rollups serve them)."""
+    reason = differs(state, settings, signature=signature)
+    if reason is None and state is not None and not state.built:
+        return UNFINISHED
+    return reason
 
 
 def build(conn: sqlite3.Connection, settings: RollupSettings, *, progress: Callable[[Progress], None] | None = None,
-          every: float = 2.0, now: Callable[[], float] = time.time, chunk: int = CHUNK) -> Progress | None:
-    """Bring the rollups to ``settings``: start over when they differ, then build to the end
-    (``progress`` is told where it is every ``every`` seconds and at the end). Returns the last
-    progress, or None when nothing had to be done."""
+          every: float = 2.0, now: Callable[[], float] = time.time, chunk: int = CHUNK,
+          signature: bool = True) -> Progress | None:
+    """Bring the rollups to ``settings``: start over when they differ (:func:`differs`), then build
+    to the end (``progress`` is told where it is every ``every`` seconds and at the end). Returns
+    the last progress, or None when there was nothing to do."""
     state = read_state(conn)
-    if differs(state, settings) is not None:
+    if differs(state, settings, signature=signature) is not None:
         reset(conn, settings, now=now())
     elif state is not None and state.built:
         return None
@@ -216,9 +227,14 @@ def _yesterday(tz_name: str, now: float) -> str:
     return (datetime.fromtimestamp(now, localdays.zone(tz_name)).date() - timedelta(days=1)).isoformat()
 
 
-def settle_through(tz_name: str, now: float) -> str:
-    """The last local day that has ended at ``now``."""
-    return _yesterday(tz_name, now)
+def settle(conn: sqlite3.Connection, now: float) -> int:
+    """Keep every operator's days through the last local day that has ended at ``now``
+    (``operator_days.settle``), in one transaction; returns the operator-days written."""
+    with transaction(conn):
+        state = read_state(conn)
+        if state is None or state.timezone is None:
+            return 0
+        return operator_days.settle(conn, _yesterday(state.timezone, now))
 
 
 # ------------------------------------------------------------------------------- one chunk
