@@ -20,7 +20,10 @@ the stream / CPU seconds of this process (all threads, so the store's writer thr
                               sessions and pauses), then flush
   client + tracker + Store    the production chain: AMIClient's protocol -> trackers -> store,
                               as CallFollower wires it (events neither tracker reads are left
-                              unparsed: AMIClient.event_filter)
+                              unparsed: AMIClient.event_filter; the store keeps its rollups, as in
+                              ``run``)
+  client + tracker + Store, no rollups   the same with the rollup triggers dropped: the writer
+                              before the rollups, so the difference is what keeping them costs
 Correctness is checked on every tracked run: one finished record per call, one ``calls`` row
 per call. Run ``python bench/ami_bench.py --help``.
 """
@@ -40,6 +43,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
@@ -50,6 +54,7 @@ from asterisk_bridge.calls.tracker import CallTracker  # noqa: E402
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, Ids, Operator, call_events  # noqa: E402
 from asterisk_bridge.pbxsim.ami_server import encode_message  # noqa: E402
 from asterisk_bridge.store import Store  # noqa: E402
+from rollup_setup import keep_rollups, without_rollups  # noqa: E402
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 CHUNK = 65536
@@ -195,10 +200,11 @@ def run_frames_tracker(data: bytes) -> tuple[int, _Tracked]:
     return n, tracked
 
 
-def _with_store(data: bytes, path: str, use_client: bool) -> tuple[int, _Tracked, int]:
+def _with_store(data: bytes, path: str, use_client: bool, rollups: bool = True) -> tuple[int, _Tracked, int]:
     async def go() -> tuple[int, _Tracked, int]:
         store = Store(path, node="pbx1")
         await store.open()
+        await (keep_rollups(store) if rollups else without_rollups(store))
         tracked = _Tracked(store)
         n = 0
         loop_turn = 0
@@ -236,7 +242,7 @@ def _with_store(data: bytes, path: str, use_client: bool) -> tuple[int, _Tracked
 
 VARIANTS = [
     "panoramisk AMIProtocol", "FrameParser", "client protocol", "FrameParser + tracker",
-    "FrameParser + tracker + Store", "client + tracker + Store",
+    "FrameParser + tracker + Store", "client + tracker + Store", "client + tracker + Store, no rollups",
 ]
 
 
@@ -256,9 +262,10 @@ def bench(calls: int, reps: int, verbose: bool = True) -> tuple[list[dict], dict
             for name in order:
                 tracked = None
                 rows = None
-                if name.endswith("Store"):
+                if "Store" in name:
                     path = os.path.join(tmp, f"{rep}-{len(cpu[name])}.db")
-                    n, tracked, rows = _with_store(data, path, use_client=name.startswith("client"))
+                    n, tracked, rows = _with_store(data, path, use_client=name.startswith("client"),
+                                                   rollups=not name.endswith("no rollups"))
                     seconds = tracked.cpu
                     for suffix in ("", "-wal", "-shm"):
                         Path(path + suffix).unlink(missing_ok=True)
@@ -273,7 +280,7 @@ def bench(calls: int, reps: int, verbose: bool = True) -> tuple[list[dict], dict
                     else:
                         n, tracked = run_frames_tracker(data)
                     seconds = time.process_time() - c0
-                expected = wanted if name == "client + tracker + Store" else events
+                expected = wanted if name.startswith("client + tracker + Store") else events
                 if n != expected:
                     errors[name] += 1
                     print(f"  {name}: {n} events parsed, expected {expected}", file=sys.stderr)

@@ -16,6 +16,11 @@ Variants (interleaved, order rotated per repetition, medians printed):
                        batches up to 200 per transaction (the bridge under heavy load)
   Store trickle        one ``submit_menu`` per event-loop turn, then ``flush``: batches stay
                        small, about one transaction per record (the bridge at normal load)
+  Store burst, no rollups   Store burst with the rollup triggers dropped: the writer before the
+                       rollups, so "Store burst" minus this is what keeping them costs per record
+The Store variants keep the rollups (built, as ``run`` keeps them); with no calls rows every
+session is a call of its own (AMI off), the rollups' heavier case. The raw variants have no
+rollup triggers: SQLite's floor.
 
 records/s is wall-clock; CPU us/record is this process's CPU (all threads) per record.
 Run ``python bench/store_bench.py --help``.
@@ -36,12 +41,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from asterisk_bridge.demo import demo_config  # noqa: E402
 from asterisk_bridge.menu import NO_KEY, Done, MenuFlow, Pressed  # noqa: E402
 from asterisk_bridge.menu import MenuRecord  # noqa: E402
 from asterisk_bridge.store import Store  # noqa: E402
 from asterisk_bridge.store.rows import session_row, step_rows  # noqa: E402
+from rollup_setup import keep_rollups, without_rollups  # noqa: E402
 
 BATCH = 200
 
@@ -75,15 +82,16 @@ def build_records(n: int) -> list[MenuRecord]:
     return records
 
 
-async def _fresh_store(path: str) -> Store:
+async def _fresh_store(path: str, rollups: bool = True) -> Store:
     store = Store(path)
     await store.open()
+    await (keep_rollups(store) if rollups else without_rollups(store))
     return store
 
 
 def _schema(path: str) -> None:
     async def make() -> None:
-        store = await _fresh_store(path)
+        store = await _fresh_store(path, rollups=False)
         await store.close()
 
     asyncio.run(make())
@@ -122,9 +130,9 @@ def run_raw(path: str, records: list[MenuRecord], build_in_loop: bool) -> tuple[
     return w1 - w0, c1 - c0
 
 
-def run_store(path: str, records: list[MenuRecord], trickle: bool) -> tuple[float, float]:
+def run_store(path: str, records: list[MenuRecord], trickle: bool, rollups: bool = True) -> tuple[float, float]:
     async def go() -> tuple[float, float]:
-        store = await _fresh_store(path)
+        store = await _fresh_store(path, rollups)
         try:
             w0, c0 = time.perf_counter(), time.process_time()
             if trickle:
@@ -154,6 +162,7 @@ VARIANTS = {
     "raw + row building": lambda p, r: run_raw(p, r, build_in_loop=True),
     "Store burst": lambda p, r: run_store(p, r, trickle=False),
     "Store trickle": lambda p, r: run_store(p, r, trickle=True),
+    "Store burst, no rollups": lambda p, r: run_store(p, r, trickle=False, rollups=False),
 }
 
 
