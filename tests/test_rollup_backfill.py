@@ -1,6 +1,7 @@
 """Backfill: a database made by the schema before the rollups (migrations up to m007) is migrated
 and its rollups built from its rows; a build killed mid-way (SIGKILL inside a chunk's transaction)
-goes on at the next start and ends with the same rollups as a build never interrupted.
+goes on at the next start and ends with the same rollups as a build never interrupted; ``run``
+builds them on its writer thread and logs why and how far.
 
 The rows are the random contact center of ``test_rollups.py`` (calls written as they progress,
 menu sessions AMI never saw, operators' sessions and pauses), copied into the older schema.
@@ -8,6 +9,8 @@ menu sessions AMI never saw, operators' sessions and pauses), copied into the ol
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import shutil
 import signal
@@ -21,11 +24,13 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlite_utils import Database
 
+from test_cli import write_config
 from test_rollups import ZONES, Scenario, apply, compare, config_text
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.config import load_config
 from asterisk_bridge.report.build import build_figures
+from asterisk_bridge.service import Service
 from asterisk_bridge.store import maintenance, rollups
 from asterisk_bridge.store.schema import applied_migrations, apply_migrations, migrations
 
@@ -154,3 +159,23 @@ def test_a_build_killed_mid_way_goes_on_at_the_next_start(tmp_path):
     cfg_path = tmp_path / "asterisk-bridge.toml"
     cfg_path.write_text(config_text(db, TZ), encoding="utf-8")
     compare(db, cfg_path, _periods(scenario), now=scenario.end + 86400)
+
+
+async def test_run_builds_the_rollups_on_the_writer_thread_and_logs_it(tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv("ASTERISK_BRIDGE_CONFIG", raising=False)
+    rows, _ = _rows_db(tmp_path)
+    older = _older_db(tmp_path, rows)
+    cfg = load_config(write_config(tmp_path, port=0))
+    shutil.move(older, cfg.database.path)
+    calls = sqlite3.connect(cfg.database.path).execute("SELECT count(*) FROM calls").fetchone()[0]
+    caplog.set_level(logging.INFO, logger="asterisk_bridge.service")
+    async with Service(cfg) as service:
+        for _ in range(300):
+            state = await service.store.maintain(lambda db: rollups.read_state(db.conn))
+            if state is not None and state.built:
+                break
+            await asyncio.sleep(0.05)
+    assert state is not None and state.built and state.timezone == cfg.timezone
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rollups:")]
+    assert said[0].startswith(f"rollups: building for {cfg.timezone} ") and "the rollups were never built" in said[0]
+    assert said[-1].startswith(f"rollups: built from {calls:,} of {calls:,} calls (100 %) in ")
