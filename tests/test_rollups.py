@@ -34,6 +34,9 @@ from asterisk_bridge.menu.record import MenuRecord
 from asterisk_bridge.report.build import build_figures, rollup_settings
 from asterisk_bridge.store import maintenance, operator_days, rollups
 from asterisk_bridge.store import rollup_queries as ru
+from asterisk_bridge.store.report_queries import CALL_BUCKET_SQL, MENU_BUCKET_SQL, MENU_BUCKETS
+from asterisk_bridge.store.rollup_queries import call_windows
+from asterisk_bridge.store.call_search import CallFilter, search_calls
 from asterisk_bridge.store.operator_rows import OperatorRow
 from asterisk_bridge.store.rows import CALL_COLUMNS, CallRows, OperatorInputRow
 from asterisk_bridge.store.schema import apply_migrations
@@ -277,3 +280,51 @@ def test_rollups_equal_the_row_figures(tmp_path, tz):
     assert figures["total"]["counts"]["offered"] > 50 and figures["source"] == "mixed"
     assert len(figures["operators"]) == 3 and any(q["offered"] for q in figures["queues"])
     conn.close()
+
+
+def _all_pages(db: Path, f: CallFilter) -> list[tuple[str, str]]:
+    found, before = [], None
+    while True:
+        page, before = search_calls(db, f, before=before, limit=4)
+        found += [(r["started_at"], r["id"]) for r in page]
+        if before is None:
+            return found
+
+
+def test_the_call_search_reads_only_the_days_the_rollups_say_have_matches(tmp_path):
+    tz = "America/New_York"
+    scenario = Scenario(random.Random("search"), tz, ZONES[tz])
+    linked = scenario.calls(120)
+    scenario.sessions([*linked[:40], "gap.1", "gap.1", "gap.2", None, None])
+    db = tmp_path / "calls.db"
+    conn = sqlite3.connect(db)
+    apply_migrations(Database(conn))
+    apply(conn, scenario.ordered())
+    plain = tmp_path / "plain.db"
+    conn.execute("VACUUM INTO ?", [str(plain)])  # rollups never built: every day is read
+    rollups.build(conn, rollups.RollupSettings(tz, 20, 5.0))
+    conn.close()
+
+    start, end = utc_iso(scenario.start - 70 * 86400), utc_iso(scenario.end)
+    filters = [CallFilter(start, end, line=line, bucket=bucket, queue=queue)
+               for line in ("122", "117", None) for bucket in ("abandoned_queue", "answered", "in_progress",
+                                                               "unanswered", "abandoned_menu", "no_ami", None)
+               for queue in ("q-housing", None)]
+    filters.append(CallFilter(utc_iso(scenario.start + 86400), utc_iso(scenario.start + 1.5 * 86400), line="122"))
+    for f in filters:
+        assert _all_pages(db, f) == _all_pages(plain, f), f
+    rare = CallFilter(start, end, line="117", bucket="answered")
+    with sqlite3.connect(db) as conn:
+        windows = call_windows(conn, start, end, [("line", "117")], (CALL_BUCKET_SQL, "answered"))
+    listed = _all_pages(db, rare)
+    assert windows is not None and listed and len(windows) < 20  # of 77 days
+    assert all(any(a <= at < b for a, b in windows) for at, _ in listed)
+    with sqlite3.connect(db) as conn:  # the period leaves the rollups' calendar: they cannot say
+        assert call_windows(conn, "1989-06-01T00:00:00.000Z", end, [("line", "117")], None) is None
+
+
+def test_menu_buckets_name_every_bucket_a_menu_session_can_have():
+    conn = sqlite3.connect(":memory:")
+    for result in ("topic", "operator", "selfservice", "timeout", "hangup", "error", "anything", None):
+        bucket = conn.execute(f"SELECT {MENU_BUCKET_SQL} FROM (SELECT ? AS result)", [result]).fetchone()[0]
+        assert bucket in MENU_BUCKETS, result

@@ -6,6 +6,13 @@ AMI never saw (with AMI off, that is every call), filtered and paged by a keyset
 walks its ``started_at`` index backwards and stops at the page size; the menu-only half is only
 read within the time window the calls half's page covers, so a long period with few AMI gaps
 does not scan every session of it.
+
+A search by line, topic, queue or outcome over a long period asks the rollups first
+(``rollup_queries.call_windows``: the per-day counts of ``rollup_calls``) which days hold a call
+that matches, and reads the rows of those days only: a rare line and outcome over five months
+reads a few days, not the period. The rows still decide what is listed; the rollups only say
+where to look (when they cannot say, every day is read). The menu-only half is left out when the
+outcome asked for is one a menu session never has (``MENU_BUCKETS``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .queries import DatabaseLike, reading
-from .report_queries import CALL_BUCKET_SQL, MENU_BUCKET_SQL, has_calls
+from .report_queries import CALL_BUCKET_SQL, MENU_BUCKET_SQL, MENU_BUCKETS, has_calls
+from .rollup_queries import call_windows
 from .schema import CALLER_TAIL as TAIL
 
 #: Columns every listed call has (menu-only calls fill the AMI ones with NULL).
@@ -101,11 +109,16 @@ def search_calls(db: DatabaseLike, f: CallFilter, *, before: Cursor | None = Non
         window_start = f.start_utc
         with_calls = has_calls(database)
         if with_calls:
-            called = _page(conn, _CALL_SELECT, "", f, before, limit, menu=False)
+            called: list[dict[str, Any]] = []
+            for start, end in _call_windows(conn, f):
+                called += _page(conn, _CALL_SELECT, "", f, before, limit - len(called), menu=False,
+                                window=(start, end))
+                if len(called) > limit:
+                    break
             if len(called) > limit:
                 window_start = called[limit]["started_at"]
             rows += called
-        if f.operator is None:  # menu sessions have no operator
+        if f.operator is None and (f.bucket is None or f.bucket in MENU_BUCKETS):  # a menu session has neither
             only = f" AND {_MENU_ONLY}" if with_calls else ""
             rows += _page(conn, _MENU_SELECT, only, f, before, limit, menu=True, window_start=window_start)
     rows.sort(key=lambda r: (r["started_at"], r["id"]), reverse=True)
@@ -114,11 +127,25 @@ def search_calls(db: DatabaseLike, f: CallFilter, *, before: Cursor | None = Non
     return page, Cursor(page[-1]["started_at"], page[-1]["id"]) if more and page else None
 
 
+def _call_windows(conn: sqlite3.Connection, f: CallFilter) -> list[tuple[str, str]]:
+    """The parts of the period whose ``calls`` rows may match ``f``, newest first."""
+    equal = [(column, value) for column, value in (("line", f.line), ("topic", f.topic), ("queue", f.queue))
+             if value is not None]
+    if equal or f.bucket is not None:
+        windows = call_windows(conn, f.start_utc, f.end_utc, equal,
+                               None if f.bucket is None else (CALL_BUCKET_SQL, f.bucket))
+        if windows is not None:
+            return windows
+    return [(f.start_utc, f.end_utc)]
+
+
 def _page(conn: sqlite3.Connection, select: str, extra: str, f: CallFilter, before: Cursor | None, limit: int,
-          *, menu: bool, window_start: str | None = None) -> list[dict[str, Any]]:
+          *, menu: bool, window_start: str | None = None,
+          window: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """Up to ``limit + 1`` rows of ``f`` (within ``window`` of its period when given), newest first."""
     p = "m." if menu else ""
     clauses = [f"{p}started_at >= ?", f"{p}started_at < ?"]
-    params: list[Any] = [window_start or f.start_utc, f.end_utc]
+    params: list[Any] = list(window) if window else [window_start or f.start_utc, f.end_utc]
     for column, value in (("line", f.line), ("topic", f.topic), ("queue", f.queue)):
         if value is not None:
             clauses.append(f"{p}{column} = ?")

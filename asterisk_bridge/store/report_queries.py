@@ -43,6 +43,8 @@ CALL_BUCKET_SQL = f"""CASE
     ELSE 'failed' END"""
 MENU_BUCKET_SQL = """CASE result
     WHEN 'hangup' THEN 'abandoned_menu' WHEN 'selfservice' THEN 'selfservice' ELSE 'no_ami' END"""
+#: every value MENU_BUCKET_SQL gives
+MENU_BUCKETS = ("abandoned_menu", "selfservice", "no_ami")
 
 # The session that stands for its call: none of the call's other sessions began before it; ``m``
 # is menu_sessions.

@@ -225,3 +225,36 @@ def operator_times(conn: sqlite3.Connection, first: date, last: date, *, now: fl
 
 def _after(conn: sqlite3.Connection, day: str) -> str | None:
     return conn.execute("SELECT MIN(day) FROM rollup_calendar WHERE day > ?", [day]).fetchone()[0]
+
+
+def call_windows(conn: sqlite3.Connection, start_utc: str, end_utc: str, equal: Sequence[tuple[str, str]],
+                 bucket: tuple[str, str] | None) -> list[tuple[str, str]] | None:
+    """The parts of ``[start_utc, end_utc)`` (newest first, each within one local day of the
+    rollups' zone) where ``calls`` has rows with the values ``equal`` (column, value: line, topic
+    or queue) and, with ``bucket`` (its SQL over ``outcome``, the value), in that outcome bucket.
+    None when the rollups cannot say (not built, or the period leaves their calendar): then every
+    row of the period must be read. Any zone serves: a day's UTC bounds are the calendar's."""
+    state = read_state(conn)
+    if state is None or not state.built:
+        return None
+    covered = conn.execute("SELECT MIN(start_utc) <= ? AND MAX(end_utc) >= ? FROM rollup_calendar",
+                           [start_utc, end_utc]).fetchone()[0]
+    if not covered:
+        return None
+    clauses = ["g.source = 'call'"]
+    params: list[Any] = [start_utc, end_utc, start_utc]  # the day holding start_utc, then to end_utc
+    for column, value in equal:
+        clauses.append(f"g.{column} = ?")
+        params.append(value)
+    if bucket is not None:
+        clauses.append(f"({bucket[0]}) = ?")
+        params.append(bucket[1])
+    rows = conn.execute(
+        f"""SELECT k.start_utc, k.end_utc FROM rollup_calendar k
+            WHERE k.start_utc >= COALESCE((SELECT MAX(start_utc) FROM rollup_calendar WHERE start_utc <= ?), '')
+              AND k.start_utc < ? AND k.end_utc > ? AND EXISTS (
+                SELECT 1 FROM (SELECT source, line, topic, queue, NULLIF(outcome, '') AS outcome FROM rollup_calls
+                               WHERE day = k.day) g
+                WHERE {' AND '.join(clauses)})
+            ORDER BY k.start_utc DESC""", params).fetchall()
+    return [(max(start, start_utc), min(end, end_utc)) for start, end in rows]
