@@ -38,7 +38,7 @@ def serves(conn: sqlite3.Connection, settings: RollupSettings, first: date, last
     if hours:
         start, end = kept[0][1], kept[-1][2]
         stored = conn.execute("SELECT since_utc, offset_seconds FROM rollup_zone ORDER BY since_utc").fetchall()
-        wanted = localdays.offsets(settings.timezone)
+        wanted = localdays.offsets(settings.timezone, first, last)  # the changes around the period only
         return _within(stored, start, end) == _within(list(wanted), start, end)
     return True
 
