@@ -4,7 +4,8 @@
 Every ratio is against a baseline measured in the same run: the bare stdlib FastAGI server (on
 asyncio's default loop, and on uvloop), panoramisk's bare AMI parsing, raw sqlite3 executemany;
 see each bench's --help for the method. Then the figures without a baseline, each against its
-target: the report timings (bench/report_bench.py, small database), the web console's page times
+target: the report timings (bench/report_bench.py, small database: the rollups' backfill, then the
+summary and stats from the rollups against the rows), the web console's page times
 (bench/web_bench.py, against its stylesheet from the same server), 1,000 paced sessions open at
 100 new calls a second (bench/scale_bench.py: p99 turnaround and the RSS at 1,000 open calls), the
 RSS over many sessions (bench/rss_bench.py) and the highest sustained new-call rate found with
@@ -56,33 +57,40 @@ def machine() -> str:
             f"{uv}, {platform.system()} {platform.release()}")
 
 
-def report_timings(calls: int) -> dict:
-    """bench/report_bench.py's figures for one generated database of ``calls`` calls (ms)."""
+def report_timings(calls: int, keep: Path | None) -> dict:
+    """bench/report_bench.py's figures for one generated database of ``calls`` calls (kept in
+    ``keep`` and reused when given): the backfill (s), then ms from the rollups and the rows."""
     import shutil
     import tempfile
-    from datetime import date
 
-    from asterisk_bridge.config import load_config
-    from asterisk_bridge.report.build import build_figures
-    from asterisk_bridge.report.render import render_summary
-
-    sys.path.insert(0, str(report_bench.CONFIG.parent))
-    from report_fixture import write_config
-
-    work = Path(tempfile.mkdtemp(prefix="report-bench-"))
+    work = keep or Path(tempfile.mkdtemp(prefix="report-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        path = work / "calls.db"
-        report_bench.fill(path, calls)
-        cfg = load_config(write_config(work, path))
-        day = date(2025, 3, 12)
-        summary = report_bench.timed(lambda: build_figures(path, cfg, day, day))
-        figures = build_figures(path, cfg, day, day)
-        render = report_bench.timed(lambda: render_summary(figures, cfg))[1]
-        stats = report_bench.timed(lambda: build_figures(path, cfg, date(2025, 1, 1), date(2025, 5, 31),
-                                                         context=False, notable=0))
+        path, _ = report_bench.database(work, calls)
+        cfg_path, cfg = report_bench.config(work, path)
+        backfill = report_bench.backfill(path, cfg)
+        out = report_bench.measure(path, cfg_path, cfg)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return {"summary": summary, "render": render, "stats": stats}
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return {**out, "backfill": backfill}
+
+
+def _rollup_cost(ami_rows: list[dict], ami_info: dict, store_rows: list[dict]) -> str:
+    """What keeping the rollups costs the writer, from the with/without variants of the same run."""
+    ami = {r["variant"]: r for r in ami_rows}
+    store = {r["variant"]: r for r in store_rows}
+    parts = []
+    kept, bare = ami.get("client + tracker + Store"), ami.get("client + tracker + Store, no rollups")
+    if kept and bare:
+        per_call = (kept["us_per_event"] - bare["us_per_event"]) * ami_info["events"] / ami_info["calls"]
+        parts.append(f"AMI chain {per_call:,.0f} us CPU per call ({kept['events_per_s'] / bare['events_per_s']:.2f}x "
+                     "the events/s without)")
+    kept, bare = store.get("Store burst"), store.get("Store burst, no rollups")
+    if kept and bare:
+        parts.append(f"menu records {kept['cpu_us'] - bare['cpu_us']:,.0f} us CPU per record "
+                     f"({kept['records_per_s'] / bare['records_per_s']:.2f}x the records/s without)")
+    return "; ".join(parts)
 
 
 def main(argv=None) -> None:
@@ -96,6 +104,8 @@ def main(argv=None) -> None:
     p.add_argument("--report-calls", type=int, default=100000, help="calls in the report bench's database (0: skip)")
     p.add_argument("--web-calls", type=int, default=100000, help="calls in the web bench's database (0: skip)")
     p.add_argument("--web-requests", type=int, default=10, help="timed requests per page of the web bench")
+    p.add_argument("--keep", type=Path, help="directory to keep (and reuse) the report and web databases in "
+                   "(make bench: ~/.cache/asterisk-bridge-bench)")
     p.add_argument("--target-seconds", type=float, default=60.0,
                    help="measured seconds of the paced run, 1,000 open at 100 new calls/s (0: skip)")
     p.add_argument("--target-rate", type=float, default=100.0, help="new calls a second of the paced run")
@@ -124,11 +134,11 @@ def main(argv=None) -> None:
     report = None
     if args.report_calls:
         print("Report ...", file=sys.stderr)
-        report = report_timings(args.report_calls)
+        report = report_timings(args.report_calls, args.keep)
     web = None
     if args.web_calls:
         print("Web console ...", file=sys.stderr)
-        web = web_bench.bench(args.web_calls, args.web_requests)[0]
+        web = web_bench.bench(args.web_calls, args.web_requests, args.keep)[0]
     scale_target = None
     if args.target_seconds:
         print("Paced: 1,000 open, 100 new calls/s ...", file=sys.stderr)
@@ -182,12 +192,25 @@ def main(argv=None) -> None:
         lines.append(f"| Store ({args.store_records:,} records, {r['steps']} steps each, `python bench/store_bench.py`) "
                      f"| menu records | {r['variant']} | {r['records_per_s']:,.0f} records/s{target}, "
                      f"{r['cpu_us']:,.0f} us CPU/record | {ratio} | | {r['errors']} |")
+    cost = _rollup_cost(ami_rows, ami_info, store_rows)
+    if cost:
+        lines.append(f"| Rollups' write cost (same runs) | kept in the writer's transaction | with - without their "
+                     f"triggers | {cost} | | | 0 |")
     if report is not None:
-        for case, (first, warm) in (("daily summary", report["summary"]), ("stats, 5 months", report["stats"])):
-            lines.append(f"| Report ({args.report_calls:,} calls) | {case} | build_figures | "
-                         f"{first:,.1f} ms first, {warm:,.1f} ms warm | | | 0 |")
-        lines.append(f"| Report ({args.report_calls:,} calls) | daily summary | render | "
-                     f"{report['render']:,.1f} ms warm | | | 0 |")
+        title = f"Report ({args.report_calls:,} calls, `python bench/report_bench.py --sizes {args.report_calls}`)"
+        took = report["backfill"]
+        lines.append(f"| {title} | backfill of an existing database | rollups.build (as db migrate) | {took:,.1f} s "
+                     f"(target <= 300 s: {'met' if took <= 300 else 'NOT met'}) | | | 0 |")
+        for name, case, target in (("summary", "daily summary", report_bench.SUMMARY_TARGET_MS),
+                                   ("stats", "stats, 5 months", report_bench.STATS_TARGET_MS)):
+            (first, warm), (rows_first, rows_warm) = report[name], report[name + "_rows"]
+            verdict = "met" if max(first, warm) <= target else "NOT met"
+            lines.append(f"| {title} | {case} | build_figures from the rollups | {first:,.1f} ms first (new process), "
+                         f"{warm:,.1f} ms warm (target <= {target:g} ms: {verdict}) | {rows_warm / warm:,.0f}x faster "
+                         f"than the rows | | {0 if report['same'] else 1} |")
+            lines.append(f"| {title} | {case} | build_figures from the rows (baseline) | {rows_first:,.1f} ms first, "
+                         f"{rows_warm:,.1f} ms warm | 1.00 | | 0 |")
+        lines.append(f"| {title} | daily summary | render | {report['render']:,.1f} ms warm | | | 0 |")
     for r in web or ():
         target = "" if r is web[0] else (" (target 100 ms: met)" if r["p95"] <= web_bench.TARGET_MS
                                          else " (target 100 ms: NOT met)")
