@@ -101,7 +101,7 @@ def load_or_exit(config: str | None, sections: Collection[str] | None = None) ->
 def build_rollups(cfg: Config, *, err: bool, quiet_for: float = 0.0, signature: bool = False) -> None:
     """Build the database's rollups for ``cfg`` when they do not serve it (``store/rollups.py``),
     printing why and how far it got every 2 s (to stderr with ``err``); nothing is printed when
-    the work takes under ``quiet_for`` seconds. ``signature``: also rebuild after a tzdata update
+    the work takes under ``quiet_for`` seconds, or there were no calls. ``signature``: also rebuild after a tzdata update
     (``store/rollups.py``; ``db migrate`` and ``run`` check it, the report checks the days it reads). A database that cannot be written is only noted:
     the figures are then read from the call rows."""
     from .report.build import rollup_settings
@@ -120,7 +120,7 @@ def build_rollups(cfg: Config, *, err: bool, quiet_for: float = 0.0, signature: 
 
     def progress(where: rollups.Progress) -> None:
         elapsed = time.monotonic() - began
-        if elapsed < quiet_for and where.done:
+        if where.done and (elapsed < quiet_for or not where.calls_total):  # nothing worth saying
             return
         while said:
             say(said.pop(0))

@@ -200,15 +200,21 @@ class Service:
         reason = await asyncio.to_thread(rollups.why_build, state, settings)
         if reason is None:
             return
-        log.info("rollups: building for %s (service level %g s, short abandon %g s): %s; until they are built "
-                 "the figures are read from the call rows", settings.timezone, settings.service_level_seconds,
-                 settings.short_abandon_seconds, reason)
         began = told = time.monotonic()
+        said = False
         if reason != rollups.UNFINISHED:
             await self.store.maintain(lambda db: rollups.reset(db.conn, settings, now=self.clock()))
         while True:
             where = await self.store.maintain(lambda db: rollups.step(db.conn, now=self.clock()))
             elapsed = time.monotonic() - began
+            if where.done and not said and not where.calls_total:
+                log.debug("rollups: built for %s (a database without calls)", settings.timezone)
+                return
+            if not said:  # said once there is something to build
+                log.info("rollups: building for %s (service level %g s, short abandon %g s): %s; until they are "
+                         "built the figures are read from the call rows", settings.timezone,
+                         settings.service_level_seconds, settings.short_abandon_seconds, reason)
+                said = True
             if where.done:
                 log.info("rollups: built from %s in %.1f s", where.describe(), elapsed)
                 return
