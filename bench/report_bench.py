@@ -83,9 +83,11 @@ def fill(path: Path, calls: int) -> None:
 
 
 def database(workdir: Path, size: int) -> tuple[Path, float]:
-    """``workdir/calls-SIZE.db``, generated when missing; the seconds that took (0: reused)."""
+    """``workdir/calls-SIZE.db``, generated when missing (brought to the current schema when
+    reused); the seconds the generation took (0: reused)."""
     path = workdir / f"calls-{size}.db"
     if path.exists():
+        maintenance.migrate(path)
         return path, 0.0
     t0 = time.perf_counter()
     fill(path, size)
@@ -174,8 +176,8 @@ def measure(path: Path, cfg_path: Path, cfg: Config, *, rows_baseline: bool = Tr
     return out
 
 
-def verdict(value: float, target: float) -> str:
-    return f"target {target:g}: {'met' if value <= target else 'NOT met'}"
+def verdict(value: float, target: float, unit: str) -> str:
+    return f"target {target:g} {unit}: {'met' if value <= target else 'NOT met'}"
 
 
 def main() -> None:
@@ -193,7 +195,7 @@ def main() -> None:
         took = backfill(path, cfg, again=not args.no_backfill)
         m = measure(path, cfg_path, cfg, rows_baseline=not args.no_rows)
         print(f"\n{size:,} calls" + (f" (generated in {fill_s:.0f} s)" if fill_s else "") +
-              (f"; backfill {took:.1f} s ({verdict(took, BACKFILL_TARGET_S)} s)" if took is not None else ""))
+              (f"; backfill {took:.1f} s ({verdict(took, BACKFILL_TARGET_S, 's')})" if took is not None else ""))
         print(f"{'figure':<28} {'rollups first / warm ms':>24} {'rows first / warm ms':>22} {'ratio (warm)':>12}")
         for name, label, target in (("summary", "daily summary", SUMMARY_TARGET_MS),
                                     ("stats", "stats, 5 months", STATS_TARGET_MS)):
@@ -202,7 +204,7 @@ def main() -> None:
             base = f"{rows[0]:>10,.1f} / {rows[1]:>9,.1f}" if rows else f"{'-':>22}"
             ratio = f"{rows[1] / warm:>10,.0f}x" if rows else ""
             print(f"{label:<28} {first:>11,.1f} / {warm:>10,.1f} {base} {ratio}  "
-                  f"{verdict(max(first, warm), target)} ms")
+                  f"{verdict(max(first, warm), target, 'ms')}")
         print(f"{'summary render':<28} {m['render']:>24,.1f}")
         if m["same"] is not None:
             print("five-month figures from the rollups equal those from the rows: " + ("yes" if m["same"] else "NO"))
