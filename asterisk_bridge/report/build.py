@@ -84,8 +84,8 @@ def build_figures(
     from the rollups wherever they serve (``sources.py``); ``rows``: from the rows only (the
     slower path, for comparison).
     """
-    now = time.time() if now is None else now
-    with reading(db_path) as db:
+    with reading(db_path) as db:  # "now" once the database is open: opening it parses the rollups' triggers
+        now = time.time() if now is None else now
         source = (RowSource if rows else RollupSource)(db, rollup_settings(config))
         return _figures(source, config, first, last, line=line, context=context, now=now, notable=notable)
 

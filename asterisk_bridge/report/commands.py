@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def _fail(message: str, code: int = 1) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 def stats(config: str | None, first: date, last: date, line: str | None, fmt: str) -> None:
     """Figures for any period of local days: per line and in total (JSON keys: see README)."""
+    now = time.time()  # what is still open counts up to when the command was given, a build before it aside
     if last < first:
         raise click.BadParameter(f"{last.isoformat()} is before --from {first.isoformat()}", param_hint="'--to'")
     _, cfg = load_or_exit(config)
@@ -55,7 +57,7 @@ def stats(config: str | None, first: date, last: date, line: str | None, fmt: st
         _known_line(cfg, line)
     try:
         build_rollups(cfg, err=True, quiet_for=2.0)
-        figures = build_figures(cfg.database.path, cfg, first, last, line=line, context=False, notable=0)
+        figures = build_figures(cfg.database.path, cfg, first, last, line=line, context=False, notable=0, now=now)
         if fmt == "json":
             click.echo(stats_json(figures), nl=False)
         elif fmt == "csv":

@@ -109,14 +109,17 @@ def build_rollups(path: str | PathLike[str], settings: rollups.RollupSettings, *
     (``started`` is told why first); None when there was nothing to do. Safe while the service
     writes: each chunk is its own short transaction. ``signature``: also check the zone's tzdata
     (about 0.2 s; the report checks the days it reads anyway)."""
-    conn = sqlite3.connect(str(_existing(path)), timeout=30.0)
+    conn = _open(path, read_only=True)  # the common case, nothing to do, writes nothing
     try:
-        conn.execute("PRAGMA foreign_keys = ON")
         reason = rollups.why_build(rollups.read_state(conn), settings, signature=signature)
-        if reason is None:
-            return None
-        if started is not None:
-            started(reason)
+    finally:
+        conn.close()
+    if reason is None:
+        return None
+    if started is not None:
+        started(reason)
+    conn = _open(path)
+    try:
         return rollups.build(conn, settings, progress=progress, signature=signature)
     finally:
         conn.close()
