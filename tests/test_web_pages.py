@@ -26,8 +26,11 @@ FULL_NUMBER = "79161234567"  # every call of the report fixture comes from it
 # -- figures ---------------------------------------------------------------------------------------
 
 
-async def test_stats_downloads_are_byte_for_byte_what_the_stats_command_prints(tmp_path):
-    # the console's clock is the command's: an operator still logged in counts up to "now"
+async def test_stats_downloads_are_byte_for_byte_what_the_stats_command_prints(tmp_path, monkeypatch):
+    # the console's clock is the command's: an operator still logged in counts up to "now", the
+    # same instant for both (a request and the command a few ms later could straddle 0.1 s)
+    frozen = time.time()
+    monkeypatch.setattr(time, "time", lambda: frozen)
     console = make_console(tmp_path, clock=time.time)
     config_path = tmp_path / "asterisk-bridge.toml"
     runner = CliRunner()
