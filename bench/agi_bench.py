@@ -221,6 +221,12 @@ def serve_bridge(kind: str, db_dir: str, loop_kind: str, log_level: str, profile
 
     setup_logging(getattr(logging, log_level.upper()))
     config = demo_config(Path(db_dir))
+    if kind == "bridge":  # the database as the bridge keeps it once started: its rollups' calendar
+        from asterisk_bridge.report.build import rollup_settings  # written (about 0.5 s CPU, once)
+        from asterisk_bridge.store import maintenance
+
+        maintenance.migrate(config.database.path)
+        maintenance.build_rollups(config.database.path, rollup_settings(config))
 
     async def main() -> None:
         service = Service(config) if kind == "bridge" else _Partial(kind, config, script_path)
