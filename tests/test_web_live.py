@@ -153,6 +153,10 @@ async def test_the_running_bridge_serves_its_console_status_and_metrics_of_real_
                         metrics = await (await http.get(f"{base}/metrics")).text()
                 board = await (await http.get(f"{base}/")).text()
     assert status["problems"] == problems(expected, time.time(), timezone=config.timezone)
+    # what the store has waiting moves while the simulator's operators log out as its day ends
+    # (the metrics above wait for it to reach 0); everything else is the same snapshot
+    for snapshot in (status, expected):
+        snapshot["store"].pop("pending")
     assert {k: v for k, v in status.items() if k not in ("written_at", "problems")} == \
         {k: v for k, v in expected.items() if k != "written_at"}
     assert status["web"]["listening"] is True and status["ami"]["connected"] is True
