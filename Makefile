@@ -32,7 +32,7 @@ readme: $(VENV)/.installed
 	$(BIN)/python -m asterisk_bridge.cli_reference README.md
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/run_all.py --keep $(HOME)/.cache/asterisk-bridge-bench
+	$(BIN)/python bench/run_all.py --keep $(HOME)/.cache/asterisk-bridge-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out
