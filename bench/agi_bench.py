@@ -316,6 +316,17 @@ class ServerProcess:
             ).fetchone()[0]
         return total, good
 
+    def rows_missing(self, sessions: int) -> int:
+        """Sessions served whose record is not in the database (the learning session has its row too)."""
+        _, good = self.db_counts()
+        return max(0, sessions - (good - 1))
+
+    def discard(self) -> None:
+        """Kill the process if it still runs, and delete its database."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.cleanup()
+
     def cleanup(self) -> None:
         if self.db_dir:
             for name in os.listdir(self.db_dir):
@@ -484,9 +495,7 @@ def run_one(kind: str, loop_kind: str, script_path: str, env: dict[str, str], sc
                 result.errors += missing
                 result.error_kinds["database rows missing"] = missing
     finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
-        server.cleanup()
+        server.discard()
     return result
 
 

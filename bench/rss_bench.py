@@ -79,15 +79,12 @@ def bench(sessions: int = 100_000, conc: int = 100, server_loop: str = "uvloop",
         marks, errors, kinds = asyncio.run(drive(server, env, script, sessions, conc))
         done = server.stop()
         errors += done.get("failed", 0)
-        _, good = server.db_counts()
-        missing = marks[-1][0] - (good - 1)  # the learning session has its row too
-        if missing > 0:
+        missing = server.rows_missing(marks[-1][0])
+        if missing:
             errors += missing
             kinds["database rows missing"] = missing
     finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
-        server.cleanup()
+        server.discard()
         os.unlink(script_path)
         os.rmdir(work)
     warm, last = marks[0][2], marks[-1][2]

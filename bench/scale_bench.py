@@ -139,16 +139,13 @@ def bench(seconds: float = 60.0, rate: float = 100.0, conc: int = 1000, warmup: 
         if done.get("failed"):
             result["errors"] += done["failed"]
             result["error_kinds"]["server handler failed"] = done["failed"]
-        _, good = server.db_counts()
-        missing = result["sessions"] - (good - 1)  # the learning session has its row too
-        if missing > 0:
+        missing = server.rows_missing(result["sessions"])
+        if missing:
             result["errors"] += missing
             result["error_kinds"]["database rows missing"] = missing
         result["server"] = server.name
     finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
-        server.cleanup()
+        server.discard()
         os.unlink(script_path)
         os.rmdir(work)
     result["met"] = (result["errors"] == 0 and result["p99"] < 10.0
