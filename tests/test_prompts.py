@@ -4,9 +4,13 @@ real espeak-ng and sox, and what `prompts build` / `prompts check` / `check-conf
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import shutil
+import stat
 import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -426,3 +430,83 @@ def test_prompts_text_prints_every_prompt_with_the_menus_written_out(tmp_path):
            "нажмите 1. Социальная помощь — нажмите 2. Чтобы поговорить с оператором, нажмите 0." in result.output
     assert "cc/info-housing  [text; lines[0].topics[0].info_prompt]\n  Оператор примет заявку. Ответ придёт в " \
            "течение месяца. Приготовьте адрес." in result.output
+
+
+# ---------------------------------------------------------------- how build writes and what it prints
+
+@needs_tools
+def test_a_rendered_file_replaces_the_old_one_by_rename_never_in_place(tmp_path):
+    sounds = tmp_path / "sounds"
+    path = small(tmp_path)
+    build(load_config(path), sounds)
+    greeting = sounds / "ru" / "cc" / "greeting.wav"
+    old = greeting.read_bytes()
+    held = tmp_path / "held.wav"  # a second name for the old file's inode, as a call playing it holds it open
+    os.link(greeting, held)
+    small(tmp_path, SMALL.replace("на линию 122", "на линию сто двадцать два"))
+    changed = build(load_config(path), sounds)
+    assert [s.prompt for s in changed.steps if s.action == "rendered"] == ["cc/greeting"]
+    assert held.read_bytes() == old  # the old inode was never written to
+    assert greeting.stat().st_ino != held.stat().st_ino and greeting.read_bytes() != old
+    assert inspect(greeting).seconds > 0.5
+    assert not [p for p in greeting.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@needs_tools
+def test_files_and_directories_get_asterisks_mode_and_the_sounds_directorys_group_whatever_the_umask(tmp_path):
+    other = [g for g in os.getgroups() if g != os.getegid()]
+    if os.geteuid() == 0:
+        group = 4242  # root may give any group
+    elif other:
+        group = other[0]
+    else:
+        pytest.skip("needs root or a second group to tell the directory's group from the user's own")
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    os.chown(sounds, -1, group)
+    sounds.chmod(0o755)  # no setgid bit: the group must come from build itself
+    mask = os.umask(0o077)
+    try:
+        build(load_config(small(tmp_path)), sounds)
+    finally:
+        os.umask(mask)
+    made = [sounds / "ru", sounds / "ru" / "cc", *(sounds / "ru" / "cc").iterdir()]
+    assert len(made) == 2 + 6 + 1  # two directories, six prompts, the manifest
+    for p in made:
+        assert (p.stat().st_gid, stat.S_IMODE(p.stat().st_mode)) == (group, 0o755 if p.is_dir() else 0o644), p
+
+
+@needs_tools
+def test_build_prints_a_line_per_prompt_on_a_terminal_and_only_what_changed_otherwise(tmp_path):
+    sounds = tmp_path / "sounds"
+    path = small(tmp_path)
+    build(load_config(path), sounds)
+    argv = [sys.executable, "-m", "asterisk_bridge", "prompts", "build", "-c", str(path), "--sounds-dir", str(sounds)]
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.STDOUT)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(leader)
+    shown = b"".join(chunks).decode("utf-8").replace("\r\n", "\n").splitlines()
+    assert [line.split()[:3] for line in shown[:-1]] == [
+        [f"[{i}/6]", name, "unchanged"] for i, name in enumerate(
+            ("cc/greeting", "cc/invalid", "cc/menu", "cc/info-housing", "cc/bridge-down-apology",
+             "cc/no-operator-apology"), 1)]
+    assert shown[-1].startswith(f"6 prompts in {sounds / 'ru'}: 6 unchanged (")
+    small(tmp_path, SMALL.replace("Приготовьте адрес.", "Приготовьте паспорт."))
+    piped = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].split()[:3] == ["[4/6]", "cc/info-housing", "rendered"]
+    assert lines[1].startswith(f"6 prompts in {sounds / 'ru'}: 5 unchanged, 1 rendered (")

@@ -8,6 +8,10 @@ Durations: a ``.wav`` from its header (Asterisk's ``format_wav`` plays only PCM,
 8000 Hz; anything else is reported as unplayable), the headerless formats from their size: ``.sln``
 is 16-bit 8 kHz (16,000 bytes a second), ``.ulaw`` and ``.alaw`` 8,000 bytes a second, ``.gsm``
 33 bytes per 20 ms frame, ``.g722`` 64 kbit/s (8,000 bytes a second).
+
+Modes: what ``prompts build`` writes (sound files, the manifest, directories) is readable by
+Asterisk whatever user it runs as, 0644 and 0755 (prompts are not secret), and has the group of
+the directory it is in, like the files already there (``set_mode_and_group``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 from asterisk_bridge.config import SOUND_EXTENSIONS, Config
 from asterisk_bridge.config.prompts import prompt_uses
 
+FILE_MODE = 0o644
+DIR_MODE = 0o755
 BYTES_PER_SECOND = {".sln": 16000, ".ulaw": 8000, ".alaw": 8000, ".gsm": 1650, ".g722": 8000}
 WAV_RATE, WAV_CHANNELS, WAV_BITS = 8000, 1, 16
 
@@ -47,6 +53,17 @@ def sound_files(sounds_dir: str | os.PathLike[str], language: str, prompt: str) 
     """Every file Asterisk could play for ``prompt``, in lookup order."""
     return [path for stem in sound_stems(sounds_dir, language, prompt)
             for ext in SOUND_EXTENSIONS if (path := stem.with_name(stem.name + ext)).is_file()]
+
+
+def set_mode_and_group(path: Path, mode: int) -> None:
+    """``mode`` whatever the umask; the parent directory's group when we may set it."""
+    os.chmod(path, mode)
+    gid = path.parent.stat().st_gid
+    if path.stat().st_gid != gid:
+        try:
+            os.chown(path, -1, gid)
+        except PermissionError:
+            pass  # not a member of that group: the file stays readable through its mode
 
 
 def shown(path: Path, sounds_dir: Path) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PromptError
+from .files import FILE_MODE, set_mode_and_group
 
 MANIFEST_NAME = ".asterisk-bridge-prompts.json"
 ABOUT = ("Prompts written by `asterisk-bridge prompts build`. A file whose sha256 differs from the one "
@@ -99,7 +100,7 @@ class Manifest:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
-            os.chmod(tmp, 0o644)
+            set_mode_and_group(Path(tmp), FILE_MODE)
             os.replace(tmp, self.path)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)

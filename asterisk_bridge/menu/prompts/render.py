@@ -29,11 +29,9 @@ from typing import Any
 from asterisk_bridge.config.prompts import speakable
 
 from .errors import PromptTextError, RenderError, ToolMissingError
-from .files import WAV_BITS, WAV_CHANNELS, WAV_RATE, inspect
+from .files import DIR_MODE, FILE_MODE, WAV_BITS, WAV_CHANNELS, WAV_RATE, inspect, set_mode_and_group
 from .manifest import file_sha256
 
-FILE_MODE = 0o644
-DIR_MODE = 0o755
 PIPELINE = 1  # bump when the commands below change what a file sounds like: every prompt renders again
 TOOL_TIMEOUT = 120.0
 VOICES: Mapping[str, str] = MappingProxyType({"ru": "ru", "en": "en"})  # language -> espeak-ng voice
@@ -131,17 +129,6 @@ def make_dirs(directory: Path) -> None:
         except OSError as exc:
             raise RenderError(f"cannot create {d}: {exc.strerror or exc}") from None
         set_mode_and_group(d, DIR_MODE)
-
-
-def set_mode_and_group(path: Path, mode: int) -> None:
-    """``mode`` whatever the umask; the parent directory's group when we may set it."""
-    os.chmod(path, mode)
-    gid = path.parent.stat().st_gid
-    if path.stat().st_gid != gid:
-        try:
-            os.chown(path, -1, gid)
-        except PermissionError:
-            pass  # not a member of that group: the file stays readable through its mode
 
 
 def _tool(name: str) -> str:
