@@ -543,3 +543,21 @@ def test_build_prints_a_line_per_prompt_on_a_terminal_and_only_what_changed_othe
     lines = piped.stdout.splitlines()
     assert len(lines) == 2 and lines[0].split()[:3] == ["[4/6]", "cc/info-housing", "rendered"]
     assert lines[1].startswith(f"6 prompts in {sounds / 'ru'}: 5 unchanged, 1 rendered (")
+
+
+@needs_tools
+def test_a_change_of_voice_settings_makes_every_file_outdated_and_build_renders_them_again(tmp_path, monkeypatch):
+    sounds = tmp_path / "sounds"
+    path = small(tmp_path)
+    build(load_config(path), sounds)
+    assert {s.status for s in survey(load_config(path), sounds)} == {GENERATED}
+    from asterisk_bridge.menu.prompts import render
+
+    monkeypatch.setattr(render, "PIPELINE", render.PIPELINE + 1)  # what a change of the espeak-ng/sox commands does
+    assert {s.status for s in survey(load_config(path), sounds)} == {OUTDATED}
+    assert build(load_config(path), sounds).counts == {"rendered": 6}
+    monkeypatch.setattr(render, "VOICES", {"ru": "ru+f3"})  # another voice for the same language
+    assert build(load_config(path), sounds).counts == {"rendered": 6}
+    entry = json.loads((sounds / "ru" / "cc" / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]["greeting.wav"]
+    assert entry["voice"] == "ru+f3"
+    assert build(load_config(path), sounds).counts == {"unchanged": 6}
