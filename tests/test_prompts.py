@@ -9,6 +9,7 @@ import pty
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import wave
@@ -271,6 +272,13 @@ def test_check_config_names_a_topic_without_when(tmp_path):
 
 def test_durations_come_from_the_header_or_the_size_and_odd_wavs_are_unplayable(tmp_path):
     assert inspect(write_wav(tmp_path / "a.wav", 2.5)).seconds == pytest.approx(2.5)
+    # the data chunk's own size counts, not the file's: 1 s of sound between a LIST chunk and a trailer
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+    chunks = [b"fmt " + struct.pack("<I", len(fmt)) + fmt, b"LIST" + struct.pack("<I", 8000) + b"\0" * 8000,
+              b"data" + struct.pack("<I", 16000) + b"\0" * 16000, b"id3 " + struct.pack("<I", 4000) + b"\0" * 4000]
+    body = b"WAVE" + b"".join(chunks)
+    (tmp_path / "tagged.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    assert inspect(tmp_path / "tagged.wav").seconds == pytest.approx(1.0)
     (tmp_path / "b.gsm").write_bytes(b"\0" * 33 * 150)  # 150 frames of 20 ms
     (tmp_path / "c.sln").write_bytes(b"\0" * 16000 * 3)
     (tmp_path / "d.ulaw").write_bytes(b"\0" * 8000)
