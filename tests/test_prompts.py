@@ -342,6 +342,14 @@ def test_missing_tools_are_one_clear_line(tmp_path, monkeypatch):
                                        "--sounds-dir", str(tmp_path / "sounds")])
     assert result.exit_code == 1
     assert result.output.strip() == "error: espeak-ng is not installed (apt-get install espeak-ng sox)"
+    espeak = shutil.which("espeak-ng", path=os.defpath + ":/usr/local/bin:/usr/bin")
+    if espeak is not None:  # espeak-ng without sox
+        (empty / "espeak-ng").symlink_to(espeak)
+        result = CliRunner().invoke(main, ["prompts", "build", "-c", str(small(tmp_path)),
+                                           "--sounds-dir", str(tmp_path / "sounds")])
+        assert result.exit_code == 1
+        assert result.output.strip() == "error: sox is not installed (apt-get install espeak-ng sox)"
+    assert not (tmp_path / "sounds").exists() or not list((tmp_path / "sounds").rglob("*.wav"))
 
 
 # ---------------------------------------------------------------- rendering with espeak-ng and sox
