@@ -151,6 +151,15 @@ def test_generated_menu_text_lists_exactly_the_configured_keys_in_key_order():
     assert keys_said(english, "en") == ["1", "2", "5", "#"] and english.endswith("press hash.")
 
 
+def test_the_examples_english_menus_written_out_say_exactly_the_keys_of_their_menus():
+    config = parse_config(example())
+    en = {s.name: s for s in prompt_scripts(config, "en")}
+    line122, line117 = config.line_for("122"), config.line_for("117")
+    for menu in (line122.menu, line122.menu.topics["4"].menu, line117.menu):
+        assert not en[menu.prompt].generated
+        assert keys_said(en[menu.prompt].text, "en") == [*sorted(menu.topics), "0", "*"], menu.prompt
+
+
 def test_a_given_menu_text_wins_and_a_language_without_phrases_needs_it_written():
     config = parse_config(example())
     en = {s.name: s for s in prompt_scripts(config, "en")}
