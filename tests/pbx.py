@@ -76,6 +76,13 @@ exten => _3XXX,1,Ringing()
  same => n,Wait(1)
  same => n,Answer()
  same => n,Wait(300)
+
+[operator-login]
+; an operator logs in from his phone, as a site's login code does: AddQueueMember in the dialplan
+; (the queue in LOGIN_QUEUE, set by the AMI Originate that stands in for the phone)
+exten => _XXXX,1,Answer()
+ same => n,AddQueueMember(${{LOGIN_QUEUE}},Local/${{EXTEN}}@operators/n,0,,Оператор ${{EXTEN}})
+ same => n,Hangup()
 """
 
 

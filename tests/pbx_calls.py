@@ -6,8 +6,8 @@ of ``Local/hold@callers/n`` into the shipped ``[contact-center]`` context: the `
 the dialplan (menu, queue), the ``;2`` half is the caller. Keys are AMI ``PlayDTMF`` on the ``;2``
 half, sent when AMI ``AGIExecStart`` shows the menu playing the prompt that takes them (a key sent
 between AGI commands is lost, fixtures README A14); hanging up is AMI ``Hangup`` on the ``;2`` half.
-Operators are Local queue members logged in with ``QueueAdd`` (``tests/pbx.py`` says how each
-extension behaves). Everything the test then compares is Asterisk's own: AMI events and queue_log.
+Operators are Local queue members logged in with ``QueueAdd``, or from the dialplan with
+``AddQueueMember`` (``tests/pbx.py`` says how each extension behaves). Everything the test then compares is Asterisk's own: AMI events and queue_log.
 """
 
 from __future__ import annotations
@@ -109,6 +109,17 @@ class AMI:
                 reply = await self.action("QueueAdd", Queue=queue, Interface=operator_interface(extension),
                                           MemberName=operator_name(extension), Penalty="0")
                 assert reply.get("Response") == "Success", (queue, extension, reply)
+
+    async def login_by_dialplan(self, queue: str, extension: str) -> None:
+        """The operator logs in from his phone: ``[operator-login]`` (``tests/pbx.py``) runs the
+        dialplan's ``AddQueueMember``. Returns once Asterisk says he is in the queue."""
+        interface = operator_interface(extension)
+        reply = await self.action("Originate", Channel=f"Local/{extension}@operator-login/n", Application="Wait",
+                                  Data="1", Variable=f"LOGIN_QUEUE={queue}", Async="true")
+        assert reply.get("Response") == "Success", (queue, extension, reply)
+        await self.wait_for(lambda: any(e.get("Event") == "QueueMemberAdded" and e.get("Queue") == queue
+                                        and e.get("Interface") == interface for e in self.events),
+                            10, f"{interface} logged in to {queue} by AddQueueMember")
 
     async def logout_operators(self, staff: dict[str, Iterable[str]]) -> None:
         for queue, extensions in staff.items():

@@ -26,6 +26,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from asterisk_bridge.calls.members import MemberTracker
 from asterisk_bridge.calls.model import CallRecord, CallUpdate, QueueLeg
 from asterisk_bridge.calls.tracker import CallTracker
 from asterisk_bridge.config import parse_config
@@ -319,7 +320,6 @@ def test_operator_gauges_from_the_auto_pause_capture():
     """The real-Asterisk auto-pause capture through both trackers: each operator's retained gauge and
     the queues' available / paused counts, every payload valid against the schema."""
     from asterisk_bridge.ami.frames import parse_frames
-    from asterisk_bridge.calls.members import MemberTracker
 
     frames = parse_frames((FIXTURES / "ami" / "members" / "auto-pause-ring-out.raw").read_bytes())
     snapshot = [f for f in frames if f.get("Event") == "QueueMember"]
@@ -534,6 +534,15 @@ async def test_published_events_arrive_in_order_with_status_and_retained_gauges(
         record = menu_record(7)
         expected = builder.menu_events(record)
         store.submit_menu(record, events=expected)
+        # an operator logged in to q-a already paused for lunch (as the real QueueAdd with Paused does)
+        members = MemberTracker()
+        for update in members.feed({
+            "Event": "QueueMemberAdded", "Queue": "q-a", "Interface": "PJSIP/1007", "MemberName": "Оператор 7",
+            "StateInterface": "PJSIP/1007", "Membership": "dynamic", "Penalty": "0", "CallsTaken": "0",
+            "LastCall": "0", "LastPause": str(int(T0)), "LoginTime": str(int(T0)), "InCall": "0", "Status": "1",
+            "Paused": "1", "PausedReason": "обед", "Wrapuptime": "0", "Timestamp": f"{T0 + 0.25:.6f}"}, 0.0):
+            if update.operator is not None:
+                gauges.operator_update(update.operator)
         for update in tracked_updates(ANSWERED, ABANDONED):
             gauges.call_update(update)
             # call events ride with their call record (submit_call); a menu record carries them here
@@ -556,11 +565,20 @@ async def test_published_events_arrive_in_order_with_status_and_retained_gauges(
     ) as board:
         await wait_until(lambda: _true(late.messages))
         assert [m.payload for m in late.messages] == [b"offline"] and late.messages[0].retain
-        gauge_payloads = await board.wait_for(4, part="/gauges/")
+        gauge_payloads = await board.wait_for(5, part="/gauges/")
         by_name = {p["name"]: p for p in gauge_payloads}
         assert by_name["122"]["answered_today"] == 1 and by_name["122"]["abandoned_today"] == 1
         for payload in gauge_payloads:
             assert schema_errors(payload, SCHEMA) == []
+        # the operator's own retained gauge, and the queue's operators counted
+        retained = {str(m.topic): json.loads(m.payload) for m in board.messages if m.retain}
+        operator = retained[f"{PREFIX}/pbx1/gauges/operators/PJSIP_1007"]
+        assert (operator["kind"], operator["state"], operator["reason"], operator["member_name"]) == (
+            "operator", "paused", "обед", "Оператор 7")
+        assert (operator["since"], [q["queue"] for q in operator["queues"]]) == (
+            "2026-09-21T14:13:20.250Z", ["q-a"])  # the login, seen paused
+        queue = retained[f"{PREFIX}/pbx1/gauges/queues/q-a"]
+        assert (queue["operators_available"], queue["operators_paused"]) == (0, 1)
 
 
 async def _true(value) -> bool:

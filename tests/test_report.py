@@ -139,6 +139,26 @@ def test_operator_and_queue_figures_by_hand(setup):
         9000.0, 0.0, 0.01, False)
 
 
+def test_operators_are_sorted_by_calls_answered_and_an_auto_pause_alone_marks_one():
+    """Pure: the order is calls answered first (names only break ties), and an operator whose
+    ring-out fell in the period before (a call that began before midnight) but whose auto-pause is
+    in this one is marked all the same."""
+    from asterisk_bridge.calls.operator_time import OperatorTime
+    from asterisk_bridge.report.operators import operator_figures
+
+    def answered(interface: str, name: str, n: int) -> dict:
+        return {"interface": interface, "name": name, "answered": n, "talk_n": n, "talk_sum": 60.0 * n}
+
+    paused = OperatorTime(logged_in_ms=3_600_000, paused_ms=300_000, queues={"q"}, name="Яковлев", seen=True)
+    paused.add_reason("Auto-Pause", True, 300_000, 1)
+    ops = operator_figures([answered("PJSIP/1", "Абрамова", 1), answered("PJSIP/2", "Яковлев", 3),
+                            answered("PJSIP/3", "Борисов", 3)], [], {"PJSIP/2": paused})
+    assert [(o.name, o.answered) for o in ops] == [("Борисов", 3), ("Яковлев", 3), ("Абрамова", 1)]
+    assert [(o.name, o.ring_outs, o.auto_pauses, o.flagged) for o in ops] == [
+        ("Борисов", 0, 0, False), ("Яковлев", 0, 1, True), ("Абрамова", 0, 0, False)]
+    assert ops[1].occupancy == pytest.approx(180.0 / (3600.0 - 300.0))  # talk / (logged in - paused)
+
+
 def test_open_sessions_count_up_to_now_while_the_day_runs(setup):
     db, cfg = setup
     six = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc).timestamp()  # 14:00 local
@@ -463,6 +483,14 @@ def test_stats_line_csv_and_text(setup):
     assert result.exit_code == 2 and "2026-11-24 is before --from 2026-11-25" in result.output
     result = runner.invoke(_cli(), ["stats", "-c", config, "--from", "2026-11-25", "--to", "2026-11-25"])
     assert result.exit_code == 0 and "Поступило звонков" in result.output
+    # the text has the per-queue and per-operator tables of the summary, the formula in its footer
+    def section(heading: str) -> list[str]:
+        return [" ".join(line.split()) for line in result.output.split(f"\n{heading}\n")[1].split("\n\n")[0].splitlines()]
+    assert section("ПО ОЧЕРЕДЯМ")[1:] == ["Общая 3 2 0", "ЖКХ 5 2 1", "Здоровье 2 1 1"]
+    assert section("ОПЕРАТОРЫ")[1:] == [
+        "* Оператор 1 2 1 мин 20 с 4 с 1", "Оператор 117 2 45 с 2 с 0", "* Оператор 2 1 3 мин 20 с 6 с 1"]
+    assert section("ОПЕРАТОРЫ: ВРЕМЯ")[5] == "автопауза — 19 мин 45 с (1)"
+    assert "- Занятость: разговор / (в системе − на паузе)." in result.output
 
 
 def test_summary_command_writes_files_and_csv(tmp_path):

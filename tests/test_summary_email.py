@@ -18,7 +18,20 @@ from aiosmtpd.handlers import Message
 from browser import DESKTOP, PHONE, horizontal_overflow, set_width
 from email_view import figures, visible_text
 from helpers import free_port
-from report_fixture import HOSTILE, day_db, make_db, menu, write_config
+from report_fixture import (
+    DAY_CALLS,
+    DAY_LEGS,
+    DAY_MENUS,
+    DAY_PAUSES,
+    DAY_RINGS,
+    DAY_SESSIONS,
+    HOSTILE,
+    OTHER_CALLS,
+    day_db,
+    make_db,
+    menu,
+    write_config,
+)
 
 from asterisk_bridge.config import load_config
 from asterisk_bridge.report.build import build_figures
@@ -167,6 +180,84 @@ def test_the_parts_read_right(tmp_path):
         assert "Номера звонящих скрыты" not in text and "Номера звонящих скрыты" not in seen, what
     text, seen, _ = parts["menu only"]
     assert "Данных AMI нет" in text and "нет данных AMI" in seen
+
+
+def _section(text: str, heading: str) -> list[str]:
+    """The lines of one section of the text part, from its heading to the blank line after it."""
+    return text.split(f"\n{heading}\n")[1].split("\n\n")[0].splitlines()
+
+
+def _html_rows(html: str, heading: str) -> list[tuple[list[str], bool]]:
+    """(cells, highlighted) of every row under the HTML part's ``<h2>heading</h2>``."""
+    table = html.split(f">{heading}</h2>")[1].split("</table>")[0]
+    rows = []
+    for row in table.split("<tr>")[2:]:  # after the header row
+        cells = [re.sub(r"<[^>]+>", "", cell).replace("\xad", "") for cell in re.findall(r"<td.*?</td>", row)]
+        rows.append((cells, "background-color" in row and "<strong>" in row))
+    return rows
+
+
+def _renamed(rows: list[dict], old: str, new: str) -> list[dict]:
+    return [{k: new if v == old else v for k, v in row.items()} for row in rows]
+
+
+def _day_db_with_operator_2_named(path: Path, name: str) -> Path:
+    """The fixture day with Оператор 2 (one answer) under another name, so that an order by name
+    and the order by calls answered differ."""
+    tables = {table: _renamed(rows, "Оператор 2", name) for table, rows in (
+        ("queue_legs", DAY_LEGS), ("ring_attempts", DAY_RINGS), ("operator_sessions", DAY_SESSIONS),
+        ("operator_pauses", DAY_PAUSES))}
+    return make_db(path, _renamed(DAY_CALLS + OTHER_CALLS, "Оператор 2", name), DAY_MENUS, **tables)
+
+
+async def test_the_mailed_summary_has_every_queue_and_the_operators_sorted_and_marked(tmp_path):
+    """The fixture day counted by hand in test_report.py, as the manager gets it: the per-queue
+    table lists every configured queue, the operators are sorted by calls answered (Абрамова, who
+    answered one call, comes last although her name sorts first) with the two who let a call ring
+    out (one of them auto-paused) marked, paused time by reason, the occupancy formula in the
+    footer and the calls the menu did not run for said in the note."""
+    msg = await _mailed(tmp_path, _day_db_with_operator_2_named(tmp_path / "calls.db", "Абрамова"))
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert ("  - меню не работало для 1 звонка: мост был недоступен, звонящих поставила в очередь резервная "
+            "ветка диалплана.") in text
+    assert "Данные неполные" in visible_text(html) and "меню не работало для 1 звонка" in visible_text(html)
+    # every queue of [queues], in its order: offered, answered, abandoned; then service level, ASA, longest wait
+    assert [line.split() for line in _section(text, "ПО ОЧЕРЕДЯМ")[1:]] == [
+        ["Общая", "3", "2", "0"], ["ЖКХ", "5", "2", "1"], ["Здоровье", "2", "1", "1"]]
+    assert [" ".join(line.split()) for line in _section(text, "ПО ОЧЕРЕДЯМ: ОЖИДАНИЕ")[1:]] == [
+        "Общая 50,0% 15 с 25 с", "ЖКХ 25,0% 20 с 5 мин 00 с", "Здоровье 50,0% 20 с 45 с"]
+    assert [cells for cells, _ in _html_rows(html, "По очередям")] == [
+        ["Общая", "3", "2", "0"], ["ЖКХ", "5", "2", "1"], ["Здоровье", "2", "1", "1"]]
+    # sorted by calls answered (then name); * and a highlighted row for a ring-out or an auto-pause
+    assert [" ".join(line.split()) for line in _section(text, "ОПЕРАТОРЫ")[1:]] == [
+        "* Оператор 1 2 1 мин 20 с 4 с 1", "Оператор 117 2 45 с 2 с 0", "* Абрамова 1 3 мин 20 с 6 с 1"]
+    assert [(cells[0], marked) for cells, marked in _html_rows(html, "Операторы")] == [
+        ("Оператор 1", True), ("Оператор 117", False), ("Абрамова", True)]
+    # logged in, paused (then by reason, the auto-pause named), total talk, occupancy
+    assert [" ".join(line.split()) for line in _section(text, "ОПЕРАТОРЫ: ВРЕМЯ")[1:]] == [
+        "* Оператор 1 12 ч 00 мин 30 мин 00 с 2 мин 40 с 0,4%",
+        "обед — 30 мин 00 с (1), перерыв — 0 с (1)",
+        "Оператор 117 2 ч 30 мин 0 с 1 мин 30 с 1,0%",
+        "* Абрамова 15 ч 00 мин 19 мин 45 с 3 мин 20 с 0,4%",
+        "автопауза — 19 мин 45 с (1)",
+        "* — звонок уходил без ответа или очередь поставила оператора на автопаузу."]
+    assert [cells for cells, _ in _html_rows(html, "Операторы: время")][-1] == ["автопауза — 19 мин 45 с (1)"]
+    footer = text.split("\n--\n")[1]
+    assert "- Занятость: разговор / (в системе − на паузе).\n" in footer
+    assert "Занятость — разговор / (в системе − на паузе)." in visible_text(html)
+
+
+def test_the_english_summary_says_the_menu_did_not_run_and_prints_the_occupancy_formula(tmp_path):
+    db = day_db(tmp_path / "calls.db")
+    cfg = load_config(_config(tmp_path, db, language="en"))
+    _, text, html = render_summary(build_figures(db, cfg, DAY, DAY, now=NOW), cfg)
+    assert ("  - the menu did not run for 1 call: the bridge was down and the dialplan's fallback queued "
+            "the callers.") in text
+    assert [line.split()[:3] for line in _section(text, "OPERATORS")[1:]] == [
+        ["*", "Оператор", "1"], ["Оператор", "117", "2"], ["*", "Оператор", "2"]]
+    assert "auto-pause — 19 min 45 s (1)" in text and "- Occupancy: talk / (logged in − paused)." in text
+    assert "the menu did not run for 1 call" in visible_text(html)
 
 
 # ------------------------------------------------------------------ retries
