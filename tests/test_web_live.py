@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import aiohttp
 from sqlite_utils import Database
@@ -188,3 +193,61 @@ async def test_a_reload_renames_lines_on_the_console_and_keeps_its_web_settings(
     assert "Единая линия 122" in html
     assert '<html lang="ru">' in html  # [web] applies after a restart, and the log says so
     assert any("[web] changed: it applies after a restart" in r.getMessage() for r in caplog.records)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def demo_hint(out: Path) -> tuple[list[str], dict[str, str]]:
+    """``asterisk-bridge demo`` as `make demo` runs it, for a shell whose PATH lacks the venv: the
+    command its hint names (checked to run from the repository) and that shell's environment."""
+    executable = Path(sys.executable).parent / "asterisk-bridge"
+    venv_bin = os.path.realpath(executable.parent)
+    env = {**os.environ, "PATH": os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                                 if p and os.path.realpath(p) != venv_bin)}
+    demo = subprocess.run([str(executable), "demo", "--out", str(out), "--day-seconds", "1", "--seed", "2"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
+    assert demo.returncode == 0, demo.stderr
+    [hint] = [line for line in demo.stdout.splitlines() if "in the web console" in line]
+    command = hint.split(": ", 1)[1].split(" (then open")[0].split()
+    assert command[1:] == ["demo", "--serve"] and "http://127.0.0.1:8122/" in hint
+    assert os.access(REPO / command[0], os.X_OK) and os.path.samefile(REPO / command[0], executable), hint
+    return command, env
+
+
+async def test_the_demo_names_a_command_that_opens_the_console_and_demo_serve_prints_its_url(tmp_path):
+    """A newcomer after `make demo`: the venv is not on PATH, the hint must still be a command that
+    runs; that command serves the demo day's console at the URL it prints until Ctrl-C."""
+    out = tmp_path / "demo-out"
+    command, env = await asyncio.to_thread(demo_hint, out)
+    serve = await asyncio.create_subprocess_exec(
+        *command, "--out", str(out), "--day-seconds", "1", "--seed", "2", "--port", "0", cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert serve.stdout is not None
+    try:
+        async def line_with(text: str) -> str:
+            async with asyncio.timeout(90):
+                while True:
+                    line = (await serve.stdout.readline()).decode()
+                    assert line, f"demo --serve ended before printing {text!r}"
+                    if text in line:
+                        return line
+
+        url = re.search(r"Web console: (http://127\.0\.0\.1:\d+/) ", await line_with("Web console: ")).group(1)
+        async with aiohttp.ClientSession() as http:
+            board = await http.get(url)
+            assert board.status == 200 and 'data-v="l|122|in_menu"' in await board.text()
+            day = re.search(r"Simulated day (\d{4}-\d\d-\d\d):", await line_with("Simulated day ")).group(1)
+            await line_with("stays open on this day")
+            calls = await (await http.get(url + "calls")).text()
+            stats = await http.get(url + "stats.json")
+            figures = await stats.json(content_type=None)
+        assert re.findall(r'href="/calls/([^"]+)"', calls)  # the demo day's calls are "today"
+        assert figures["period"]["from"] == figures["period"]["to"] == day, figures["period"]
+        assert figures["total"]["counts"]["offered"] > 100
+        serve.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(serve.wait(), 30) == 0
+    finally:
+        if serve.returncode is None:
+            serve.kill()
+            await serve.wait()
