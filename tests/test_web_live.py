@@ -21,6 +21,7 @@ from report_fixture import call, make_db
 from web_support import NOON, client_of, form_token, make_console, sign_in
 
 from asterisk_bridge.calls.member_model import OperatorView, QueueMembership
+from asterisk_bridge.calls.model import CallUpdate
 from asterisk_bridge.demo import demo_config
 from asterisk_bridge.health import problems
 from asterisk_bridge.pbxsim.ami_server import AMIServer
@@ -251,3 +252,45 @@ async def test_the_demo_names_a_command_that_opens_the_console_and_demo_serve_pr
         if serve.returncode is None:
             serve.kill()
             await serve.wait()
+
+
+async def test_metrics_follow_the_broker_the_outbox_and_the_callers_waiting(tmp_path):
+    """A bridge with MQTT on a real mosquitto: connected 1 and an empty outbox; the broker stops:
+    connected 0, and a menu session's event waits in the outbox, counted; a caller waiting in a
+    queue shows per line and per queue with the longest wait."""
+    from test_mqtt import Mosquitto, leg, menu_record
+    from test_mqtt import call as tracked_call
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        sections = f'[fastagi]\nport = 0\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        config = make_console(tmp_path, sections=sections).config
+        async with Service(config, clock=lambda: NOON) as service, aiohttp.ClientSession() as http:
+            async def metrics_once(*wanted: str) -> str:
+                async with asyncio.timeout(15):
+                    while True:
+                        text = await (await http.get(service.web.url + "metrics")).text()
+                        if all(w in text for w in wanted):
+                            return text
+                        await asyncio.sleep(0.1)
+
+            up = await metrics_once("asterisk_bridge_mqtt_connected 1.0")
+            assert "asterisk_bridge_mqtt_outbox_events 0.0" in up
+            await asyncio.to_thread(broker.stop)
+            await metrics_once("asterisk_bridge_mqtt_connected 0.0")
+            assert service.events is not None
+            record = menu_record(1)
+            service.store.submit_menu(record, events=service.events.menu_events(record))
+            await service.store.flush(5)
+            await metrics_once("asterisk_bridge_mqtt_outbox_events 1.0")
+
+            assert service.gauges is not None
+            service.gauges.menu_entered("session-1", "122")
+            service.gauges.call_update(CallUpdate("changed", tracked_call("w.1", legs=[leg("q-housing", NOON - 74)],
+                                                                          ivr_result="topic")))
+            text = await metrics_once('asterisk_bridge_callers_waiting{line="122"} 1.0')
+        assert 'asterisk_bridge_callers_in_menu{line="122"} 1.0' in text
+        assert 'asterisk_bridge_queue_callers_waiting{queue="q-housing"} 1.0' in text
+        assert 'asterisk_bridge_queue_longest_wait_seconds{queue="q-housing"} 74.0' in text
+    finally:
+        broker.stop()
