@@ -4,6 +4,7 @@ inside a running service (status, metrics, the gauges after a restart)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -294,3 +295,32 @@ async def test_metrics_follow_the_broker_the_outbox_and_the_callers_waiting(tmp_
         assert 'asterisk_bridge_queue_longest_wait_seconds{queue="q-housing"} 74.0' in text
     finally:
         broker.stop()
+
+
+async def test_web_enabled_host_and_port_decide_where_run_serves_the_console(tmp_path):
+    """``[web] port`` is where it listens, ``host`` what it binds (IPv6 loopback too, still without
+    a login), and ``enabled = false`` leaves the port closed while calls are served as before."""
+    from helpers import free_port
+
+    port = free_port()
+    config = make_console(tmp_path, web='host = "::1"', sections="[fastagi]\nport = 0").config
+    config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=port))
+    async with Service(config, clock=lambda: NOON) as service, aiohttp.ClientSession() as http:
+        assert service.web is not None and service.web.url == f"http://[::1]:{port}/"
+        page = await http.get(f"http://[::1]:{port}/")
+        assert page.status == 200 and 'data-v="l|122|answered_today"' in await page.text()
+        assert (await service._status())["web"] == {"enabled": True, "listening": True,
+                                                    "url": f"http://[::1]:{port}/", "error": None}
+    (tmp_path / "off").mkdir()
+    config = make_console(tmp_path / "off", web="enabled = false", sections="[fastagi]\nport = 0").config
+    config = dataclasses.replace(config, web=dataclasses.replace(config.web, host="127.0.0.1", port=port))
+    async with Service(config, clock=lambda: NOON) as service:
+        assert service.web is None and service.fastagi.port
+        assert (await service._status())["web"] == {"enabled": False, "listening": False, "url": None, "error": None}
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            pass
+        else:
+            writer.close()
+            raise AssertionError(f"port {port} answers with [web] enabled = false")
