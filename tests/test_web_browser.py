@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -301,3 +303,26 @@ async def test_the_wallboard_reconnects_by_itself_when_the_console_comes_back(tm
         await step(wait_until, browser, lambda d: text_of(d, "l|122|in_menu") == "1", 2, "a change after the return")
     finally:
         await server.stop()
+
+
+FAILING = '''
+def test_a_page_that_fails(browser):
+    browser.get("data:text/html,<h1 style='font-size:80px'>the failing page</h1>")
+    assert browser.title == "a title it does not have"
+'''
+
+
+def test_a_failing_browser_test_leaves_a_screenshot_of_its_page(tmp_path, _chromium):
+    """The suite's own hooks and browser fixture (tests/conftest.py, loaded as a plugin) on a test
+    that fails: pytest reports the failure and the page it was on is saved as a PNG."""
+    (tmp_path / "test_failing.py").write_text(FAILING, encoding="utf-8")
+    shots = tmp_path / "shots"
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tests), os.environ.get("PYTHONPATH")])),
+           "ASTERISK_BRIDGE_TEST_SCREENSHOTS": str(shots)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-q", "-s", "-p", "no:cacheprovider",
+                          "test_failing.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "1 failed" in run.stdout, run.stdout + run.stderr
+    shot = shots / "test_a_page_that_fails.png"
+    assert f"screenshot of the failing page: {shot}" in run.stdout
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 2_000
