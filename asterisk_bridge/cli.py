@@ -145,7 +145,7 @@ def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int, loop:
                                       prompt_ms=prompt_ms, web_port=port if serve else None, announce=announce,
                                       hold=hold if serve else None), loop)
     except OSError as exc:
-        click.echo(f"demo: {exc}", err=True)
+        click.echo(f"demo: {exc}" + (" (--port picks another port, 0 any free one)" if serve else ""), err=True)
         sys.exit(1)
     if not serve:
         _print_demo(result, hint=f"The same day in the web console, live: {_own_command()} demo --serve "

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -324,3 +325,18 @@ async def test_web_enabled_host_and_port_decide_where_run_serves_the_console(tmp
         else:
             writer.close()
             raise AssertionError(f"port {port} answers with [web] enabled = false")
+
+
+def test_demo_serve_on_a_port_in_use_says_how_to_pick_another(tmp_path):
+    from click.testing import CliRunner
+
+    from asterisk_bridge.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["demo", "--serve", "--port", str(port), "--day-seconds", "1",
+                                           "--out", str(tmp_path / "demo-out")])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port picks another port" in result.output
