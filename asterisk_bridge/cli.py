@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ from .cli_options import (
     run_on_loop,
 )
 from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config
-from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR
+from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR, own_executable
 
 
 def _setup_logging(verbose: int, log_format: str = "plain") -> None:
@@ -143,10 +145,22 @@ def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int, loop:
                                       prompt_ms=prompt_ms, web_port=port if serve else None, announce=announce,
                                       hold=hold if serve else None), loop)
     except OSError as exc:
-        click.echo(f"demo: {exc}", err=True)
+        click.echo(f"demo: {exc}" + (" (--port picks another port, 0 any free one)" if serve else ""), err=True)
         sys.exit(1)
     if not serve:
-        _print_demo(result, hint="The same day in the web console, live: asterisk-bridge demo --serve")
+        _print_demo(result, hint=f"The same day in the web console, live: {_own_command()} demo --serve "
+                    "(then open http://127.0.0.1:8122/ in a browser)")
+
+
+def _own_command() -> str:
+    """How to run this installation's ``asterisk-bridge`` from here: its bare name when PATH finds
+    this one, else its path (after ``make demo`` it is ``.venv/bin/asterisk-bridge``)."""
+    executable = own_executable()
+    found = shutil.which("asterisk-bridge")
+    if found and os.path.realpath(found) == os.path.realpath(executable):
+        return "asterisk-bridge"
+    relative = os.path.relpath(executable)
+    return relative if not relative.startswith("..") else str(executable)
 
 
 def _print_demo(result, hint: str = "") -> None:

@@ -74,7 +74,7 @@ def init(directory: Path = DEFAULT_DIR, *, systemd_dir: Path | None = None, forc
     _write(config, example_text(directory), 0o640, group)
     _write(secret_file, secret + "\n", 0o640, group)
     written = [config, secret_file]
-    executable = executable or _executable()
+    executable = executable or own_executable()
     if unit is not None:
         unit.parent.mkdir(parents=True, exist_ok=True)
         _write(unit, unit_text(config, executable), 0o644, None)
@@ -135,7 +135,7 @@ def _write(path: Path, text: str, mode: int, group: str | None) -> None:
         raise
 
 
-def _executable() -> Path:
+def own_executable() -> Path:
     """This installation's ``asterisk-bridge``: next to the interpreter (a venv), else on PATH."""
     beside = Path(sys.executable).parent / "asterisk-bridge"
     if beside.is_file():

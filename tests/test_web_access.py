@@ -7,10 +7,11 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from web_support import PASSWORD, client_of, form_token, make_console, sign_in, write_config
+from web_support import PASSWORD, add_users, client_of, form_token, make_console, sign_in, write_config
 
 from asterisk_bridge.cli import main
 from asterisk_bridge.config import ConfigError, load_config
+from asterisk_bridge.web.server import check_access
 from asterisk_bridge.web.users import UsersFile
 
 
@@ -239,3 +240,17 @@ async def test_under_a_base_path_every_link_cookie_and_redirect_carries_it(tmp_p
         assert 'href="/console/stats"' in html and 'src="/console/static/console.js?v=' in html
         assert 'data-live="/console/live"' in html
         assert (await client.get("/console/static/console.css")).status == 200
+
+
+def test_a_users_file_others_may_read_is_named_when_run_checks_it(tmp_path, caplog):
+    """Like the other secret files: the service says so (the hashes are worth attacking offline)."""
+    users = add_users(tmp_path, anna="admin")
+    config = load_config(write_config(tmp_path, tmp_path / "calls.db", web=f'users_file = "{users}"'))
+    users.chmod(0o644)
+    check_access(config)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [f"users file {users} is readable or writable by others (mode 0644); chmod 600 it"]
+    caplog.clear()
+    users.chmod(0o600)
+    check_access(config)
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from browser import DESKTOP, PHONE, SCREENSHOTS, horizontal_overflow, set_width
-from web_support import PASSWORD, add_users
+from helpers import free_port
+from web_support import PASSWORD, add_users, make_console
 
 from asterisk_bridge.demo import demo_config, run_demo
 from asterisk_bridge.pbxsim.ami_calls import CallScenario, call_events, play_events
@@ -29,6 +32,8 @@ from asterisk_bridge.pbxsim.driver import ids_from
 from asterisk_bridge.pbxsim.queues import QueueModel
 from asterisk_bridge.pbxsim.simulate import run_simulation, wait_for_bridge
 from asterisk_bridge.service import Service
+from asterisk_bridge.web.console import Console
+from asterisk_bridge.web.server import WebServer
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -242,3 +247,82 @@ async def test_screenshots_of_the_wallboard_and_the_figures_of_a_demo_day(tmp_pa
             assert {"available", "paused"} <= states, states  # lunch time for some
             await step(board, service.web.url)
     assert all((DOCS / name).stat().st_size > 20_000 for name in ("wallboard.png", "stats.png"))
+
+
+def _restarted(console: Console) -> Console:
+    """The console a restarted service would have: the same settings and live figures, no sessions."""
+    return Console(console.config, console.db_path, console.gauges, status=console.status, clock=console.clock)
+
+
+async def _serve_on_a_fixed_port(console: Console) -> WebServer:
+    server = WebServer(console)
+    await server.start()
+    return server
+
+
+def _live_state(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, "live").get_attribute("class")
+
+
+@pytest.mark.parametrize("users", [False, True], ids=["loopback", "signed-in"])
+async def test_the_wallboard_reconnects_by_itself_when_the_console_comes_back(tmp_path, browser, users):
+    """The console goes away (a restart, a proxy dropping the stream) and comes back on the same
+    port: the open board says the stream is lost, then follows the figures again with nobody
+    touching it; signed in, it passes through the login page (a restart signs everyone out) and
+    comes back to the board after the sign-in."""
+    from selenium.webdriver.common.by import By
+
+    console = make_console(tmp_path, users={"anna": "admin"} if users else None)
+    console.config = dataclasses.replace(console.config, web=dataclasses.replace(console.config.web, port=free_port()))
+    server = await _serve_on_a_fixed_port(console)
+    base = server.url.rstrip("/")
+    try:
+        if users:
+            await step(sign_in, browser, base)
+        else:
+            await step(browser.get, base + "/")
+            await step(wait_until, browser, lambda d: "on" in _live_state(d), 5, "the live stream")
+        assert await step(text_of, browser, "l|122|in_menu") == "0"
+        await server.stop()
+        await step(wait_until, browser, lambda d: "off" in _live_state(d), 5, "the board says the stream is lost")
+        console = _restarted(console)
+        server = await _serve_on_a_fixed_port(console)
+        if users:
+            def sign_in_again() -> None:
+                wait_until(browser, lambda d: "/login" in d.current_url, 15, "the login page after the restart")
+                browser.find_element(By.ID, "name").send_keys("anna")
+                browser.find_element(By.ID, "password").send_keys(PASSWORD)
+                browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+                wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "body.board"), 5, "back on the board")
+
+            await step(sign_in_again)
+        await step(wait_until, browser, lambda d: "on" in _live_state(d), 15, "the stream again, by itself")
+        console.gauges.menu_entered("session-after", "122")
+        await step(wait_until, browser, lambda d: text_of(d, "l|122|in_menu") == "1", 2, "a change after the return")
+    finally:
+        await server.stop()
+
+
+FAILING = '''
+def test_a_page_that_fails(browser):
+    browser.get("data:text/html,<h1 style='font-size:80px'>the failing page</h1>")
+    assert browser.title == "a title it does not have"
+'''
+
+
+def test_a_failing_browser_test_leaves_a_screenshot_of_its_page(tmp_path, _chromium):
+    """The suite's own hooks and browser fixture (tests/conftest.py, loaded as a plugin) on a test
+    that fails: pytest reports the failure and the page it was on is saved as a PNG."""
+    (tmp_path / "test_failing.py").write_text(FAILING, encoding="utf-8")
+    shots = tmp_path / "shots"
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tests), os.environ.get("PYTHONPATH")])),
+           "ASTERISK_BRIDGE_TEST_SCREENSHOTS": str(shots)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-q", "-s", "-p", "no:cacheprovider",
+                          "test_failing.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "1 failed" in run.stdout, run.stdout + run.stderr
+    shot = shots / "test_a_page_that_fails.png"
+    assert f"screenshot of the failing page: {shot}" in run.stdout
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 2_000

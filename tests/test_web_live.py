@@ -4,10 +4,17 @@ inside a running service (status, metrics, the gauges after a restart)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import aiohttp
 from sqlite_utils import Database
@@ -16,6 +23,7 @@ from report_fixture import call, make_db
 from web_support import NOON, client_of, form_token, make_console, sign_in
 
 from asterisk_bridge.calls.member_model import OperatorView, QueueMembership
+from asterisk_bridge.calls.model import CallUpdate
 from asterisk_bridge.demo import demo_config
 from asterisk_bridge.health import problems
 from asterisk_bridge.pbxsim.ami_server import AMIServer
@@ -188,3 +196,147 @@ async def test_a_reload_renames_lines_on_the_console_and_keeps_its_web_settings(
     assert "Единая линия 122" in html
     assert '<html lang="ru">' in html  # [web] applies after a restart, and the log says so
     assert any("[web] changed: it applies after a restart" in r.getMessage() for r in caplog.records)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def demo_hint(out: Path) -> tuple[list[str], dict[str, str]]:
+    """``asterisk-bridge demo`` as `make demo` runs it, for a shell whose PATH lacks the venv: the
+    command its hint names (checked to run from the repository) and that shell's environment."""
+    executable = Path(sys.executable).parent / "asterisk-bridge"
+    venv_bin = os.path.realpath(executable.parent)
+    env = {**os.environ, "PATH": os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                                 if p and os.path.realpath(p) != venv_bin)}
+    demo = subprocess.run([str(executable), "demo", "--out", str(out), "--day-seconds", "1", "--seed", "2"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
+    assert demo.returncode == 0, demo.stderr
+    [hint] = [line for line in demo.stdout.splitlines() if "in the web console" in line]
+    command = hint.split(": ", 1)[1].split(" (then open")[0].split()
+    assert command[1:] == ["demo", "--serve"] and "http://127.0.0.1:8122/" in hint
+    assert os.access(REPO / command[0], os.X_OK) and os.path.samefile(REPO / command[0], executable), hint
+    return command, env
+
+
+async def test_the_demo_names_a_command_that_opens_the_console_and_demo_serve_prints_its_url(tmp_path):
+    """A newcomer after `make demo`: the venv is not on PATH, the hint must still be a command that
+    runs; that command serves the demo day's console at the URL it prints until Ctrl-C."""
+    out = tmp_path / "demo-out"
+    command, env = await asyncio.to_thread(demo_hint, out)
+    serve = await asyncio.create_subprocess_exec(
+        *command, "--out", str(out), "--day-seconds", "1", "--seed", "2", "--port", "0", cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert serve.stdout is not None
+    try:
+        async def line_with(text: str) -> str:
+            async with asyncio.timeout(90):
+                while True:
+                    line = (await serve.stdout.readline()).decode()
+                    assert line, f"demo --serve ended before printing {text!r}"
+                    if text in line:
+                        return line
+
+        url = re.search(r"Web console: (http://127\.0\.0\.1:\d+/) ", await line_with("Web console: ")).group(1)
+        async with aiohttp.ClientSession() as http:
+            board = await http.get(url)
+            assert board.status == 200 and 'data-v="l|122|in_menu"' in await board.text()
+            day = re.search(r"Simulated day (\d{4}-\d\d-\d\d):", await line_with("Simulated day ")).group(1)
+            await line_with("stays open on this day")
+            calls = await (await http.get(url + "calls")).text()
+            stats = await http.get(url + "stats.json")
+            figures = await stats.json(content_type=None)
+        assert re.findall(r'href="/calls/([^"]+)"', calls)  # the demo day's calls are "today"
+        assert figures["period"]["from"] == figures["period"]["to"] == day, figures["period"]
+        assert figures["total"]["counts"]["offered"] > 100
+        serve.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(serve.wait(), 30) == 0
+    finally:
+        if serve.returncode is None:
+            serve.kill()
+            await serve.wait()
+
+
+async def test_metrics_follow_the_broker_the_outbox_and_the_callers_waiting(tmp_path):
+    """A bridge with MQTT on a real mosquitto: connected 1 and an empty outbox; the broker stops:
+    connected 0, and a menu session's event waits in the outbox, counted; a caller waiting in a
+    queue shows per line and per queue with the longest wait."""
+    from test_mqtt import Mosquitto, leg, menu_record
+    from test_mqtt import call as tracked_call
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        sections = f'[fastagi]\nport = 0\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        config = make_console(tmp_path, sections=sections).config
+        async with Service(config, clock=lambda: NOON) as service, aiohttp.ClientSession() as http:
+            async def metrics_once(*wanted: str) -> str:
+                async with asyncio.timeout(15):
+                    while True:
+                        text = await (await http.get(service.web.url + "metrics")).text()
+                        if all(w in text for w in wanted):
+                            return text
+                        await asyncio.sleep(0.1)
+
+            up = await metrics_once("asterisk_bridge_mqtt_connected 1.0")
+            assert "asterisk_bridge_mqtt_outbox_events 0.0" in up
+            await asyncio.to_thread(broker.stop)
+            await metrics_once("asterisk_bridge_mqtt_connected 0.0")
+            assert service.events is not None
+            record = menu_record(1)
+            service.store.submit_menu(record, events=service.events.menu_events(record))
+            await service.store.flush(5)
+            await metrics_once("asterisk_bridge_mqtt_outbox_events 1.0")
+
+            assert service.gauges is not None
+            service.gauges.menu_entered("session-1", "122")
+            service.gauges.call_update(CallUpdate("changed", tracked_call("w.1", legs=[leg("q-housing", NOON - 74)],
+                                                                          ivr_result="topic")))
+            text = await metrics_once('asterisk_bridge_callers_waiting{line="122"} 1.0')
+        assert 'asterisk_bridge_callers_in_menu{line="122"} 1.0' in text
+        assert 'asterisk_bridge_queue_callers_waiting{queue="q-housing"} 1.0' in text
+        assert 'asterisk_bridge_queue_longest_wait_seconds{queue="q-housing"} 74.0' in text
+    finally:
+        broker.stop()
+
+
+async def test_web_enabled_host_and_port_decide_where_run_serves_the_console(tmp_path):
+    """``[web] port`` is where it listens, ``host`` what it binds (IPv6 loopback too, still without
+    a login), and ``enabled = false`` leaves the port closed while calls are served as before."""
+    from helpers import free_port
+
+    port = free_port()
+    config = make_console(tmp_path, web='host = "::1"', sections="[fastagi]\nport = 0").config
+    config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=port))
+    async with Service(config, clock=lambda: NOON) as service, aiohttp.ClientSession() as http:
+        assert service.web is not None and service.web.url == f"http://[::1]:{port}/"
+        page = await http.get(f"http://[::1]:{port}/")
+        assert page.status == 200 and 'data-v="l|122|answered_today"' in await page.text()
+        assert (await service._status())["web"] == {"enabled": True, "listening": True,
+                                                    "url": f"http://[::1]:{port}/", "error": None}
+    (tmp_path / "off").mkdir()
+    config = make_console(tmp_path / "off", web="enabled = false", sections="[fastagi]\nport = 0").config
+    config = dataclasses.replace(config, web=dataclasses.replace(config.web, host="127.0.0.1", port=port))
+    async with Service(config, clock=lambda: NOON) as service:
+        assert service.web is None and service.fastagi.port
+        assert (await service._status())["web"] == {"enabled": False, "listening": False, "url": None, "error": None}
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            pass
+        else:
+            writer.close()
+            raise AssertionError(f"port {port} answers with [web] enabled = false")
+
+
+def test_demo_serve_on_a_port_in_use_says_how_to_pick_another(tmp_path):
+    from click.testing import CliRunner
+
+    from asterisk_bridge.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["demo", "--serve", "--port", str(port), "--day-seconds", "1",
+                                           "--out", str(tmp_path / "demo-out")])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port picks another port" in result.output

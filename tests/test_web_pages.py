@@ -82,6 +82,32 @@ async def test_stats_page_shows_the_queues_and_the_operators(tmp_path):
     assert "Занятость" in html and "разговор / (в системе − на паузе)." in html  # the formula in the footer
 
 
+async def test_stats_page_shows_the_topics_and_age_groups_the_stats_command_reports(tmp_path):
+    """Per line and in total, in the engine's order, each with its count and share (the same
+    figures as /stats.json, so the same as `stats --format json`)."""
+    async with client_of(make_console(tmp_path)) as client:
+        query = "from=2026-11-01&to=2026-11-30"
+        html = re.sub("[\xa0\u202f]", " ", await (await client.get(f"/stats?{query}")).text())
+        data = await (await client.get(f"/stats.json?{query}")).json()
+
+    def rows(body: str) -> list[tuple[int, str]]:
+        return [(int(calls), share) for calls, share in
+                re.findall(r'<td class="n">(\d+)</td><td class="n">([^<]+)</td>', body)]
+
+    def shares(items: list[dict]) -> list[tuple[int, str]]:
+        return [(item["calls"], f"{item['share'] * 100:.1f}%".replace(".", ",")) for item in items]
+
+    topics = html.split("<h2>Темы</h2>")[1].split("</section>")[0]
+    tables = re.findall(r"<h3>(.*?)</h3>\s*<table[^>]*><tbody>(.*?)</tbody>", topics, re.S)
+    assert [name for name, _ in tables] == ["Всего", "Линия 122", "Линия 117"]
+    expected = [data["total"]["topics"], *[line["topics"] for line in data["lines"]]]
+    assert [rows(body) for _, body in tables] == [shares(items) for items in expected]
+    assert sum(calls for calls, _ in rows(tables[1][1])) == data["lines"][0]["counts"]["offered"]
+    ages = html.split("<h2>Возраст звонящих</h2>")[1].split("</section>")[0]
+    assert rows(ages) == shares(data["total"]["age_groups"]) and len(rows(ages)) >= 3
+    assert "не указан" in ages
+
+
 async def test_stats_in_english_uses_the_english_summary_wording(tmp_path):
     async with client_of(make_console(tmp_path, web='language = "en"')) as client:
         html = await (await client.get("/stats")).text()
