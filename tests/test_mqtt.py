@@ -372,7 +372,7 @@ async def test_events_are_written_with_their_record_and_once(tmp_path):
         assert await store.outbox_depth() == 1
         (row,) = await store.outbox_batch(10)
         assert (row.topic, row.payload, row.event_id) == (events[0].topic, events[0].payload, events[0].event_id)
-        assert store._db.execute("SELECT count(*) FROM menu_sessions").fetchone()[0] == 1
+        assert store._thread.db.execute("SELECT count(*) FROM menu_sessions").fetchone()[0] == 1
         assert await store.outbox_ack([row.id]) == 1 and await store.outbox_depth() == 0
         with pytest.raises(TypeError, match="events: expected a list of OutboxMessage, got OutboxMessage"):
             store.submit_menu(record, events=events[0])
