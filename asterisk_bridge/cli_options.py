@@ -44,6 +44,24 @@ global_config_option = click.option(
 )
 
 
+def reads_config(command: click.Command) -> bool:
+    """Whether ``command`` (for a group: a command under it) takes ``-c/--config``."""
+    if isinstance(command, click.Group):
+        return any(reads_config(sub) for sub in command.commands.values())
+    return any(param.name == "config" for param in command.params)
+
+
+def refuse_unread_config(ctx: click.Context) -> None:
+    """Exit 2 when a -c given before the command would be ignored: ``-c FILE demo`` or
+    ``-c FILE init`` must not look as if FILE had been used."""
+    name = ctx.invoked_subcommand
+    group = ctx.command
+    command = group.get_command(ctx, name) if name and isinstance(group, click.Group) else None
+    if command is not None and not reads_config(command):
+        raise click.UsageError(f"-c/--config: `{name}` does not read a configuration file; "
+                               f"drop -c (the commands that read one: see --help)", ctx)
+
+
 def _usable_loop(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Refuse ``--loop uvloop`` where uvloop is not installed before anything starts."""
     from .eventloop import EventLoopError, loop_factory

@@ -88,6 +88,32 @@ def test_config_may_come_before_the_command_or_after_it_and_after_wins(tmp_path)
     assert "wins" in invoke(main, ["--help"]).output and "wins" in invoke(main, ["stats", "--help"]).output
 
 
+def test_a_config_before_a_command_that_reads_none_is_refused_not_ignored(tmp_path):
+    from asterisk_bridge.cli_options import reads_config
+
+    good = write_config(tmp_path)
+    invoke = CliRunner().invoke
+    for args in (["init", "--dir", str(tmp_path / "new")], ["demo", "--out", str(tmp_path / "demo")]):
+        result = invoke(main, ["-c", str(good), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert f"-c/--config: `{args[0]}` does not read a configuration file" in result.output
+    assert not (tmp_path / "new").exists() and not (tmp_path / "demo").exists()
+
+    def leaves(group, path):
+        for name, command in group.commands.items():
+            yield from leaves(command, [*path, name]) if hasattr(command, "commands") else [([*path, name], command)]
+
+    # every command that reads a configuration takes -c after it too, and the one before it reaches it
+    readers = [path for path, command in leaves(main, []) if reads_config(command)]
+    assert {" ".join(path) for path in readers} >= {"check-config", "run", "stats", "summary", "status", "simulate",
+                                                    "db migrate", "prompts build", "web users"}
+    for path in readers:
+        result = invoke(main, ["-c", str(tmp_path / "absent.toml"), *path, "--help"])
+        assert result.exit_code == 0 and "-c, --config FILE" in result.output, (path, result.output)
+    result = invoke(main, ["-c", str(tmp_path / "absent.toml"), "db", "check"])
+    assert result.exit_code == 2 and "absent.toml: cannot read the file" in result.output
+
+
 def test_check_config_reports_prompts_without_sound_files(tmp_path):
     path = write_config(tmp_path)
     sounds = tmp_path / "sounds" / "ru" / "cc"
