@@ -29,8 +29,10 @@ def test_every_error_is_under_the_one_root_and_lives_in_an_errors_module():
     roots = {cls.__name__ for cls in public.values() if cls.__bases__[0] is AsteriskBridgeError}
     assert {"AGIError", "AMIError", "StoreError", "ConfigError", "MQTTError", "ReportError", "CallsError",
             "MenuError", "WebError", "PBXSimError", "InitError", "EventLoopError"} <= roots, roots
+    from asterisk_bridge.mqtt.errors import MQTTError, OutboxError
     from asterisk_bridge.report.errors import MailError, ReportError
-    from asterisk_bridge.store.errors import OutboxError, RecordError, StoreError
+    from asterisk_bridge.store.errors import RecordError, RecordRejectedError, StoreError
 
-    assert issubclass(RecordError, StoreError) and issubclass(OutboxError, StoreError)
+    assert issubclass(RecordError, StoreError) and issubclass(RecordRejectedError, StoreError)
+    assert issubclass(OutboxError, MQTTError)  # a message that cannot be published (mqtt/message.py)
     assert issubclass(MailError, ReportError)

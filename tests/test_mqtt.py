@@ -36,7 +36,9 @@ from asterisk_bridge.menu import MenuRecord
 from asterisk_bridge.store import Store
 from asterisk_bridge.privacy import hash_number
 from asterisk_bridge.report.definitions import service_level
-from asterisk_bridge.store.outbox import OutboxError, OutboxMessage, check_events
+from asterisk_bridge.mqtt.errors import OutboxError
+from asterisk_bridge.mqtt.message import OutboxMessage
+from asterisk_bridge.store.outbox import check_events
 from helpers import FIXTURES, free_port
 
 T0 = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC = 22:13:20 in Asia/Irkutsk

@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlite_utils import Database
 
 from .errors import StoreOpenError
-from .outbox import OutboxMessage
+from ..mqtt.message import OutboxMessage
 from .schema import apply_migrations
 from .writes import Item, is_busy, write_batch
 

@@ -20,7 +20,8 @@ from ..calls.model import CallRecord
 from ..menu.record import MenuRecord
 from . import outbox as _outbox
 from .operator_rows import operator_pause_row, operator_session_row
-from .outbox import OutboxMessage, OutboxRow, check_events
+from ..mqtt.message import OutboxMessage
+from .outbox import OutboxRow, check_events
 from .rows import call_rows, operator_input_row
 from .writer import Writer
 

@@ -33,7 +33,7 @@ from sqlite_utils import Database
 
 from .connection import WriterThread
 from .errors import RecordRejectedError, StoreClosedError, StoreError
-from .outbox import OutboxMessage
+from ..mqtt.message import OutboxMessage
 from .writes import RECORD_ERRORS, Item, OutboxOnly, for_log, label
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from ..menu.record import MenuRecord
 from . import operator_days, outbox
 from .operator_rows import OPERATOR_TABLES, OperatorRow
-from .outbox import OutboxMessage
+from ..mqtt.message import OutboxMessage
 from .rows import (
     ATTEMPT_COLUMNS,
     CALL_COLUMNS,
