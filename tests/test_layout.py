@@ -76,3 +76,13 @@ def test_the_readme_layout_names_every_module():
         if not re.search(rf"(?<!\w){re.escape(path.stem)}(?!\w)", text):
             unnamed.append(str(relative))
     assert unnamed == [], "README Layout: name each module under its package"
+
+
+def test_the_readme_call_flow_names_only_modules_that_exist():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    flow = readme.split("**How a call flows through the code.**", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+(?:/[a-z_]+)*\.py)`", flow))
+    assert len(named) > 20
+    missing = [name for name in sorted(named)
+               if not (PACKAGE / name).is_file() and not any(PACKAGE.glob(f"*/{name}"))]
+    assert missing == []
