@@ -112,6 +112,17 @@ def test_a_config_before_a_command_that_reads_none_is_refused_not_ignored(tmp_pa
         assert result.exit_code == 0 and "-c, --config FILE" in result.output, (path, result.output)
     result = invoke(main, ["-c", str(tmp_path / "absent.toml"), "db", "check"])
     assert result.exit_code == 2 and "absent.toml: cannot read the file" in result.output
+    # a group of commands takes it too, before its command; the -c nearest the command wins
+    absent = str(tmp_path / "absent.toml")
+    for args in (["db", "-c", str(good), "check"], ["-c", absent, "db", "-c", str(good), "check"],
+                 ["db", "-c", absent, "check", "-c", str(good)]):
+        assert invoke(main, ["db", "-c", str(good), "migrate"]).exit_code == 0
+        result = invoke(main, args)
+        assert result.exit_code == 0 and "schema up to date" in result.output, (args, result.output)
+    result = invoke(main, ["-c", str(good), "db", "-c", absent, "check"])
+    assert result.exit_code == 2 and "absent.toml: cannot read the file" in result.output
+    result = invoke(main, ["web", "-c", str(good), "users"])
+    assert f"{good}: set [web] users_file first" in result.output  # the file given was read
 
 
 def test_check_config_reports_prompts_without_sound_files(tmp_path):
