@@ -18,6 +18,7 @@ from .cli_options import (
     global_config_option,
     load_or_exit,
     loop_option,
+    refuse_unread_config,
     run_on_loop,
 )
 from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config
@@ -36,9 +37,12 @@ def _setup_logging(verbose: int, log_format: str = "plain") -> None:
               envvar="ASTERISK_BRIDGE_LOG_FORMAT", help="Log lines as text or as one JSON object each.")
 @global_config_option
 @click.version_option(package_name="asterisk-bridge")
-def main(verbose: int, log_format: str, config: str | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: int, log_format: str, config: str | None) -> None:
     """Citizen contact-center bridge for Asterisk: topic menu over FastAGI, call records in SQLite."""
     _setup_logging(verbose, log_format)  # -c is read by the command that follows (cli_options.py)
+    if config is not None:
+        refuse_unread_config(ctx)
 
 
 @main.command("check-config")

@@ -24,12 +24,22 @@ T = TypeVar("T")
 _DEFAULTS = "$ASTERISK_BRIDGE_CONFIG, ./asterisk-bridge.toml, /etc/asterisk-bridge/asterisk-bridge.toml"
 
 
+_GIVEN = "asterisk_bridge.config"  # ctx.meta key (shared by nested contexts): the -c given before
+
+
 def _or_given_before(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """The command's own -c, else the one given before the command."""
+    """The command's own -c, else the nearest one given before the command (``db -c FILE``,
+    then ``asterisk-bridge -c FILE``)."""
     if value is not None:
         return value
-    given: str | None = ctx.find_root().params.get("config")
+    given: str | None = ctx.meta.get(_GIVEN)
     return given
+
+
+def _given_before(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        ctx.meta[_GIVEN] = value  # a group's -c, parsed after the root's, replaces it
+    return value
 
 
 config_option = click.option(
@@ -38,10 +48,34 @@ config_option = click.option(
 )
 
 global_config_option = click.option(
-    "-c", "--config", "config", metavar="FILE",
+    "-c", "--config", "config", metavar="FILE", callback=_given_before,
     help=f"TOML configuration file for the command that follows; a -c after the command wins "
     f"(default: {_DEFAULTS}).",
 )
+
+#: ``db -c FILE migrate``: the same, on a group of commands (read by the command that follows)
+group_config_option = click.option(
+    "-c", "--config", "config", metavar="FILE", callback=_given_before, expose_value=False,
+    help="TOML configuration file for the command that follows; a -c after the command wins.",
+)
+
+
+def reads_config(command: click.Command) -> bool:
+    """Whether ``command`` (for a group: a command under it) takes ``-c/--config``."""
+    if isinstance(command, click.Group):
+        return any(reads_config(sub) for sub in command.commands.values())
+    return any(param.name == "config" for param in command.params)
+
+
+def refuse_unread_config(ctx: click.Context) -> None:
+    """Exit 2 when a -c given before the command would be ignored: ``-c FILE demo`` or
+    ``-c FILE init`` must not look as if FILE had been used."""
+    name = ctx.invoked_subcommand
+    group = ctx.command
+    command = group.get_command(ctx, name) if name and isinstance(group, click.Group) else None
+    if command is not None and not reads_config(command):
+        raise click.UsageError(f"-c/--config: `{name}` does not read a configuration file; "
+                               f"drop -c (the commands that read one: see --help)", ctx)
 
 
 def _usable_loop(ctx: click.Context, param: click.Parameter, value: str) -> str:

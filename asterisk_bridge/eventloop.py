@@ -13,16 +13,13 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .errors import AsteriskBridgeError
+from .errors import EventLoopError
 
 T = TypeVar("T")
 
 #: the ``--loop`` choices: ``auto`` = uvloop when it can be imported, else asyncio's loop
 CHOICES = ("auto", "uvloop", "asyncio")
 
-
-class EventLoopError(AsteriskBridgeError):
-    """The event loop asked for cannot be used here (uvloop not installed)."""
 
 
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

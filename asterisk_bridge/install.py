@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AsteriskBridgeError
+from .errors import InitError
 from .resources import dialplan_dir, example_config, systemd_unit
 
 DEFAULT_DIR = Path("/etc/asterisk-bridge")
@@ -37,9 +37,6 @@ SERVICE_GROUP = "asterisk-bridge"
 #: with its secret instead: the shipped manager_contact_center.conf has a placeholder).
 DIALPLAN = {"extensions_contact_center.conf": "extensions.conf", "queues_contact_center.conf": "queues.conf"}
 
-
-class InitError(AsteriskBridgeError):
-    """``init`` would overwrite a file (without ``force``); the message names every one."""
 
 
 @dataclass

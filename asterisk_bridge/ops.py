@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import build_rollups, config_option, load_or_exit
+from .cli_options import build_rollups, config_option, group_config_option, load_or_exit
 from .store import maintenance
 
 log = logging.getLogger("asterisk_bridge.ops")
@@ -27,6 +27,7 @@ def _fail(message: str) -> None:
 
 
 @click.group("db")
+@group_config_option
 def db() -> None:
     """Database care: migrate, check, online backup, privacy retention."""
 

@@ -88,6 +88,43 @@ def test_config_may_come_before_the_command_or_after_it_and_after_wins(tmp_path)
     assert "wins" in invoke(main, ["--help"]).output and "wins" in invoke(main, ["stats", "--help"]).output
 
 
+def test_a_config_before_a_command_that_reads_none_is_refused_not_ignored(tmp_path):
+    from asterisk_bridge.cli_options import reads_config
+
+    good = write_config(tmp_path)
+    invoke = CliRunner().invoke
+    for args in (["init", "--dir", str(tmp_path / "new")], ["demo", "--out", str(tmp_path / "demo")]):
+        result = invoke(main, ["-c", str(good), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert f"-c/--config: `{args[0]}` does not read a configuration file" in result.output
+    assert not (tmp_path / "new").exists() and not (tmp_path / "demo").exists()
+
+    def leaves(group, path):
+        for name, command in group.commands.items():
+            yield from leaves(command, [*path, name]) if hasattr(command, "commands") else [([*path, name], command)]
+
+    # every command that reads a configuration takes -c after it too, and the one before it reaches it
+    readers = [path for path, command in leaves(main, []) if reads_config(command)]
+    assert {" ".join(path) for path in readers} >= {"check-config", "run", "stats", "summary", "status", "simulate",
+                                                    "db migrate", "prompts build", "web users"}
+    for path in readers:
+        result = invoke(main, ["-c", str(tmp_path / "absent.toml"), *path, "--help"])
+        assert result.exit_code == 0 and "-c, --config FILE" in result.output, (path, result.output)
+    result = invoke(main, ["-c", str(tmp_path / "absent.toml"), "db", "check"])
+    assert result.exit_code == 2 and "absent.toml: cannot read the file" in result.output
+    # a group of commands takes it too, before its command; the -c nearest the command wins
+    absent = str(tmp_path / "absent.toml")
+    for args in (["db", "-c", str(good), "check"], ["-c", absent, "db", "-c", str(good), "check"],
+                 ["db", "-c", absent, "check", "-c", str(good)]):
+        assert invoke(main, ["db", "-c", str(good), "migrate"]).exit_code == 0
+        result = invoke(main, args)
+        assert result.exit_code == 0 and "schema up to date" in result.output, (args, result.output)
+    result = invoke(main, ["-c", str(good), "db", "-c", absent, "check"])
+    assert result.exit_code == 2 and "absent.toml: cannot read the file" in result.output
+    result = invoke(main, ["web", "-c", str(good), "users"])
+    assert f"{good}: set [web] users_file first" in result.output  # the file given was read
+
+
 def test_check_config_reports_prompts_without_sound_files(tmp_path):
     path = write_config(tmp_path)
     sounds = tmp_path / "sounds" / "ru" / "cc"

@@ -37,7 +37,9 @@ from asterisk_bridge.menu import MenuRecord
 from asterisk_bridge.store import Store
 from asterisk_bridge.privacy import hash_number
 from asterisk_bridge.report.definitions import service_level
-from asterisk_bridge.store.outbox import OutboxError, OutboxMessage, check_events
+from asterisk_bridge.mqtt.errors import OutboxError
+from asterisk_bridge.mqtt.message import OutboxMessage
+from asterisk_bridge.store.outbox import check_events
 from helpers import FIXTURES, free_port
 
 T0 = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC = 22:13:20 in Asia/Irkutsk
@@ -372,7 +374,7 @@ async def test_events_are_written_with_their_record_and_once(tmp_path):
         assert await store.outbox_depth() == 1
         (row,) = await store.outbox_batch(10)
         assert (row.topic, row.payload, row.event_id) == (events[0].topic, events[0].payload, events[0].event_id)
-        assert store._db.execute("SELECT count(*) FROM menu_sessions").fetchone()[0] == 1
+        assert store._thread.db.execute("SELECT count(*) FROM menu_sessions").fetchone()[0] == 1
         assert await store.outbox_ack([row.id]) == 1 and await store.outbox_depth() == 0
         with pytest.raises(TypeError, match="events: expected a list of OutboxMessage, got OutboxMessage"):
             store.submit_menu(record, events=events[0])

@@ -507,7 +507,7 @@ async def test_a_newer_state_of_a_queued_call_replaces_it_and_its_events_keep_th
     """A busy call changes many times a second: a state still queued is overwritten by the next one
     (one write instead of several), while every MQTT event stays where it was handed in."""
     from asterisk_bridge.calls.model import CallRecord, QueueLeg
-    from asterisk_bridge.store.outbox import OutboxMessage
+    from asterisk_bridge.mqtt.message import OutboxMessage
 
     def state(n: int, **fields) -> CallRecord:
         record = CallRecord(linkedid="1795699537.6", uniqueid="1795699537.6", started_at=1795699537.0,

@@ -1,5 +1,6 @@
 """AMI wire framing: bytes -> case-insensitive messages. The one AMI parser: the client
-(``client.py``), the tests and the benchmark all read through it.
+(``client.py``), the simulator's AMI server (``pbxsim/ami_server.py``, the actions it is sent),
+the tests and the benchmark all read through it.
 
 Why a parser of our own (tests/fixtures/asterisk/README.md, M1): Asterisk frames
 messages with ``\\r\\n\\r\\n``, sends a banner line *without* a blank line after

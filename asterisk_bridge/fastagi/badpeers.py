@@ -1,8 +1,8 @@
 """Bad FastAGI connections, told to the admin once a minute per peer instead of once each.
 
 A port scanner, a health check that connects and closes, or a misconfigured client can open
-hundreds of connections a second; one warning each buried the journal (2,053 lines in 35 s in
-issue 17). The first bad connection from a peer is still logged at once with its detail, so a
+hundreds of connections a second; one warning each buried the journal (2,053 lines in 35 s under
+such a flood). The first bad connection from a peer is still logged at once with its detail, so a
 single mistake is seen right away; the peer's later ones within the window are counted by kind
 and told in one line when the window ends, with the last detail:
 

@@ -262,9 +262,6 @@ class AGIChannel:
                 _remember(key, data)
         return self.command(data)
 
-    def wait_for_digit(self, timeout_ms: int) -> Awaitable[Reply]:
-        return self.command(format_command("WAIT FOR DIGIT", int(timeout_ms)))
-
     def set_variable(self, name: str, value: str) -> Awaitable[Reply]:
         exact = type(name) is str and type(value) is str
         data = _COMMANDS.get(("SET VARIABLE", name, value)) if exact else None

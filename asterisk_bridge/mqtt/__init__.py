@@ -1,6 +1,7 @@
 """Live call events and wallboard gauges over MQTT, delivered from a durable outbox.
 
-``events`` and ``gauges`` are pure; ``publisher`` is the only module that talks to the broker.
+``events`` and ``gauges`` are pure and build ``message.OutboxMessage``s; ``publisher`` is the only
+module that talks to the broker.
 ``schema.json`` (shipped in the package) describes every payload.
 """
 

@@ -15,3 +15,8 @@ class MQTTError(AsteriskBridgeError):
 
 class EventError(MQTTError, ValueError):
     """A setting or value the event builders cannot use; the message names it."""
+
+
+class OutboxError(MQTTError, ValueError):
+    """An outbox message (``message.py``) with a value that cannot be published; the message names
+    the field."""

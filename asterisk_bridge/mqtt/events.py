@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..privacy import hash_number, mask_number
-from ..store.outbox import OutboxMessage
+from .message import OutboxMessage
 from ..utc import utc_iso
 from .errors import EventError
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..report.definitions import ABANDON_TREATMENTS, service_level
-from ..store.outbox import OutboxMessage
+from .message import OutboxMessage
 from ..utc import parse_utc_iso, utc_iso
 from .errors import EventError
 from .events import SCHEMA_VERSION, Topics, operator_id

@@ -35,7 +35,7 @@ from .gauges import Gauges
 if TYPE_CHECKING:
     from ..config import Config
     from ..store import Store
-    from ..store.outbox import OutboxMessage
+    from .message import OutboxMessage
 
 log = logging.getLogger(__name__)
 

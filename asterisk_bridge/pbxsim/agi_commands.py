@@ -1,7 +1,7 @@
 """Asterisk 22's FastAGI command table, argument parser and fixed reply texts (pure, no I/O).
 
-The simulator must answer byte for byte like res_agi, so the parser is a transcription of
-res_agi.c ``parse_args`` (quotes toggle, ``\\`` escapes the next character, a quote met right
+The simulator must answer byte for byte like Asterisk's res_agi, so the parser splits a command
+line the way it does (quotes toggle, ``\\`` escapes the next character, a quote met right
 after whitespace starts a word, nothing else is special) and the usage blocks are copied from
 the captures (tests/fixtures/asterisk/fastagi/). Usage texts for commands that were never captured
 are the res_agi XML descriptions rendered the same way (one line per paragraph, whitespace

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 
+from ..ami.frames import parse_message
 from .ami_lists import ChannelState, Message, QueueState, forget_calls, member_headers, merge_lists, track
 from .errors import AMIServerError
 
@@ -38,19 +39,6 @@ def stamp(headers: Message, timestamp: float) -> list[tuple[str, str]]:
         if k == "Privilege":
             return [*headers[: i + 1], ("Timestamp", ts), *headers[i + 1 :]]
     return list(headers)
-
-
-def parse_action(block: bytes) -> list[tuple[str, str]]:
-    """Parse one action block (without the blank line). Raises ValueError on a bad line."""
-    pairs = []
-    for raw in block.decode("utf-8", errors="replace").split("\r\n"):
-        if not raw:
-            continue
-        key, sep, value = raw.partition(":")
-        if not sep:
-            raise ValueError(f"header line without ':': {raw!r}")
-        pairs.append((key.strip(), value.lstrip(" ")))
-    return pairs
 
 
 class _Session:
@@ -251,11 +239,7 @@ class AMIServer:
                 if len(block) > _MAX_MESSAGE:
                     return
                 await self._running.wait()
-                try:
-                    action = parse_action(block[:-4])
-                except ValueError as e:
-                    log.debug("AMI sim: %s from %s", e, session.peer)
-                    continue
+                action = parse_message(block[:-4]).pairs  # the one AMI parser, as the bridge reads
                 if not action:
                     continue
                 if not await self._dispatch(session, action):

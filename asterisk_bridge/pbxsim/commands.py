@@ -80,7 +80,8 @@ def simulate(config: str | None, fastagi: str | None, ami_listen: str | None, am
     from .queues import QueueModel
     from .simulate import WORKER_EXTENS, Plan, format_simulation, run_simulation, wait_for_bridge
     from .tally import format_turnaround
-    from .workers import SimulationWorkerError, run_workers
+    from .errors import SimulationWorkerError
+    from .workers import run_workers
 
     per_day = _calls_per_day(calls_per_day)  # argument errors first, then the configuration's
     agi = _address(fastagi, "--fastagi") if fastagi else None

@@ -27,3 +27,7 @@ class QueueModelError(PBXSimError, ValueError):
 
 class AMIServerError(PBXSimError):
     """Misuse of the simulator's AMI server (e.g. port asked before start)."""
+
+
+class SimulationWorkerError(PBXSimError):
+    """A ``simulate --workers`` worker process failed, or did not start or finish."""

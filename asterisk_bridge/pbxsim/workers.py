@@ -37,7 +37,7 @@ from ..config import load_config
 from .ami_emit import Headers
 from .ami_lists import ChannelState, QueueState, forget_calls, member_headers, track
 from .ami_server import AMIServer, encode_message, stamp
-from .errors import PBXSimError
+from .errors import SimulationWorkerError
 from .simulate import Plan, SimulationResult, run_simulation
 from .tally import Tally
 
@@ -45,10 +45,6 @@ from .tally import Tally
 START_TIMEOUT = 60.0
 #: seconds between the last hello and the common start: every worker gets its ``G`` in time
 START_MARGIN = 0.5
-
-
-class SimulationWorkerError(PBXSimError):
-    """A worker process failed, or did not start or finish."""
 
 
 async def _send(writer: asyncio.StreamWriter, kind: bytes, payload: bytes) -> None:

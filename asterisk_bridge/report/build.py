@@ -119,15 +119,6 @@ def _figures(source: RowSource, config: Config, first: date, last: date, *, line
     return figures
 
 
-def operators_and_queues(db_path: str | Path, config: Config, period: Period, *, line: str | None = None,
-                         now: float | None = None) -> tuple[list[OperatorFigures], list[QueueRow]]:
-    """Per-operator and per-queue figures of ``period`` (``line``: only its queues and their calls);
-    sessions and pauses still open count up to ``now``."""
-    with reading(db_path) as db:
-        return _operators_and_queues(RollupSource(db, rollup_settings(config)), config, period, line=line,
-                                     now=time.time() if now is None else now)
-
-
 def _operators_and_queues(source: RowSource, config: Config, period: Period, *, line: str | None,
                           now: float) -> tuple[list[OperatorFigures], list[QueueRow]]:
     catalog = catalog_from_config(config).queues

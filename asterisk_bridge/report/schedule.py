@@ -1,6 +1,6 @@
 """The daily summary inside ``asterisk-bridge run``: yesterday's figures mailed at ``summary.send_at``.
 
-Rules (issue 4): each send is recorded in ``summaries``; a day already recorded is never mailed
+Rules: each send is recorded in ``summaries``; a day already recorded is never mailed
 again unless forced; on start, days missed while the service was down (up to
 ``summary.catch_up_days``) are sent oldest first; an SMTP failure is retried with exponential
 backoff from 30 s, capped at 5 min so that a mail server back after an outage gets the morning

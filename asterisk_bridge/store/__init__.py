@@ -1,5 +1,5 @@
-"""The only package with SQL. ``store`` (the API records go in through), ``writer`` (the queue and
-the writer thread), ``writes`` (the SQL it runs), ``rows`` (records <-> rows), ``queries`` and
+"""The only package with SQL. ``store`` (the API records go in through), ``writer`` (the queue),
+``connection`` (the writer thread), ``writes`` (the SQL it runs), ``rows`` (records <-> rows), ``queries`` and
 ``report_queries`` (reading), ``schema`` (migrations), ``outbox`` (MQTT events waiting for the
 broker), ``maintenance`` (migrate, check, backup, retention), ``errors``."""
 

@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from .queries import DatabaseLike, reading
+from .queries import DatabaseLike, period_clause, reading
 from .report_queries import CALL_BUCKET_SQL, MENU_BUCKET_SQL, MENU_BUCKETS, has_calls
 from .rollup_queries import call_windows
 from .schema import CALLER_TAIL as TAIL
@@ -144,9 +144,11 @@ def _page(conn: sqlite3.Connection, select: str, extra: str, f: CallFilter, befo
           window: tuple[str, str] | None = None) -> list[dict[str, Any]]:
     """Up to ``limit + 1`` rows of ``f`` (within ``window`` of its period when given), newest first."""
     p = "m." if menu else ""
-    clauses = [f"{p}started_at >= ?", f"{p}started_at < ?"]
-    params: list[Any] = list(window) if window else [window_start or f.start_utc, f.end_utc]
-    for column, value in (("line", f.line), ("topic", f.topic), ("queue", f.queue)):
+    start, end = window if window else (window_start or f.start_utc, f.end_utc)
+    period, bounds = period_clause(start, end, f.line, alias=p[:-1], bounded=True)
+    clauses = [period]
+    params: list[Any] = list(bounds)
+    for column, value in (("topic", f.topic), ("queue", f.queue)):
         if value is not None:
             clauses.append(f"{p}{column} = ?")
             params.append(value)

@@ -28,7 +28,3 @@ class RecordError(StoreError, ValueError):
 
 class RecordRejectedError(StoreError):
     """SQLite refused this one record for its content; it is logged and kept in ``Store.rejected``."""
-
-
-class OutboxError(StoreError, ValueError):
-    """An outbox message with a value that cannot be published; the message names the field."""

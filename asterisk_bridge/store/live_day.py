@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .queries import DatabaseLike, reading
+from .queries import DatabaseLike, period_clause, reading
 from .report_queries import has_calls
 from ..utc import parse_utc_iso, utc_iso
 
@@ -21,7 +21,8 @@ def day_so_far(db: DatabaseLike, start_utc: str, end_utc: str, *, lookback: floa
     """``{"answered": [{linkedid, seq, line, queue, wait_seconds, answered_at, answered_interface, first_answer}],
     "abandoned": [{linkedid, line, queue, wait_seconds, ended_at}]}`` for ``[start_utc, end_utc)``."""
     out: dict[str, list[dict[str, Any]]] = {"answered": [], "abandoned": []}
-    earliest = utc_iso(parse_utc_iso(start_utc) - lookback)
+    started, started_params = period_clause(utc_iso(parse_utc_iso(start_utc) - lookback), end_utc, alias="c",
+                                            bounded=True)
     with reading(db) as database:
         if not has_calls(database):
             return out
@@ -30,13 +31,13 @@ def day_so_far(db: DatabaseLike, start_utc: str, end_utc: str, *, lookback: floa
                       l.seq = (SELECT MIN(f.seq) FROM queue_legs f WHERE f.linkedid = c.linkedid
                                AND f.answered_at IS NOT NULL) AS first_answer
                FROM calls c JOIN queue_legs l ON l.linkedid = c.linkedid
-               WHERE c.started_at >= ? AND c.started_at < ? AND l.answered_at >= ? AND l.answered_at < ?""",
-            [earliest, end_utc, start_utc, end_utc])]
+               WHERE {started} AND l.answered_at >= ? AND l.answered_at < ?""".format(started=started),
+            [*started_params, start_utc, end_utc])]
         out["abandoned"] = [dict(r) for r in database.query(
             """SELECT c.linkedid, c.line, l.queue, l.wait_seconds, c.ended_at
                FROM calls c JOIN queue_legs l ON l.linkedid = c.linkedid
                     AND l.seq = (SELECT MAX(x.seq) FROM queue_legs x WHERE x.linkedid = c.linkedid)
-               WHERE c.started_at >= ? AND c.started_at < ? AND c.outcome = 'abandoned_queue'
-                     AND c.ended_at >= ? AND c.ended_at < ?""",
-            [earliest, end_utc, start_utc, end_utc])]
+               WHERE {started} AND c.outcome = 'abandoned_queue'
+                     AND c.ended_at >= ? AND c.ended_at < ?""".format(started=started),
+            [*started_params, start_utc, end_utc])]
     return out

@@ -20,33 +20,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..mqtt.message import OutboxMessage
 from ..utc import utc_iso
-from .errors import OutboxError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    """One MQTT message to publish: built by :mod:`asterisk_bridge.mqtt.events`, kept by the store."""
-
-    topic: str
-    payload: str
-    event_id: str
-    qos: int = 1
-    retain: bool = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.topic, str) or not self.topic or set(self.topic) & set("+#\0"):
-            raise OutboxError(f"OutboxMessage.topic: {self.topic!r} is not a publishable MQTT topic")
-        if not isinstance(self.payload, str):
-            raise OutboxError(f"OutboxMessage.payload: expected text, got {type(self.payload).__name__}")
-        if not isinstance(self.event_id, str) or not self.event_id:
-            raise OutboxError(f"OutboxMessage.event_id: expected a non-empty id, got {self.event_id!r}")
-        if self.qos not in (0, 1, 2):
-            raise OutboxError(f"OutboxMessage.qos: {self.qos!r} is not 0, 1 or 2")
-        if not isinstance(self.retain, bool):
-            raise OutboxError(f"OutboxMessage.retain: expected True or False, got {self.retain!r}")
 
 
 @dataclass(frozen=True)

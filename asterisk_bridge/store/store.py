@@ -3,8 +3,8 @@ events) and the outbox the publisher reads; the only package with SQL is ``store
 
 Every record is checked and turned into rows here, on the event loop, before it is queued
 (``rows.py``): a record that could never be written raises at the caller instead of blocking the
-writer's queue, and later tracking cannot change what gets written. The queue, the thread and the
-retries are ``writer.py``; the SQL they run is ``writes.py``.
+writer's queue, and later tracking cannot change what gets written. The queue and the retries are
+``writer.py``, the thread ``connection.py``; the SQL they run is ``writes.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from ..calls.model import CallRecord
 from ..menu.record import MenuRecord
 from . import outbox as _outbox
 from .operator_rows import operator_pause_row, operator_session_row
-from .outbox import OutboxMessage, OutboxRow, check_events
+from ..mqtt.message import OutboxMessage
+from .outbox import OutboxRow, check_events
 from .rows import call_rows, operator_input_row
 from .writer import Writer
 

@@ -1,10 +1,8 @@
-"""The writer: one thread, one SQLite connection, records written in the order they were handed in.
+"""The writer's queue: records written in the order they were handed in, retried until committed.
 
 Why this shape:
-- SQLite allows one writer at a time, and a Python sqlite3 connection may only be used by the
-  thread that created it unless it is opened with ``check_same_thread=False``. So all writes go
-  through a single-thread executor that owns the one connection. The event loop never waits on the
-  disk: a slow fsync or a locked file stalls the writer thread, not the calls in the menu.
+- All writes run on one thread that owns the one connection (``connection.py``): the event loop
+  never waits on the disk, and the order records were handed in is the order they are written.
 - A menu session must never fail because the database is unhappy. Handing a record in only
   appends to an in-memory queue (``_keep`` also waits a bounded time for the commit, so an ended
   session survives a crash); the writer task retries a failed write with capped exponential
@@ -15,7 +13,8 @@ Why this shape:
   waits up to ``coalesce`` seconds for others first: under load a commit and a hand-off to the
   writer thread are shared by many calls, and order is still the submission order.
 
-What is written, and how, is ``writes.py``; what may be handed in is ``store.py`` (the API).
+What is written, and how, is ``writes.py``; the thread that writes it ``connection.py``; what may be
+handed in is ``store.py`` (the API).
 """
 
 from __future__ import annotations
@@ -26,17 +25,16 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
 from typing import Self, TypeVar
 
 from sqlite_utils import Database
 
-from .errors import RecordRejectedError, StoreClosedError, StoreError, StoreOpenError
-from .outbox import OutboxMessage
-from .schema import apply_migrations
-from .writes import RECORD_ERRORS, Item, OutboxOnly, for_log, is_busy, label, write_batch
+from .connection import WriterThread
+from .errors import RecordRejectedError, StoreClosedError, StoreError
+from ..mqtt.message import OutboxMessage
+from .writes import RECORD_ERRORS, Item, OutboxOnly, for_log, label
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +91,7 @@ class Writer:
         self.last_error: str | None = None
         # Told the seconds each committed batch took and its record count (the console's metrics).
         self.on_commit: Callable[[float, int], None] | None = None
-        self._db: Database | None = None  # touched only in the writer thread
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread = WriterThread(self.path, busy_timeout, outbox_max)
         self._backlog: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._urgent = asyncio.Event()  # someone awaits a write, or a full batch is queued
@@ -120,16 +117,9 @@ class Writer:
 
     async def open(self) -> Self:
         """Open (creating if needed) the database, switch it to WAL and apply pending migrations."""
-        if self._executor is not None:
+        if self._thread.started:
             raise StoreError(f"store {self.path} is already open")
-        loop = asyncio.get_running_loop()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        try:
-            applied = await loop.run_in_executor(self._executor, self._connect)
-        except (sqlite3.Error, OSError) as exc:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise StoreOpenError(f"cannot open database {self.path}: {exc}") from exc
+        applied = await self._thread.start()
         if applied:
             log.info("store %s: applied migrations %s", self.path, ", ".join(applied))
         self._writer = asyncio.create_task(self._run_writer(), name=f"store-writer {self.path}")
@@ -138,7 +128,7 @@ class Writer:
 
     async def close(self, timeout: float = 10.0) -> None:
         """Write what is pending (for at most ``timeout`` seconds), then stop the writer thread."""
-        if self._executor is None:
+        if not self._thread.started:
             return
         if self._writer is not None:
             try:
@@ -162,10 +152,7 @@ class Writer:
             for _, waiter in self._waiters:
                 if not waiter.done():
                     waiter.set_exception(closed)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._disconnect)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        await self._thread.stop()
 
     async def __aenter__(self) -> Self:
         return await self.open()
@@ -272,7 +259,6 @@ class Writer:
     # -- the writer task ------------------------------------------------------------------------
 
     async def _run_writer(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             while not self._backlog:
                 self._wakeup.clear()
@@ -291,7 +277,7 @@ class Writer:
                     del self._latest[item.latest]  # being written: a newer state queues anew
             self._in_flight = batch
             rejected = await self._write_until_committed(
-                loop, [item.record for item in batch], [item.events for item in batch]
+                [item.record for item in batch], [item.events for item in batch]
             )
             self._in_flight = []
             self._written = batch[-1].seq
@@ -307,7 +293,7 @@ class Writer:
                     waiter.set_result(None)
 
     async def _write_until_committed(
-        self, loop: asyncio.AbstractEventLoop, records: list[Item], events: list[tuple[OutboxMessage, ...]]
+        self, records: list[Item], events: list[tuple[OutboxMessage, ...]]
     ) -> dict[int, str]:
         """Write ``records`` in one transaction, retrying until it commits; returns the rejected ones."""
         delay = self.retry_initial
@@ -316,12 +302,12 @@ class Writer:
             attempts += 1
             began = time.monotonic()
             try:
-                await loop.run_in_executor(self._executor, self._write_batch, records, events)
+                await self._thread.write(records, events)
             except RECORD_ERRORS as exc:
                 if len(records) > 1:  # find the record at fault; write the others
                     rejected: dict[int, str] = {}
                     for record, record_events in zip(records, events, strict=True):
-                        rejected.update(await self._write_until_committed(loop, [record], [record_events]))
+                        rejected.update(await self._write_until_committed([record], [record_events]))
                     return rejected
                 return {id(records[0]): self._reject(records[0], exc)}
             except sqlite3.Error as exc:
@@ -373,48 +359,10 @@ class Writer:
         """Run ``function(database)`` on the writer's connection between two batches: no second
         connection competes for the lock. ``maintenance``: queued menu records do not wait for it;
         ``closed``: what the error says cannot be done when the store is not open."""
-        if self._executor is None:
+        if not self._thread.started:
             raise StoreClosedError(f"store {self.path} is not open" + (f"; {closed}" if closed else ""))
-
-        def call() -> T:
-            if self._db is None:
-                self._connect()
-            assert self._db is not None
-            return function(self._db)
-
         self._maintaining += maintenance
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+            return await self._thread.run(function)
         finally:
             self._maintaining -= maintenance
-
-    def _connect(self) -> list[str]:
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=self.busy_timeout)
-        try:
-            db = Database(conn)
-            db.execute("PRAGMA foreign_keys = ON")
-            db.enable_wal()
-            db.execute("PRAGMA synchronous = NORMAL")
-            applied = apply_migrations(db)
-        except BaseException:
-            conn.close()
-            raise
-        self._db = db
-        return applied
-
-    def _disconnect(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _write_batch(self, records: list[Item], events: list[tuple[OutboxMessage, ...]]) -> None:
-        if self._db is None:
-            self._connect()
-        assert self._db is not None
-        try:
-            with self._db.atomic():
-                write_batch(self._db.conn, records, events, self.outbox_max)
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                self._disconnect()  # e.g. disk I/O error: the next attempt starts on a fresh connection
-            raise

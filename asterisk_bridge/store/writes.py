@@ -1,7 +1,7 @@
 """The SQL the writer runs: menu sessions, calls (with their queue legs and ring attempts), operator
 inputs and operators' sessions and pauses, in one transaction per batch.
 
-Every function here runs in the store's writer thread on its connection (``writer.py``); the
+Every function here runs in the store's writer thread on its connection (``connection.py``); the
 rows come ready from ``rows.py``.
 
 Menu sessions: a new session (the usual case) is a plain insert; only a session already stored
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from ..menu.record import MenuRecord
 from . import operator_days, outbox
 from .operator_rows import OPERATOR_TABLES, OperatorRow
-from .outbox import OutboxMessage
+from ..mqtt.message import OutboxMessage
 from .rows import (
     ATTEMPT_COLUMNS,
     CALL_COLUMNS,

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..cli_options import config_option, load_or_exit
+from ..cli_options import config_option, group_config_option, load_or_exit
 from .errors import UsersFileError
 from .users import MIN_PASSWORD, UsersFile
 
@@ -21,6 +21,7 @@ def _users(config: str | None) -> UsersFile:
 
 
 @click.group("web")
+@group_config_option
 def web() -> None:
     """The web console's users (the file named by [web] users_file)."""
 

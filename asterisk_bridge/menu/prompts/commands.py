@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from asterisk_bridge.cli_options import config_option, load_or_exit
+from asterisk_bridge.cli_options import config_option, group_config_option, load_or_exit
 from asterisk_bridge.config import MENU_SECTIONS
 
 from .build import (
@@ -36,6 +36,7 @@ language_option = click.option("--language", default="ru", show_default=True, me
 
 
 @click.group()
+@group_config_option
 def prompts() -> None:
     """Prompt texts in the configuration -> sound files Asterisk plays (espeak-ng + sox)."""
 
