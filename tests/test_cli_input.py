@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,31 @@ def test_no_configuration_found_lists_every_place_looked_at(tmp_path, monkeypatc
     # a file named with -c that is not there is named as such
     result = run("check-config", "-c", str(tmp_path / "nope.toml"))
     assert result.exit_code == 2 and "nope.toml: cannot read the file" in result.output
+
+
+def test_a_day_not_over_yet_is_bad_input_and_nothing_is_recorded(config, tmp_path):
+    """A summary mailed for today would be in the send log as sent, and the service would never
+    mail that day's full summary; a day after today has no figures at all."""
+    from datetime import timedelta
+
+    from asterisk_bridge.report.period import local_date_of
+    from asterisk_bridge.store import report_queries as rq
+
+    today = local_date_of(time.time(), "Asia/Irkutsk")  # the fixture's timezone
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    result = run("summary", "-c", config, "--date", today.isoformat(), "--send")
+    assert result.exit_code == 2, result.output
+    assert (f"Invalid value for '--date': {today.isoformat()} is not over yet "
+            f"(today is {today.isoformat()} in Asia/Irkutsk)") in result.output
+    assert rq.summary_sent(tmp_path / "calls.db", today.isoformat()) is None
+    for args in (["--date", tomorrow], ["--date", tomorrow, "--send", "--force"]):
+        result = run("summary", "-c", config, "--out", str(tmp_path / "out"), *args)
+        assert result.exit_code == 2 and f"{tomorrow} is not over yet" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+    result = run("stats", "-c", config, "--from", tomorrow, "--to", tomorrow)
+    assert result.exit_code == 2
+    assert f"Invalid value for '--from': {tomorrow} is after today ({today.isoformat()} in Asia/Irkutsk)" in result.output
+    # today so far is a fine question for stats and for the files
+    assert run("stats", "-c", config, "--from", today.isoformat(), "--to", tomorrow).exit_code == 0
+    result = run("summary", "-c", config, "--date", today.isoformat(), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output

@@ -1,8 +1,12 @@
 """``asterisk-bridge stats`` and ``asterisk-bridge summary`` (registered in cli.py with add_command).
 
 Exit codes: 0 done, 1 the work failed (no database, SMTP refused, a broken template), 2 the
-command line or the configuration is wrong (a bad date, a period that ends before it starts, a
-line that does not exist, --force without --send).
+command line or the configuration is wrong (a bad date, a period that ends before it starts or
+starts after today, a summary of a day not over yet, a line that does not exist, --force without
+--send).
+
+"Today" is the configured ``timezone``'s. A summary mailed for a day not over would be recorded
+in the send log as sent, and the service would then never mail that day's full summary.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from asterisk_bridge.store.report_queries import recorded_lines
 from .build import build_figures
 from .errors import MailError, PeriodError, SummaryTemplateError
 from .export import stats_csv, stats_json
+from .period import local_date_of
 from .render import render_summary
 from .schedule import send_summary, write_summary_files
 
@@ -53,6 +58,10 @@ def stats(config: str | None, first: date, last: date, line: str | None, fmt: st
     if last < first:
         raise click.BadParameter(f"{last.isoformat()} is before --from {first.isoformat()}", param_hint="'--to'")
     _, cfg = load_or_exit(config)
+    today = local_date_of(now, cfg.timezone)
+    if first > today:
+        raise click.BadParameter(f"{first.isoformat()} is after today ({today.isoformat()} in {cfg.timezone})",
+                                 param_hint="'--from'")
     if line is not None:
         _known_line(cfg, line)
     try:
@@ -80,6 +89,10 @@ def summary(config: str | None, day: date, out: Path | None, send: bool, force: 
     if force and not send:
         raise click.UsageError("--force only applies to --send (mail a day that was already sent)")
     _, cfg = load_or_exit(config)
+    today = local_date_of(time.time(), cfg.timezone)
+    if day > today or (send and day == today):
+        raise click.BadParameter(f"{day.isoformat()} is not over yet (today is {today.isoformat()} in {cfg.timezone})"
+                                 + ("; its summary is mailed the morning after" if send else ""), param_hint="'--date'")
     try:
         build_rollups(cfg, err=True, quiet_for=2.0)
         if out is not None or not send or cfg.summary.out_dir:
