@@ -20,6 +20,7 @@ from .cli_options import (
     loop_option,
     refuse_unread_config,
     run_on_loop,
+    writable_dir_or_exit,
 )
 from .config import MENU_SECTIONS, Config, ConfigError, describe, load_config
 from .install import DEFAULT_DIR, DEFAULT_SYSTEMD_DIR, own_executable
@@ -128,6 +129,7 @@ def demo(out: Path, seed: int, day_seconds: float, serve: bool, port: int, loop:
     web console open on it)."""
     from .demo import render_demo_prompts, run_demo
 
+    writable_dir_or_exit(out, "--out")
     prompt_ms, note = render_demo_prompts(out)
     click.echo(note)
     click.echo(f"Simulating one day at the contact center (seed {seed}, {day_seconds:g} s) ...")
@@ -196,12 +198,15 @@ def init(directory: Path, systemd: bool, systemd_dir: Path, force: bool) -> None
     systemd unit with --systemd; print the manager.conf account and where the dialplan is."""
     from .install import InitError, init as write_files
 
+    writable_dir_or_exit(directory, "--dir")
+    if systemd:
+        writable_dir_or_exit(systemd_dir, "--systemd-dir")
     try:
         result = write_files(directory, systemd_dir=systemd_dir if systemd else None, force=force)
     except InitError as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:
-        click.echo(f"init: {exc}", err=True)
+        click.echo(f"init: cannot write {exc.filename or directory}: {exc.strerror or exc}", err=True)
         sys.exit(1)
     click.echo(f"wrote {result.config}: the example for lines 122 and 117; edit it for your contact center")
     owner = f", group {result.group}" if result.group else ""

@@ -106,6 +106,23 @@ def run_on_loop(main: Coroutine[Any, Any, T], loop: str) -> T:
         raise click.BadParameter(str(exc), param_hint="--loop") from None
 
 
+def writable_dir_or_exit(directory: Path, option: str) -> None:
+    """Create ``directory`` (an option's value) now, or exit 2 naming it and why it cannot be.
+
+    Checked before any work: the demo otherwise simulated its whole day before failing to write
+    its database, and an OS error at the end read like a failure of the work, not of the input.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".asterisk-bridge-write-test.{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(directory) else ""
+        raise click.BadParameter(f"cannot write to {directory}: {reason}{where}", param_hint=f"'{option}'") from None
+
+
 def config_path_or_exit(config: str | None) -> Path:
     """The configuration file to read; exit 2 when there is none anywhere.
 

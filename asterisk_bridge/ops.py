@@ -76,6 +76,8 @@ def db_backup(config: str | None, file: Path, force: bool) -> None:
     _, cfg = load_or_exit(config)
     if file.exists() and not force:
         raise click.BadParameter(f"{file} exists (use --force to replace it)", param_hint="FILE")
+    if not file.absolute().parent.is_dir():
+        raise click.BadParameter(f"{file.absolute().parent} is not a directory (create it first)", param_hint="FILE")
     started = time.monotonic()
     try:
         maintenance.backup(cfg.database.path, file, overwrite=force)

@@ -120,3 +120,26 @@ def test_a_day_not_over_yet_is_bad_input_and_nothing_is_recorded(config, tmp_pat
     assert run("stats", "-c", config, "--from", today.isoformat(), "--to", tomorrow).exit_code == 0
     result = run("summary", "-c", config, "--date", today.isoformat(), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("args, option", [
+    (["demo", "--out", "{blocked}/demo", "--day-seconds", "0.1"], "--out"),
+    (["summary", "-c", "{cfg}", "--date", "2026-11-25", "--out", "{blocked}/out"], "--out"),
+    (["init", "--dir", "{blocked}/etc"], "--dir"),
+    (["init", "--dir", "{tmp}/etc", "--systemd", "--systemd-dir", "{blocked}/units"], "--systemd-dir"),
+])
+def test_a_directory_that_cannot_be_written_is_bad_input_before_any_work(config, tmp_path, args, option):
+    blocked = tmp_path / "a-file"  # a directory under a file: refused even to root
+    blocked.write_text("", encoding="utf-8")
+    result = run(*(a.replace("{cfg}", config).replace("{blocked}", str(blocked)).replace("{tmp}", str(tmp_path))
+                   for a in args))
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}': cannot write to {blocked}/" in result.output
+    assert "Simulating" not in result.output  # the demo did not run its day first
+    assert not (tmp_path / "etc" / "asterisk-bridge.toml").exists()
+
+
+def test_db_backup_into_a_missing_directory_is_bad_input(config, tmp_path):
+    result = run("db", "backup", "-c", config, str(tmp_path / "no" / "such" / "calls.db"))
+    assert result.exit_code == 2
+    assert f"Invalid value for FILE: {tmp_path / 'no' / 'such'} is not a directory" in result.output

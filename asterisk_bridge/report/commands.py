@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from asterisk_bridge.cli_options import build_rollups, config_option, load_or_exit
+from asterisk_bridge.cli_options import build_rollups, config_option, load_or_exit, writable_dir_or_exit
 from asterisk_bridge.config import Config
 from asterisk_bridge.store import StoreError
 from asterisk_bridge.store.report_queries import recorded_lines
@@ -93,6 +93,8 @@ def summary(config: str | None, day: date, out: Path | None, send: bool, force: 
     if day > today or (send and day == today):
         raise click.BadParameter(f"{day.isoformat()} is not over yet (today is {today.isoformat()} in {cfg.timezone})"
                                  + ("; its summary is mailed the morning after" if send else ""), param_hint="'--date'")
+    if out is not None:
+        writable_dir_or_exit(out, "--out")
     try:
         build_rollups(cfg, err=True, quiet_for=2.0)
         if out is not None or not send or cfg.summary.out_dir:
