@@ -127,6 +127,7 @@ def test_a_day_not_over_yet_is_bad_input_and_nothing_is_recorded(config, tmp_pat
     (["summary", "-c", "{cfg}", "--date", "2026-11-25", "--out", "{blocked}/out"], "--out"),
     (["init", "--dir", "{blocked}/etc"], "--dir"),
     (["init", "--dir", "{tmp}/etc", "--systemd", "--systemd-dir", "{blocked}/units"], "--systemd-dir"),
+    (["prompts", "build", "-c", "{cfg}", "--sounds-dir", "{blocked}/sounds"], "--sounds-dir"),
 ])
 def test_a_directory_that_cannot_be_written_is_bad_input_before_any_work(config, tmp_path, args, option):
     blocked = tmp_path / "a-file"  # a directory under a file: refused even to root

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from asterisk_bridge.cli_options import config_option, group_config_option, load_or_exit
+from asterisk_bridge.cli_options import config_option, group_config_option, load_or_exit, writable_dir_or_exit
 from asterisk_bridge.config import MENU_SECTIONS
 
 from .build import (
@@ -51,6 +51,7 @@ def build_command(config: str | None, sounds_dir: Path, language: str, force: bo
 
     Exit 0 when every prompt has a file, 1 when some still have none (or on an error)."""
     path, cfg = load_or_exit(config, MENU_SECTIONS)
+    writable_dir_or_exit(sounds_dir, "--sounds-dir")
     tty = sys.stdout.isatty()
 
     def progress(index: int, total: int, step: BuildStep) -> None:
