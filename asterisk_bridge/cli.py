@@ -208,9 +208,12 @@ def init(directory: Path, systemd: bool, systemd_dir: Path, force: bool) -> None
     except OSError as exc:
         click.echo(f"init: cannot write {exc.filename or directory}: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {result.config}: the example for lines 122 and 117; edit it for your contact center")
-    owner = f", group {result.group}" if result.group else ""
-    click.echo(f"wrote {result.secret_file}: a random AMI secret (mode 0640{owner})")
+    if result.kept:
+        click.echo(f"kept {result.config} and {result.secret_file} (already there; --force replaces them)")
+    else:
+        click.echo(f"wrote {result.config}: the example for lines 122 and 117; edit it for your contact center")
+        owner = f", group {result.group}" if result.group else ""
+        click.echo(f"wrote {result.secret_file}: a random AMI secret (mode 0640{owner})")
     if result.unit is not None:
         click.echo(f"wrote {result.unit}: runs {result.executable} with {result.config}")
     click.echo("\nAsterisk: add this account to /etc/asterisk/manager.conf (the [general] lines merge into yours),"

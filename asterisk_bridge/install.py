@@ -13,7 +13,10 @@ writes, in ``--dir`` (``/etc/asterisk-bridge``):
 
 and returns Asterisk's ``manager.conf`` account with the same secret and where the dialplan
 snippets are. Nothing is overwritten without ``force``, and nothing at all is written when one
-of the files exists.
+of the files exists, with one exception: ``--systemd`` after an earlier ``init`` (the
+configuration and the secret both there, the unit not) writes only the unit and keeps the
+two, so an admin adding the unit to an edited configuration is not pushed to ``--force``, which
+would replace that configuration and the secret Asterisk already has.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class InitResult:
     dialplan: dict[Path, str]  # snippet -> the Asterisk file that includes it
     group: str | None  # the group given read access, when there was one
     written: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # the configuration and secret already there
 
 
 def init(directory: Path = DEFAULT_DIR, *, systemd_dir: Path | None = None, force: bool = False,
@@ -59,6 +63,15 @@ def init(directory: Path = DEFAULT_DIR, *, systemd_dir: Path | None = None, forc
     unit = systemd_dir.absolute() / "asterisk-bridge.service" if systemd_dir is not None else None
     targets = [p for p in (config, secret_file, unit) if p is not None]
     existing = [str(p) for p in targets if p.exists()]
+    executable = executable or own_executable()
+    snippets = {dialplan_dir() / name: target for name, target in DIALPLAN.items()}
+    if unit is not None and not force and existing == [str(config), str(secret_file)]:
+        secret = secret_file.read_text(encoding="utf-8").strip()
+        unit.parent.mkdir(parents=True, exist_ok=True)
+        _write(unit, unit_text(config, executable), 0o644, None)
+        group = SERVICE_GROUP if _group_of(secret_file) == SERVICE_GROUP else None
+        return InitResult(config, secret_file, unit, executable, manager_account(secret), snippets, group, [unit],
+                          kept=[config, secret_file])
     if existing and not force:
         raise InitError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
                         "nothing was written (use --force to replace them)")
@@ -71,12 +84,10 @@ def init(directory: Path = DEFAULT_DIR, *, systemd_dir: Path | None = None, forc
     _write(config, example_text(directory), 0o640, group)
     _write(secret_file, secret + "\n", 0o640, group)
     written = [config, secret_file]
-    executable = executable or own_executable()
     if unit is not None:
         unit.parent.mkdir(parents=True, exist_ok=True)
         _write(unit, unit_text(config, executable), 0o644, None)
         written.append(unit)
-    snippets = {dialplan_dir() / name: target for name, target in DIALPLAN.items()}
     return InitResult(config, secret_file, unit, executable, manager_account(secret), snippets, group, written)
 
 
@@ -114,6 +125,13 @@ def _service_group() -> str | None:
     except KeyError:
         return None
     return SERVICE_GROUP
+
+
+def _group_of(path: Path) -> str | None:
+    try:
+        return grp.getgrgid(path.stat().st_gid).gr_name
+    except KeyError:
+        return None
 
 
 def _write(path: Path, text: str, mode: int, group: str | None) -> None:

@@ -86,3 +86,24 @@ def test_the_wheel_ships_the_unit_the_example_the_templates_and_the_dialplan(tmp
                     "asterisk_bridge/web/static/console.css", "asterisk_bridge/web/static/console.js"):
         assert shipped in names, shipped
     assert systemd_unit().is_file()
+
+
+def test_init_systemd_after_init_adds_the_unit_and_keeps_the_edited_configuration(tmp_path):
+    etc, units = tmp_path / "etc", tmp_path / "units"
+    first = CliRunner().invoke(main, ["init", "--dir", str(etc)])
+    assert first.exit_code == 0, first.output
+    config, secret_file = etc / "asterisk-bridge.toml", etc / "ami.secret"
+    edited = config.read_text(encoding="utf-8").replace('node = "pbx1"', 'node = "pbx7"')
+    assert 'node = "pbx7"' in edited
+    config.write_text(edited, encoding="utf-8")
+    secret = secret_file.read_text(encoding="utf-8")
+    result = CliRunner().invoke(main, ["init", "--dir", str(etc), "--systemd", "--systemd-dir", str(units)])
+    assert result.exit_code == 0, result.output
+    assert config.read_text(encoding="utf-8") == edited and secret_file.read_text(encoding="utf-8") == secret
+    assert f"kept {config} and {secret_file} (already there; --force replaces them)" in result.output
+    assert f"    secret = {secret.strip()}\n" in result.output  # the account Asterisk already has
+    assert _unit(units / "asterisk-bridge.service")["Environment"] == f"ASTERISK_BRIDGE_CONFIG={config}"
+    # once the unit is there too, init refuses like any other time
+    again = CliRunner().invoke(main, ["init", "--dir", str(etc), "--systemd", "--systemd-dir", str(units)])
+    assert again.exit_code == 2 and "nothing was written" in again.output
+    assert config.read_text(encoding="utf-8") == edited
