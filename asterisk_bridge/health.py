@@ -28,7 +28,7 @@ INTERVAL = 2.0
 
 def status_path(config: Config) -> Path:
     """``<database>.status.json`` beside the database (the state directory the service may write)."""
-    db = Path(config.database.path)
+    db = Path(config.database.path).absolute()
     return db.with_name(db.name + ".status.json")
 
 

@@ -73,3 +73,16 @@ async def test_the_service_writes_the_database_path_absolute(tmp_path, monkeypat
         pass
     data = health.read_status(health.status_path(cfg))
     assert data["store"]["path"] == os.path.join(str(tmp_path), "calls.db") and data["state"] == "stopped"
+
+
+def test_a_relative_database_path_is_named_absolute_when_nothing_is_there(tmp_path, monkeypatch):
+    monkeypatch.delenv("ASTERISK_BRIDGE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8").replace(str(tmp_path / "calls.db"), "calls.db"), "utf-8")
+    result = CliRunner().invoke(main, ["status", "-c", str(config)])
+    assert result.exit_code == 1
+    assert f"CRITICAL: no status file {tmp_path / 'calls.db.status.json'}:" in result.output
+    result = CliRunner().invoke(main, ["db", "check", "-c", str(config)])
+    assert result.exit_code == 1
+    assert f"database {tmp_path / 'calls.db'} does not exist: create it with `asterisk-bridge db migrate`" in result.output

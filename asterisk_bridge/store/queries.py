@@ -11,6 +11,7 @@ is a plain string comparison that uses the ``started_at`` indexes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,8 +38,9 @@ GROUPABLE = ("node", "line", "topic", "result", "queue", "age_group", "ended_in"
 
 
 def no_database(path: str | PathLike[str]) -> FileNotFoundError:
-    """The one message for a database file that is not there, saying how to create it."""
-    return FileNotFoundError(f"database {path} does not exist: create it with `asterisk-bridge db migrate` "
+    """The one message for a database file that is not there, saying how to create it (the path
+    absolute: a relative one is read from wherever the command runs, the service's is its own)."""
+    return FileNotFoundError(f"database {os.path.abspath(path)} does not exist: create it with `asterisk-bridge db migrate` "
                              "(the service also creates it when it starts)")
 
 
