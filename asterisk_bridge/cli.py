@@ -48,7 +48,7 @@ def main(ctx: click.Context, verbose: int, log_format: str, config: str | None) 
 
 @main.command("check-config")
 @config_option
-@click.option("--sounds-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--sounds-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
               help="Asterisk sounds directory; report every prompt without a sound file Asterisk can play.")
 @click.option("--language", default="ru", show_default=True, metavar="LANG", help="Sound language subdirectory.")
 def check_config(config: str | None, sounds_dir: Path | None, language: str) -> None:

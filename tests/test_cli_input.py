@@ -38,6 +38,8 @@ def run(*args: str):
     (["summary", "-c", "{cfg}", "--date", "25.11.2026"], "'25.11.2026' is not a date like 2026-11-25"),
     (["db", "backup", "-c", "{cfg}", "{db}"], "exists (use --force to replace it)"),
     (["status", "-c", "{cfg}", "--stale-after", "-5"], "Invalid value for '--stale-after'"),
+    (["check-config", "-c", "{cfg}", "--sounds-dir", "/no/such/sounds"],
+     "Invalid value for '--sounds-dir': Directory '/no/such/sounds' does not exist."),
     (["simulate", "-c", "{cfg}", "--calls-per-day", "122=10,999=5", "--ami-wait", "0"],
      "no line '999' in {cfg}: the lines are 122, 117"),
     (["simulate", "-c", "{cfg}", "--calls-per-day", "122=abc"], "'122=abc' is not LINE=COUNT"),
