@@ -36,6 +36,8 @@ def run(*args: str):
      "'xml' is not one of"),
     (["summary", "-c", "{cfg}", "--date", "2026-11-25", "--force"], "--force only applies to --send"),
     (["summary", "-c", "{cfg}", "--date", "25.11.2026"], "'25.11.2026' is not a date like 2026-11-25"),
+    (["summary", "-c", "{cfg}", "--date", "2026-11-25", "--send"],
+     "--send needs [smtp] host, sender, recipients in {cfg}"),
     (["db", "backup", "-c", "{cfg}", "{db}"], "exists (use --force to replace it)"),
     (["status", "-c", "{cfg}", "--stale-after", "-5"], "Invalid value for '--stale-after'"),
     (["check-config", "-c", "{cfg}", "--sounds-dir", "/no/such/sounds"],

@@ -3,7 +3,7 @@
 Exit codes: 0 done, 1 the work failed (no database, SMTP refused, a broken template), 2 the
 command line or the configuration is wrong (a bad date, a period that ends before it starts or
 starts after today, a summary of a day not over yet, a line that does not exist, --force without
---send).
+--send, --send without [smtp] host, sender and recipients).
 
 "Today" is the configured ``timezone``'s. A summary mailed for a day not over would be recorded
 in the send log as sent, and the service would then never mail that day's full summary.
@@ -88,11 +88,15 @@ def summary(config: str | None, day: date, out: Path | None, send: bool, force: 
     """Write the daily summary of DATE to files and/or mail it."""
     if force and not send:
         raise click.UsageError("--force only applies to --send (mail a day that was already sent)")
-    _, cfg = load_or_exit(config)
+    path, cfg = load_or_exit(config)
     today = local_date_of(time.time(), cfg.timezone)
     if day > today or (send and day == today):
         raise click.BadParameter(f"{day.isoformat()} is not over yet (today is {today.isoformat()} in {cfg.timezone})"
                                  + ("; its summary is mailed the morning after" if send else ""), param_hint="'--date'")
+    if send and not (cfg.smtp.host and cfg.smtp.sender and cfg.smtp.recipients):
+        missing = [key for key, value in (("host", cfg.smtp.host), ("sender", cfg.smtp.sender),
+                                          ("recipients", cfg.smtp.recipients)) if not value]
+        raise click.UsageError(f"--send needs [smtp] {', '.join(missing)} in {path}")
     if out is not None:
         writable_dir_or_exit(out, "--out")
     try:
