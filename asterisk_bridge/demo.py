@@ -44,7 +44,7 @@ from .pbxsim.traffic import PlannedCall, TrafficModel
 from .report.schedule import write_summary_files
 from .resources import example_config
 from .service import Service
-from .store import queries
+from .store import maintenance, queries
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,7 @@ async def run_demo(
                                 scenarios, decisions, rows, summary)
             if hold is not None:
                 await hold(result)
+    await asyncio.to_thread(maintenance.fold_wal, config.database.path)
     return result
 
 

@@ -270,3 +270,27 @@ async def test_the_daily_summary_says_what_retention_removed(tmp_path):
 ])
 def test_mask_name_hides_a_number_in_a_caller_name(name, shown):
     assert mask_name(name) == shown
+
+
+def test_fold_wal_removes_what_a_reader_open_at_the_writers_close_left(tmp_path):
+    """The demo's database: a read-only reader still open when the writer closed keeps the WAL,
+    and cannot fold it itself; fold_wal does, and every row is still there."""
+    from pathlib import Path
+
+    path = tmp_path / "calls.db"
+    maintenance.migrate(path)
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("INSERT INTO retention_runs (ran_at, sessions_hashed, calls_hashed, steps_dropped) "
+                   "VALUES ('2026-11-25T00:00:00.000Z', 0, 0, 0)")
+    writer.commit()
+    reader = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    assert reader.execute("SELECT count(*) FROM retention_runs").fetchone() == (1,)
+    writer.close()
+    reader.close()
+    assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()  # what the demo left now and then
+    assert maintenance.fold_wal(path) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.db"]
+    check = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    assert check.execute("SELECT count(*) FROM retention_runs").fetchone() == (1,)
+    check.close()

@@ -87,6 +87,28 @@ def _open(path: str | PathLike[str], *, read_only: bool = False, timeout: float 
     return conn
 
 
+def fold_wal(path: str | PathLike[str], *, within: float = 2.0) -> bool:
+    """Fold the WAL into the database file and remove ``-wal``/``-shm``, as the last connection to
+    close does; True once they are gone (tried for ``within`` seconds).
+
+    For a process that ends with the database (the demo): a read-only reader that was still open
+    when the writer closed keeps the WAL, and it cannot fold it when it closes in turn, so the
+    files stayed beside the database. A read-write connection opened after it, and closed last,
+    does it."""
+    wal, deadline = Path(f"{path}-wal"), time.monotonic() + within
+    while True:
+        conn = _open(path, timeout=within)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        if not wal.exists():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)  # a reader is still open: it closes within milliseconds
+
+
 # -- migrate / check -----------------------------------------------------------------------------
 
 
