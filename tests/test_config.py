@@ -100,7 +100,8 @@ def test_example_as_shipped_names_the_missing_secret_file():
     with pytest.raises(ConfigError) as info:
         load_config(EXAMPLE)
     assert [str(p) for p in info.value.problems] == [
-        "ami.secret_file: cannot read '/etc/asterisk-bridge/ami.secret': No such file or directory"]
+        "ami.secret_file: cannot read '/etc/asterisk-bridge/ami.secret': No such file or directory"
+        " (`asterisk-bridge init` writes it)"]
     assert str(info.value).startswith(f"{EXAMPLE}: 1 problem\n")
 
 
@@ -275,7 +276,8 @@ def test_secret_problems_never_show_the_secret(tmp_path, monkeypatch):
         d["privacy"] = {"salt": 12345, "slat": SECRET}
     found = problems(with_change(change))
     assert found == [
-        f"ami.secret_file: cannot read '{tmp_path / 'nope'}': No such file or directory",
+        f"ami.secret_file: cannot read '{tmp_path / 'nope'}': No such file or directory"
+        " (`asterisk-bridge init` writes it)",
         "mqtt.password_env: environment variable 'AB_TEST_UNSET' is not set or empty",
         "smtp.password_file: give only one of password, password_file, password_env (found password, password_file)",
         f"smtp.password_file: file '{empty}' is empty",

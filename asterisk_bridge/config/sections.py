@@ -50,7 +50,7 @@ def read_fastagi(t: Table) -> FastAGISettings:
 def read_ami(t: Table) -> AMISettings:
     d = AMISettings
     enabled = t.boolean("enabled", d.enabled)
-    secret, source = read_secret(t, "secret")
+    secret, source = read_secret(t, "secret", written_by="`asterisk-bridge init`")
     if enabled and secret is None and source == "not set":
         t.problem("secret_file", "AMI is enabled but no secret is given (secret_file, secret_env or secret)")
     return AMISettings(

@@ -142,8 +142,12 @@ class Table:
                 self.problem(key, f"unknown key{hint}")
 
 
-def read_secret(t: Table, name: str) -> tuple[str | None, str]:
-    """A secret from ``<name>_file``, ``<name>_env`` or a literal ``<name>``; returns (value, where from)."""
+def read_secret(t: Table, name: str, written_by: str = "") -> tuple[str | None, str]:
+    """A secret from ``<name>_file``, ``<name>_env`` or a literal ``<name>``; returns (value, where from).
+
+    ``written_by`` names the command that creates a missing ``<name>_file``, so the error says how
+    to fix it, not only what is wrong.
+    """
     literal = t.string(name, secret=True)
     path = t.string(f"{name}_file")
     env = t.string(f"{name}_env")
@@ -155,7 +159,8 @@ def read_secret(t: Table, name: str) -> tuple[str | None, str]:
             value = Path(path).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable UTF-8 text"
-            t.problem(f"{name}_file", f"cannot read {path!r}: {reason}")
+            hint = f" ({written_by} writes it)" if written_by and isinstance(exc, FileNotFoundError) else ""
+            t.problem(f"{name}_file", f"cannot read {path!r}: {reason}{hint}")
             return None, f"file {path}"
         if not value:
             t.problem(f"{name}_file", f"file {path!r} is empty")
