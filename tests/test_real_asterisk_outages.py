@@ -74,7 +74,7 @@ async def _bridge_stopped(pbx: Pbx, folder: Path) -> Played:
         await ami.logout_operators(STOPPED_STAFF)
         await ami.close()
     calls = {"before": calls["before"], "ended_while_down": short, "up_at_restart": long_}
-    return Played(calls, database(config), queue_log(pbx.queue_log, [c.linkedid for c in calls.values()]),
+    return Played(calls, database(config), queue_log(pbx.queue_log, [c.callid for c in calls.values()]),
                   bridge.log_text() + restarted.log_text())
 
 
@@ -181,7 +181,7 @@ async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
         await relay.drop()
         await ami.logout_operators({**CUT_STAFF, **LATE_OPERATOR})
         await ami.close()
-    return Played({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.linkedid for c in calls]),
+    return Played({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.callid for c in calls]),
                   bridge.log_text())
 
 
