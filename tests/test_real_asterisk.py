@@ -21,6 +21,7 @@ answer and hang up after 3 s, 2xxx never answer, 3xxx talk until the caller hang
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -152,6 +153,20 @@ def test_no_build_is_a_skip_reason_naming_the_variable_and_the_folder(tmp_path, 
     monkeypatch.setattr(harness, "_shared_folders", lambda: [tmp_path / "shared"])
     assert find_asterisk() == (f"no Asterisk build: set {ENV_VAR} or put the shared build in "
                                f"{tmp_path / 'shared' / 'asterisk'}")
+
+
+def test_ci_installs_every_debian_package_the_shared_builds_readme_names():
+    readme = next((f / "asterisk" / "README.md" for f in harness._shared_folders()
+                   if (f / "asterisk" / "README.md").exists()), None)
+    if readme is None:
+        pytest.skip("no shared/asterisk/README.md beside the clone")
+    command = re.search(r"apt-get install -y ((?:[^\n]*\\\n)*[^\n]*)", readme.read_text(encoding="utf-8"))
+    assert command, f"{readme}: no apt-get install line"
+    named = set(command.group(1).replace("\\", " ").split())
+    script = (harness.REPO / ".ci" / "run").read_text(encoding="utf-8")
+    listed = re.search(r"^packages=\((.*?)^\)", script, re.S | re.M)
+    installed = {word for line in listed.group(1).splitlines() for word in line.split("#", 1)[0].split()}
+    assert named and named <= installed, f".ci/run does not install {sorted(named - installed)} ({readme})"
 
 
 def test_a_failing_test_gets_the_modules_messages_log_and_the_bridges_logs(tmp_path, monkeypatch):
