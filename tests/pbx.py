@@ -53,12 +53,19 @@ TEST_AMI_USER = "bridge-tests"
 OPERATOR_TALK = 3
 
 # The test's own contexts, beside the shipped [contact-center]. Callers are the ;2 halves of
-# originated Local channels (the test presses keys and hangs up on them over AMI); operators are
-# Local queue members whose extension says how they behave.
+# originated Local channels (the test presses keys and hangs up on them over AMI), sent straight
+# to [contact-center] or through [inbound]; operators are Local queue members whose extension
+# says how they behave.
 TEST_CONTEXTS = f"""
 [callers]
 exten => hold,1,Answer()
  same => n,Wait(300)
+ same => n,Hangup()
+
+[inbound]
+; a caller routed to the contact center through a Local channel: the menu and the queue run on
+; the ;2 half of Local/<line>@contact-center, whose Uniqueid is not the call's Linkedid
+exten => _X.,1,Dial(Local/${{EXTEN}}@contact-center/n)
  same => n,Hangup()
 
 [operators]

@@ -3,7 +3,9 @@
 The connection is the tests' oracle, so it shares nothing with the bridge's AMI client: a small
 reader of AMI frames that keeps every event, grouped by Linkedid. A caller is an AMI ``Originate``
 of ``Local/hold@callers/n`` into the shipped ``[contact-center]`` context: the ``;1`` half runs
-the dialplan (menu, queue), the ``;2`` half is the caller. Keys are AMI ``PlayDTMF`` on the ``;2``
+the dialplan (menu, queue), the ``;2`` half is the caller. Or into the tests' ``[inbound]``,
+which dials ``Local/<line>@contact-center``: then a Local half that is not the call's first
+channel runs the menu and the queue, and the call is still one call. Keys are AMI ``PlayDTMF`` on the ``;2``
 half, sent when AMI ``AGIExecStart`` shows the menu playing the prompt that takes them (a key sent
 between AGI commands is lost, fixtures README A14); hanging up is AMI ``Hangup`` on the ``;2`` half.
 Operators are Local queue members logged in with ``QueueAdd``, or from the dialplan with
@@ -173,6 +175,7 @@ class Call:
     name: str
     line: str
     script: tuple[Step, ...] = ()
+    context: str = "contact-center"  # where the call is sent: the shipped context, or the tests' [inbound]
     caller_number: str = field(default_factory=lambda: f"7916{next(_numbers):07d}")
     linkedid: str = ""
     caller_channel: str = ""  # the ;2 half
@@ -194,9 +197,24 @@ class Call:
     def agi_commands(self) -> list[str]:
         return [e.get("Command", "") for e in self.named("AGIExecStart")]
 
+    @property
+    def menu_uniqueid(self) -> str:
+        """The channel that ran the shipped dialplan: the ;1 half itself when the call was sent
+        straight to [contact-center], else the Local half [inbound] dialled (its ;2: the ;1 shows
+        the context too, running only the pseudo-application AppDial). The shipped dialplan sets
+        CC_LINE first thing."""
+        found = self.named("VarSet", Variable="CC_LINE")
+        return found[0]["Uniqueid"] if found else self.linkedid
+
+    @property
+    def callid(self) -> str:
+        """queue_log's callid for the call: the Uniqueid of the channel that waited in the queue,
+        the one that ran the shipped dialplan (the Linkedid only when that is the call's first)."""
+        return self.menu_uniqueid
+
     def final_variable(self, name: str) -> str | None:
-        """The last value the dialplan of the ;1 half saw in ``name``."""
-        found = [e.get("Value", "") for e in self.named("VarSet", Variable=name, Uniqueid=self.linkedid)]
+        """The last value the shipped dialplan saw in ``name``."""
+        found = [e.get("Value", "") for e in self.named("VarSet", Variable=name, Uniqueid=self.menu_uniqueid)]
         return found[-1] if found else None
 
     def ended(self) -> bool:
@@ -210,7 +228,7 @@ async def place(ami: AMI, call: Call) -> None:
     (the ;2 channel) are known."""
     call.ami = ami
     call.placed_at = time.time()
-    reply = await ami.action("Originate", Channel="Local/hold@callers/n", Context="contact-center",
+    reply = await ami.action("Originate", Channel="Local/hold@callers/n", Context=call.context,
                              Exten=call.line, Priority="1", Async="true", Timeout="10000",
                              CallerID=f'"Иван Петров" <{call.caller_number}>', Variable=f"CC_TEST={call.name}")
     assert reply.get("Response") == "Success", (call.name, reply)
@@ -287,7 +305,7 @@ async def queue_log_settled(path: Path, calls: Iterable[Call], timeout: float = 
     """Wait until every call that entered a queue has its final queue_log line."""
     end = time.monotonic() + timeout
     while True:
-        lines = queue_log(path, [c.linkedid for c in calls])
+        lines = queue_log(path, [c.callid for c in calls])
         entered = {line.callid for line in lines if line.event == "ENTERQUEUE"}
         done = {line.callid for line in lines if line.event in TERMINAL}
         if entered <= done:

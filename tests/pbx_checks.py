@@ -19,6 +19,8 @@ from pbx_bridge import call_row, menu_session, operator_pauses, operator_session
 from pbx_calls import Call, QueueLogLine
 
 SHORT_ABANDON = 5.0  # the example configuration's [ami] short_abandon
+#: the variables the bridge sets for the dialplan -> their keys in the h extension's ContactCenterCall
+IVR_VARIABLES = {"IVR_RESULT": "Result", "IVR_TOPIC": "Topic", "IVR_QUEUE": "IvrQueue", "IVR_AGE_GROUP": "AgeGroup"}
 
 
 @dataclass
@@ -76,7 +78,7 @@ def dialplan_saw(call: Call) -> dict[str, str]:
 
 def dialplan_queues(call: Call) -> list[str]:
     """The queues the dialplan sent the call to, in order (CC_QUEUE before each Queue())."""
-    return [e["Value"] for e in call.named("VarSet", Variable="CC_QUEUE", Uniqueid=call.linkedid) if e["Value"]]
+    return [e["Value"] for e in call.named("VarSet", Variable="CC_QUEUE", Uniqueid=call.menu_uniqueid) if e["Value"]]
 
 
 def ending(call: Call) -> list[tuple[str, str, str]]:
@@ -90,7 +92,12 @@ def assert_agree(call: Call, session: dict | None, row: dict | None, lines: list
     """The dialplan, the bridge and queue_log tell the same story of ``call``; returns queue_log's."""
     name = call.name
     seen = dialplan_saw(call)
-    logged = queue_log_call(call.linkedid, lines)
+    logged = queue_log_call(call.callid, lines)
+    # the IVR_* variables on AMI (the last VarSet of each on the channel that ran the dialplan) are
+    # what the h extension reported
+    variables = {variable: call.final_variable(variable) or "" for variable in IVR_VARIABLES}
+    assert variables == {variable: seen[key] for variable, key in IVR_VARIABLES.items()}, (
+        f"{name}: {variables} vs {seen}")
     assert row is not None, f"{name}: the bridge stored no call record for {call.linkedid}"
     # the dialplan saw what the menu decided
     if session is not None:
@@ -164,12 +171,12 @@ class Played:
         return ring_attempts(self.db, self.calls[name].linkedid)
 
     def logged(self, name: str) -> QueueLogCall:
-        return queue_log_call(self.calls[name].linkedid, self.lines)
+        return queue_log_call(self.calls[name].callid, self.lines)
 
     def view(self, name: str) -> tuple[Call, dict | None, dict, QueueLogCall]:
         """The call as the dialplan (AMI), the bridge (menu session, call record) and queue_log saw it."""
         return self.calls[name], self.session(name), self.row(name), self.logged(name)
 
     def agree(self, name: str) -> None:
-        """The three views agree (call it last: a known race ends the test as xfail)."""
+        """The three views agree."""
         assert_agree(self.calls[name], self.session(name), self.row(name), self.lines)

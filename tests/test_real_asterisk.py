@@ -21,15 +21,18 @@ answer and hang up after 3 s, 2xxx never answer, 3xxx talk until the caller hang
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from pbx import ENV_VAR, Pbx, find_asterisk
+import pbx as harness
+from pbx import ENV_VAR, AsteriskTree, Pbx, find_asterisk
 from pbx_bridge import MISSING_PROMPT, Bridge, check_config, linkedids, prompt_names, stats, wait_stored, write_config
 from pbx_calls import AMI, Call, HangUpAfter, HangUpIn, Press, queue_log, queue_log_settled, run_call
 from pbx_checks import SHORT_ABANDON, Played, dialplan_queues, dialplan_saw, queue_log_call
@@ -67,6 +70,7 @@ SCENARIOS = [
     Call("long_abandon", "122", (Press("3", "cc/122-menu"), HangUpAfter("QueueCallerJoin", 8))),
     Call("missing_prompt", "122", (Press("5", "cc/122-menu"), HangUpAfter("AgentConnect", 2))),
     Call("nobody_in_topic", "122", (Press("1", "cc/122-menu"),)),
+    Call("through_local", "117", (Press("1", "cc/117-greeting"),), context="inbound"),
 ]
 
 
@@ -98,7 +102,7 @@ async def _play_the_day(pbx: Pbx, folder: Path) -> Day:
     started = time.monotonic()
     try:
         await bridge.start(ami)
-        calls = [Call(c.name, c.line, c.script) for c in SCENARIOS]
+        calls = [Call(c.name, c.line, c.script, c.context) for c in SCENARIOS]
         starving = asyncio.create_task(_starving_queue(ami))
         tasks = []
         for call in calls:
@@ -107,13 +111,17 @@ async def _play_the_day(pbx: Pbx, folder: Path) -> Day:
         await asyncio.gather(*tasks)
         calls += await starving
         await queue_log_settled(pbx.queue_log, calls)
-        await wait_stored(config.parent / "calls.db", [c.linkedid for c in calls])
+        try:
+            await wait_stored(config.parent / "calls.db", [c.linkedid for c in calls])
+        except AssertionError as exc:  # say what was stored instead (a channel taken for a call?)
+            extra = linkedids(config.parent / "calls.db") - {c.linkedid for c in calls}
+            raise AssertionError(f"{exc}; records of no placed call: {sorted(extra)}") from None
     finally:
         code = await bridge.stop()
         await ami.logout_operators({**STAFF, **NEVER_ANSWERS})
         await ami.close()
     return Day({c.name: c for c in calls}, config.parent / "calls.db",
-               queue_log(pbx.queue_log, [c.linkedid for c in calls]), bridge.log_text(), config, code,
+               queue_log(pbx.queue_log, [c.callid for c in calls]), bridge.log_text(), config, code,
                time.monotonic() - started)
 
 
@@ -141,6 +149,56 @@ def test_no_asterisk_is_a_skip_reason_naming_what_is_missing(tmp_path, monkeypat
     (tmp_path / "var" / "lib" / "asterisk").mkdir(parents=True)
     reason = find_asterisk()
     assert reason.startswith(f"{binary} cannot start: ") and "libjansson.so.4" in reason and ".ci/run" in reason
+
+
+def test_no_build_is_a_skip_reason_naming_the_variable_and_the_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setattr(harness, "_shared_folders", lambda: [tmp_path / "shared"])
+    assert find_asterisk() == (f"no Asterisk build: set {ENV_VAR} or put the shared build in "
+                               f"{tmp_path / 'shared' / 'asterisk'}")
+
+
+def test_ci_installs_every_debian_package_the_shared_builds_readme_names():
+    readme = next((f / "asterisk" / "README.md" for f in harness._shared_folders()
+                   if (f / "asterisk" / "README.md").exists()), None)
+    if readme is None:
+        pytest.skip("no shared/asterisk/README.md beside the clone")
+    command = re.search(r"apt-get install -y ((?:[^\n]*\\\n)*[^\n]*)", readme.read_text(encoding="utf-8"))
+    assert command, f"{readme}: no apt-get install line"
+    named = set(command.group(1).replace("\\", " ").split())
+    script = (harness.REPO / ".ci" / "run").read_text(encoding="utf-8")
+    listed = re.search(r"^packages=\((.*?)^\)", script, re.S | re.M)
+    installed = {word for line in listed.group(1).splitlines() for word in line.split("#", 1)[0].split()}
+    assert named and named <= installed, f".ci/run does not install {sorted(named - installed)} ({readme})"
+
+
+def test_a_failing_test_gets_the_modules_messages_log_and_the_bridges_logs(tmp_path, monkeypatch):
+    """The report hooks of conftest.py: a failing test that used the PBX gets Asterisk's
+    messages.log from where its module began, and the logs of the bridges run since then."""
+    pbx = Pbx(AsteriskTree(tmp_path, tmp_path / "sbin" / "asterisk", tmp_path, tmp_path), tmp_path / "run")
+    pbx.messages_log.parent.mkdir(parents=True)
+    pbx.messages_log.write_text("NOTICE an earlier module's line\n")
+    earlier = tmp_path / "earlier.log"
+    earlier.write_text("an earlier module's bridge\n")
+    pbx.bridge_logs.append(("asterisk-bridge log (earlier)", earlier))
+    monkeypatch.setattr(harness, "ACTIVE", pbx)
+    monkeypatch.setattr(harness, "_MARKS", {})
+    item = SimpleNamespace(module=SimpleNamespace(__name__="test_module"), fixturenames=["pbx"])
+    harness.note_test_start(item)
+    with pbx.messages_log.open("a") as log:
+        log.write("WARNING this module's line\n")
+    bridge = tmp_path / "bridge.log"
+    bridge.write_text("this module's bridge\n")
+    pbx.bridge_logs.append(("asterisk-bridge log (this)", bridge))
+    passed, failed = SimpleNamespace(failed=False, sections=[]), SimpleNamespace(failed=True, sections=[])
+    harness.attach_logs(item, passed)
+    harness.attach_logs(item, failed)
+    assert passed.sections == []
+    assert failed.sections == [("Asterisk messages.log", "WARNING this module's line\n"),
+                               ("asterisk-bridge log (this)", "this module's bridge\n")]
+    without_pbx = SimpleNamespace(module=item.module, fixturenames=["tmp_path"])
+    harness.attach_logs(without_pbx, report := SimpleNamespace(failed=True, sections=[]))
+    assert report.sections == []
 
 
 # ------------------------------------------------------------------ several calls at once
@@ -279,6 +337,20 @@ def test_a_topic_queue_with_nobody_logged_in_spills_to_the_default_queue(day: Da
     day.agree("nobody_in_topic")
 
 
+def test_a_call_that_reaches_the_menu_through_a_local_channel_is_one_call(day: Day):
+    """The inbound context dials Local/117@contact-center: the menu and the queue run on a Local
+    half (Uniqueid != Linkedid). The call is still stored once, under the caller's Linkedid; a
+    tracker that took channels rather than Linkedids for calls would store the Local half."""
+    call, session, row, logged = day.view("through_local")
+    assert call.menu_uniqueid != call.linkedid
+    channel = call.named("VarSet", Uniqueid=call.menu_uniqueid)[0]["Channel"]
+    assert channel.startswith("Local/117@contact-center-") and channel.endswith(";2"), channel
+    assert (session["linkedid"], session["uniqueid"]) == (call.linkedid, call.menu_uniqueid)
+    assert (row["linkedid"], row["line"], row["caller_number"]) == (call.linkedid, "117", call.caller_number)
+    assert (session["topic"], logged.entered, row["outcome"]) == ("conditions", ["cc-117-conditions"], "answered")
+    day.agree("through_local")
+
+
 def test_a_member_who_never_answers_does_not_starve_the_queue(day: Day):
     call, session, row, logged = day.view("starved")
     assert (day.row("where_first")["operator"], session["queue"]) == ("Оператор 1041", "cc-117-where")
@@ -303,7 +375,7 @@ def _local_day(day: Day) -> str:
 
 def _from_queue_log(day: Day, line: str, threshold: float = 20.0) -> dict:
     """The queue figures of one line from queue_log alone (README "How the figures are defined")."""
-    calls = [queue_log_call(c.linkedid, day.lines) for c in day.calls.values()]
+    calls = [queue_log_call(c.callid, day.lines) for c in day.calls.values()]
     calls = [c for c in calls if c.entered and c.line == line]
     answered = [c for c in calls if c.outcome == "answered"]
     abandoned = [c for c in calls if c.outcome == "abandoned_queue"]
@@ -352,7 +424,7 @@ def test_every_ring_the_bridge_stored_is_one_asterisk_logged(day: Day):
     the ring that was answered is its CONNECT, with the same member."""
     for name, call in day.calls.items():
         attempts = day.attempts(name)
-        logged = [line for line in day.lines if line.callid == call.linkedid]
+        logged = [line for line in day.lines if line.callid == call.callid]
         assert [a["member"] for a in attempts if a["result"] == "noanswer"] == [
             line.agent for line in logged if line.event == "RINGNOANSWER"], name
         assert [a["member"] for a in attempts if a["result"] == "answered"] == [

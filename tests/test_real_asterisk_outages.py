@@ -3,8 +3,10 @@ restored mid-call. Asterisk's own output (AMI events on the tests' connection, q
 reference for what the bridge stores afterwards.
 
 - Bridge stopped: the shipped dialplan's fallback (keyed on an empty IVR_RESULT, not on AGISTATUS)
-  queues the callers in the line's default queue. After the restart, a call that ended meanwhile is
-  rebuilt from queue_log, and a call still talking is adopted and followed to its end.
+  queues the callers in the line's default queue, both when nothing listens on the bridge's port
+  (AGISTATUS FAILURE) and when something there closes before the first command (SUCCESS). After
+  the restart, calls that ended meanwhile are rebuilt from queue_log, and a call still talking is
+  adopted and followed to its end.
 - AMI cut: through ``AMIRelay``. A call that ended while the link was down is closed as unknown_end
   and filled from queue_log; a call talking across the cut is followed to its end; a call that
   began during the cut is adopted from ``CoreShowChannels``/``QueueStatus``.
@@ -13,6 +15,7 @@ reference for what the bridge stores afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import pytest
 
 from pbx import Pbx
 from pbx_bridge import AMIRelay, Bridge, database, wait_stored, write_config
-from pbx_calls import AMI, Call, Press, place, queue_log, queue_log_settled, run_call
+from pbx_calls import AMI, Call, HangUpAfter, Press, place, queue_log, queue_log_settled, run_call
 from pbx_checks import Played, dialplan_saw
 
 pytestmark = pytest.mark.timeout(180)
@@ -41,13 +44,22 @@ async def _hang_up(ami: AMI, call: Call) -> None:
 STOPPED_STAFF = {"cc-122-housing": ["1022"], "cc-122-default": ["1021", "3021"]}
 
 
+async def _closes_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A FastAGI peer that reads Asterisk's request and closes before any command."""
+    with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+        await reader.readuntil(b"\n\n")
+    writer.close()
+
+
 async def _bridge_stopped(pbx: Pbx, folder: Path) -> Played:
     config = write_config(folder, pbx)
     ami = await AMI.connect(pbx)
     await ami.login_operators(STOPPED_STAFF)
     bridge = Bridge(config, pbx, "bridge stopped, first run")
     calls = {"before": Call("before", "122", (Press("2", "cc/122-greeting"),)),
-             "down_1": Call("down_1", "122"), "down_2": Call("down_2", "122")}
+             "down_1": Call("down_1", "122"), "down_2": Call("down_2", "122"),
+             # both operators are busy with down_1 and down_2: it gives up after 2 s in the queue
+             "closed_early": Call("closed_early", "122", (HangUpAfter("QueueCallerJoin", 2),))}
     try:
         await bridge.start(ami)
         await run_call(ami, calls["before"])  # the database knows a call from before the stop
@@ -60,6 +72,13 @@ async def _bridge_stopped(pbx: Pbx, folder: Path) -> Played:
         # one reached the operator who hangs up after a few seconds, the other one who talks on
         short, long_ = sorted((calls["down_1"], calls["down_2"]),
                               key=lambda c: c.named("AgentConnect")[0]["MemberName"] != "Оператор 1021")
+        # something else on the bridge's port accepts and closes at once: AGISTATUS is SUCCESS
+        closer = await asyncio.start_server(_closes_at_once, "127.0.0.1", pbx.agi_port)
+        try:
+            await run_call(ami, calls["closed_early"])
+        finally:
+            closer.close()
+            await closer.wait_closed()
         await ami.wait_for(short.ended, 20, f"{short.name}: the end of the call")
         restarted = Bridge(config, pbx, "bridge stopped, restarted")
         await restarted.start(ami)
@@ -73,8 +92,9 @@ async def _bridge_stopped(pbx: Pbx, folder: Path) -> Played:
         await bridge.stop()
         await ami.logout_operators(STOPPED_STAFF)
         await ami.close()
-    calls = {"before": calls["before"], "ended_while_down": short, "up_at_restart": long_}
-    return Played(calls, database(config), queue_log(pbx.queue_log, [c.linkedid for c in calls.values()]),
+    calls = {"before": calls["before"], "ended_while_down": short, "up_at_restart": long_,
+             "closed_early": calls["closed_early"]}
+    return Played(calls, database(config), queue_log(pbx.queue_log, [c.callid for c in calls.values()]),
                   bridge.log_text() + restarted.log_text())
 
 
@@ -83,13 +103,14 @@ def stopped(pbx: Pbx, prompts, tmp_path_factory) -> Played:
     return asyncio.run(_bridge_stopped(pbx, tmp_path_factory.mktemp("bridge-stopped")))
 
 
-@pytest.mark.parametrize("name", ["ended_while_down", "up_at_restart"])
-def test_the_dialplan_fallback_queues_callers_while_the_bridge_is_down(stopped: Played, name: str):
+@pytest.mark.parametrize("name, agi_status", [("ended_while_down", "FAILURE"), ("up_at_restart", "FAILURE"),
+                                              ("closed_early", "SUCCESS")])
+def test_the_dialplan_fallback_queues_callers_while_the_bridge_is_down(stopped: Played, name: str, agi_status: str):
     call = stopped.calls[name]
     down = call.user_event("BridgeDown")
-    assert down is not None and (down["Line"], down["AgiStatus"]) == ("122", "FAILURE")
+    assert down is not None and (down["Line"], down["AgiStatus"]) == ("122", agi_status)
     seen = dialplan_saw(call)
-    assert (seen["Result"], seen["Queue"], seen["AgiStatus"]) == ("", "cc-122-default", "FAILURE")
+    assert (seen["Result"], seen["Queue"], seen["AgiStatus"]) == ("", "cc-122-default", agi_status)
     assert any("cc/bridge-down-apology" in e.get("AppData", "") for e in call.named("Newexten"))
     assert stopped.logged(name).entered == ["cc-122-default"]
     assert stopped.session(name) is None  # no menu ran
@@ -104,6 +125,13 @@ def test_a_call_that_ended_while_the_bridge_was_down_is_filled_from_queue_log(st
     # its line is the line of its queue (cc-122-default belongs to 122 alone in the configuration)
     assert row["line"] == "122"
     stopped.agree("ended_while_down")
+
+
+def test_a_call_that_gave_up_while_the_bridge_was_down_is_filled_from_queue_log(stopped: Played):
+    row = stopped.row("closed_early")
+    assert (row["source"], row["complete"], row["outcome"], row["line"]) == ("queue_log", 1, "short_abandon", "122")
+    assert (row["operator"], stopped.logged("closed_early").abandoned) == (None, True)
+    stopped.agree("closed_early")
 
 
 def test_a_call_up_at_the_restart_is_adopted_and_followed_to_its_end(stopped: Played):
@@ -181,7 +209,7 @@ async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
         await relay.drop()
         await ami.logout_operators({**CUT_STAFF, **LATE_OPERATOR})
         await ami.close()
-    return Played({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.linkedid for c in calls]),
+    return Played({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.callid for c in calls]),
                   bridge.log_text())
 
 
