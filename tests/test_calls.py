@@ -581,6 +581,75 @@ async def test_a_call_adopted_after_an_outage_and_ended_without_a_queue_leg_take
         assert (row["outcome"], row["queue"]) == ("abandoned_menu", None)
 
 
+# Asterisk 22.10.1's queue_log for the caller of tests/test_real_asterisk.py whose inbound context
+# dials Local/117@contact-center: the menu and the queue ran on the Local half 1795968993.31, so
+# queue_log names that half; the call's Linkedid is 1795968993.28 (its menu session says so).
+LOCAL_QUEUE_LOG = """\
+1795968997|1795968993.31|cc-117-conditions|NONE|ENTERQUEUE||79160000028|1
+1795968998|1795968993.31|cc-117-conditions|Оператор 1011|CONNECT|1|1795968997.40|1
+1795969002|1795968993.31|cc-117-conditions|Оператор 1011|COMPLETEAGENT|1|4|1
+"""
+LOCAL_HALF, LOCAL_LINKEDID = "1795968993.31", "1795968993.28"
+
+
+def local_menu_session():
+    from asterisk_bridge.menu import MenuRecord
+
+    return MenuRecord(session_id="18551d06ab564b37abc57b1dc62d59ad", node="pbx1", line="117",
+                      caller_number="79160000028", caller_name=CALLER[1], channel="Local/117@contact-center-0000000f;2",
+                      uniqueid=LOCAL_HALF, linkedid=LOCAL_LINKEDID, agi_script="ivr?line=117",
+                      started_at=1795968994.176, ended_at=1795968997.527, result="topic", topic="conditions",
+                      queue="cc-117-conditions", age_group="unknown", ended_in="info:conditions", hung_up=False)
+
+
+@pytest.mark.parametrize("seen", [False, True], ids=["the whole call while AMI was down",
+                                                     "followed until AMI went down before its queue"])
+async def test_a_call_through_a_local_channel_filled_from_queue_log_is_one_call_under_its_linkedid(tmp_path, seen,
+                                                                                                    monkeypatch):
+    """queue_log's callid is the Local half; the menu session on that half names the call's Linkedid:
+    the queue part belongs to that call, never to a call of its own."""
+    from asterisk_bridge.calls.backfill import QueueLogBackfill
+    from asterisk_bridge.calls.model import CallRecord
+    from asterisk_bridge.calls.tracker import CallTracker
+    from asterisk_bridge.store import report_queries
+
+    looked_up: list[list[str]] = []
+    look_up = queries.menu_linkedids
+    monkeypatch.setattr(queries, "menu_linkedids", lambda db, ids: looked_up.append(list(ids)) or look_up(db, ids))
+    queue_log = tmp_path / "queue_log"
+    queue_log.write_text(LOCAL_QUEUE_LOG)
+    path = tmp_path / "calls.db"
+    async with Store(path) as store:
+        backfill = QueueLogBackfill(str(queue_log), store, CallTracker(), "pbx1", {"cc-117-conditions": "117"})
+        store.submit_menu(local_menu_session())
+        if seen:  # AMI saw the call up to the menu, the link went down, the reconcile closed it
+            backfill.blind_since(1795968990.0)
+            backfill.link_back(1795968993.0)
+            backfill.link_lost(1795968995.0)
+            record = CallRecord(linkedid=LOCAL_LINKEDID, uniqueid=LOCAL_LINKEDID, started_at=1795968993.671,
+                                line="117", caller_number="79160000028", last_event_at=1795968994.9)
+            record.ended_at, record.outcome, record.agi_status = 1795968994.9, "unknown_end", None
+            backfill.link_back(1795969010.0)
+            store.submit_call(record)
+            backfill.call_ended(record)
+        else:  # the menu ran, AMI was down from before the call to after it
+            backfill.blind_since(1795968990.0)
+        await backfill.read()
+        await store.flush(5)
+        await backfill.read()  # reading again changes nothing
+        await store.flush(5)
+    assert looked_up == [[LOCAL_HALF]]
+    assert [row["linkedid"] for row in queries.calls(path)] == [LOCAL_LINKEDID]
+    row = queries.call(path, LOCAL_LINKEDID)
+    assert (row["line"], row["outcome"], row["queue"], row["operator"]) == (
+        "117", "answered", "cc-117-conditions", "Оператор 1011")
+    assert (row["queued_seconds"], row["talk_seconds"], row["hangup_by"]) == (1, 4, "operator")
+    assert (row["source"], row["complete"]) == (("ami", 0) if seen else ("queue_log", 1))
+    # the day counts it once: the menu session belongs to the stored call, not to a call of its own
+    day = report_queries.bucket_totals(path, 1795968000.0, 1795968000.0 + 86400)
+    assert day == [{"line": "117", "bucket": "answered", "calls": 1}]
+
+
 # ------------------------------------------------------------------ the store side, directly
 
 

@@ -4,8 +4,11 @@ reads the file and writes the store).
 Asterisk writes queue_log whatever happens to our AMI link, so it tells the queue part of calls
 that ended while AMI was down (closed as ``unknown_end``) and of calls AMI never saw at all. This
 class remembers what that takes: when AMI was blind, which calls ended unknown, which calls AMI
-saw to their end (queue_log must not overwrite those), and how far the file was read. The
-parsing and the rules are pure (``queue_log.py``, ``outcome.py``).
+saw to their end (queue_log must not overwrite those), and how far the file was read. queue_log
+names a call by the channel that waited in the queue: for a caller routed through a Local channel
+that is a Local half, so each new callid is looked up once among the menu sessions, and its lines
+are kept under the call's Linkedid (a Local half is never a call). The parsing and the rules are
+pure (``queue_log.py``, ``outcome.py``).
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 
 from ..store import Store, queries
 from .errors import QueueLogError
 from .model import CallRecord
-from .queue_log import QueueLogCall, QueueLogEntry, fill_record, parse_line, queue_log_calls, record_from_queue_log
+from .queue_log import (QueueLogCall, QueueLogEntry, call_linkedid, fill_record, parse_line, queue_log_calls,
+                        record_from_queue_log)
 from .tracker import CallTracker
 
 log = logging.getLogger("asterisk_bridge.calls")
@@ -43,6 +48,7 @@ class QueueLogBackfill:
         self._entries: dict[str, list[QueueLogEntry]] = {}
         self._outages: list[list[float | None]] = []  # [down_from, back_at or None]
         self._legs_from_queue_log: set[str] = set()
+        self._linkedids: dict[str, str] = {}  # queue_log callid -> its call's Linkedid, looked up once
 
     def blind_since(self, since: float) -> None:
         """The bridge starts: read queue_log from ``since`` on; AMI is blind until the first login."""
@@ -89,12 +95,15 @@ class QueueLogBackfill:
             log.warning("cannot read queue_log %s: %s", self.path, exc)
             return
         since = self.since or 0.0
+        fresh = [e for e in entries if e.time >= since and e.callid not in ("", "NONE", "MANAGER")]
+        await self._look_up_calls({e.callid for e in fresh})
         touched: set[str] = set()
-        for entry in entries:
-            if entry.time < since or entry.callid in ("", "NONE", "MANAGER"):
-                continue
-            self._entries.setdefault(entry.callid, []).append(entry)
-            touched.add(entry.callid)
+        for entry in fresh:  # kept by call: a Local half's lines under the call's Linkedid
+            linkedid = self._linkedids.get(entry.callid, entry.callid)
+            if linkedid != entry.callid:
+                entry = replace(entry, callid=linkedid)
+            self._entries.setdefault(linkedid, []).append(entry)
+            touched.add(linkedid)
         # calls closed as unknown_end since the lines were read get them now
         touched.update(c for c in self.unknown_end if c in self._entries)
         if touched:
@@ -102,8 +111,25 @@ class QueueLogBackfill:
         if entries:
             newest = max(e.time for e in entries)
             keep_after = newest - self.tracker.unknown_end_after
-            for callid in [c for c, es in self._entries.items() if es[-1].time < keep_after]:
-                del self._entries[callid]
+            old = [c for c, es in self._entries.items() if es[-1].time < keep_after]
+            for linkedid in old:
+                del self._entries[linkedid]
+            if old:
+                self._linkedids = {c: lid for c, lid in self._linkedids.items() if lid in self._entries}
+
+    async def _look_up_calls(self, callids: set[str]) -> None:
+        """Find the call of each callid not met before (``queue_log.call_linkedid``): one indexed
+        lookup of the menu sessions per new callid. A callid that is a call AMI follows or saw end is
+        that call's Linkedid already and needs none; the menu session of a call is written before
+        its channel leaves the menu for a queue, so the store is flushed first."""
+        new = [c for c in callids if c not in self._linkedids and c not in self._entries
+               and c not in self.seen_end and c not in self.unknown_end and not self.tracker.knows(c)]
+        if not new:
+            return
+        await self.store.flush()
+        sessions = await asyncio.to_thread(queries.menu_linkedids, self.store.path, new)
+        for callid in new:
+            self._linkedids[callid] = call_linkedid(callid, sessions.get(callid, ()))
 
     async def _fill_calls(self, callids: set[str]) -> None:
         active = {r.linkedid for r in self.tracker.active()}

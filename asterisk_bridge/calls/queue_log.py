@@ -3,7 +3,9 @@
 Why: Asterisk writes queue_log whatever happens to our AMI link, so it is the
 source for the queue part of calls we missed while AMI was down. Line format:
 ``epoch|callid|queue|agent|EVENT|data1|data2|...`` where callid is the queued
-channel's Uniqueid (the caller's, which is also the Linkedid for our calls).
+channel's Uniqueid: the caller's own channel, whose Uniqueid is the call's
+Linkedid, or a Local half the call was routed through, which is not
+(``call_linkedid`` finds the call then).
 Units differ per event: RINGNOANSWER/RINGCANCELED are milliseconds, every
 other duration is whole seconds. Times are whole epoch seconds.
 Pure: takes text, returns values; reading the file is the caller's job.
@@ -245,11 +247,24 @@ def _complete_from(leg: QueueLeg, logged: list[QueueLeg]) -> bool:
     return False
 
 
+def call_linkedid(callid: str, menu_linkedids: Iterable[str | None]) -> str:
+    """The call a queue_log callid belongs to, named by its Linkedid.
+
+    ``menu_linkedids``: the Linkedids recorded by the menu sessions that ran on the channel whose
+    Uniqueid is ``callid``, oldest first. A caller routed through a Local channel runs the menu and
+    waits in the queue on a Local half: queue_log names that half, and the menu session, which asked
+    the channel for its Linkedid, names the call. With no menu session (the menu never ran, e.g. the
+    bridge was down for the whole call) nothing says otherwise: the callid is the call's id, as for
+    a caller whose own channel queued. The oldest session that knew its Linkedid decides.
+    """
+    return next((linkedid for linkedid in menu_linkedids if linkedid), callid)
+
+
 def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, short_abandon: float = 5.0) -> CallRecord:
     """A call we never saw over AMI, rebuilt from queue_log alone.
 
-    The callid is the caller channel's Uniqueid, which is the Linkedid of calls
-    that start on that channel. ``complete`` is True only when queue_log shows
+    ``call.callid`` is the call's Linkedid (the reader of the file turns a Local
+    half's callid into it, ``call_linkedid``). ``complete`` is True only when queue_log shows
     the call's queue part ended; menu data is unknown (None).
     """
     start = call.first_at if call.first_at is not None else 0.0

@@ -323,6 +323,10 @@ class CallTracker:
         self._active[record.linkedid] = state
         return True
 
+    def knows(self, linkedid: str) -> bool:
+        """Is ``linkedid`` a call followed now or just ended (a Linkedid, not some channel's)?"""
+        return linkedid in self._active or linkedid in self._ended
+
     def active(self) -> list[CallRecord]:
         """Snapshots of the contact-center calls in progress."""
         out = []

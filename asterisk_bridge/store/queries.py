@@ -246,6 +246,22 @@ def call_states(db: DatabaseLike, linkedids: Sequence[str]) -> dict[str, dict[st
     return found
 
 
+def menu_linkedids(db: DatabaseLike, uniqueids: Sequence[str]) -> dict[str, list[str | None]]:
+    """``{uniqueid: [linkedid, ...]}``: the Linkedids the menu sessions that ran on those channels
+    recorded, oldest session first, for those of ``uniqueids`` that ran the menu (one lookup of the
+    ``uniqueid`` index each). Which call a channel belongs to is decided in ``calls/queue_log.py``."""
+    ids = list(dict.fromkeys(uniqueids))
+    found: dict[str, list[str | None]] = {}
+    with reading(db) as database:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            sql = ("SELECT uniqueid, linkedid FROM menu_sessions "
+                   f"WHERE uniqueid IN ({', '.join('?' * len(chunk))}) ORDER BY started_at, session_id")
+            for row in database.execute(sql, chunk).fetchall():
+                found.setdefault(row[0], []).append(row[1])
+    return found
+
+
 def latest_call_start(db: DatabaseLike) -> str | None:
     """``started_at`` of the newest stored call (where reading Asterisk's queue_log resumes)."""
     with reading(db) as database:
