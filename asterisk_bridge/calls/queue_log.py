@@ -208,7 +208,9 @@ def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float 
 
     Only a record without queue legs gets queue_log's legs (AMI's own legs are
     finer: sub-second times, member interfaces). The outcome is replaced only
-    when it is unknown (``None`` / ``unknown_end``). Returns True if anything
+    when it is unknown (``None`` / ``unknown_end``). A record known only from
+    queue_log, stored while its call was still up, is complete once queue_log
+    shows the end. Returns True if anything
     changed. Derived totals are recomputed by the tracker's rule (``outcome.summarize``).
     """
     changed = False
@@ -222,6 +224,9 @@ def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float 
         changed = True
     if record.queue_status is None and call.queue_status:
         record.queue_status = call.queue_status
+        changed = True
+    if record.source == "queue_log" and call.finished and not record.complete:
+        record.complete = True  # its only witness saw the end, as when it is rebuilt at once (record_from_queue_log)
         changed = True
     outcome = call.outcome(short_abandon)
     if outcome is not None and record.outcome in (None, "unknown_end"):
