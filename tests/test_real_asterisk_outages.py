@@ -9,7 +9,9 @@ reference for what the bridge stores afterwards.
   adopted and followed to its end.
 - AMI cut: through ``AMIRelay``. A call that ended while the link was down is closed as unknown_end
   and filled from queue_log; a call talking across the cut is followed to its end; a call that
-  began during the cut is adopted from ``CoreShowChannels``/``QueueStatus``.
+  began during the cut is adopted from ``CoreShowChannels``/``QueueStatus``; a caller routed
+  through a Local channel who calls and hangs up during the cut is rebuilt from queue_log, which
+  names it by the Local half, as one call under its Linkedid (its menu session says which).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from pbx import Pbx
-from pbx_bridge import AMIRelay, Bridge, database, wait_stored, write_config
+from pbx_bridge import AMIRelay, Bridge, database, linkedids, stats, wait_stored, write_config
 from pbx_calls import AMI, Call, HangUpAfter, Press, place, queue_log, queue_log_settled, run_call
 from pbx_checks import Played, dialplan_saw
 
@@ -159,10 +165,23 @@ def test_the_call_before_the_stop_is_kept(stopped: Played):
 # ------------------------------------------------------------------ the AMI link cut and restored
 
 CUT_STAFF = {"cc-122-housing": ["1031"], "cc-117-conditions": ["3031"], "cc-122-social": ["2031"]}
-LATE_OPERATOR = {"cc-122-default": ["1032"]}  # logs in while the link is cut
+# log in while the link is cut; 1033 answers the caller through a Local channel (3031 is busy with "talking")
+LATE_OPERATOR = {"cc-122-default": ["1032"], "cc-117-conditions": ["1033"]}
 
 
-async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
+@dataclass
+class Outage(Played):
+    config: Path
+
+
+def _local_days(played: Played) -> tuple[str, str]:
+    """The first and last local day of the calls (the example configuration's time zone)."""
+    zone = ZoneInfo("Asia/Irkutsk")
+    days = sorted(datetime.fromtimestamp(c.placed_at, zone).date().isoformat() for c in played.calls.values())
+    return days[0], days[-1]
+
+
+async def _ami_cut(pbx: Pbx, folder: Path) -> Outage:
     relay = AMIRelay(pbx.ami_port)
     await relay.start()
     config = write_config(folder, pbx, ami_port=relay.port)
@@ -174,6 +193,8 @@ async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
     waiting = Call("waiting", "122", (Press("0", "cc/122-greeting"),))  # waits, answered and gone during the cut
     answered = Call("answered_then_cut", "122", (Press("2", "cc/122-greeting"),))  # answered, gone during the cut
     newcomer = Call("newcomer", "122", (Press("3", "cc/122-greeting"),))  # calls during the cut, waits
+    # calls through a Local channel during the cut, is answered by 1033 and gone before the link is back
+    through_local = Call("local_in_cut", "117", (Press("1", "cc/117-greeting"),), context="inbound")
     tasks = []
     try:
         await bridge.start(ami)
@@ -187,7 +208,8 @@ async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
         await relay.drop()  # the operator of answered_then_cut hangs up 3 s from now
         await ami.login_operators(LATE_OPERATOR)
         tasks.append(asyncio.create_task(run_call(ami, newcomer, timeout=90)))
-        for call in (answered, waiting):
+        tasks.append(asyncio.create_task(run_call(ami, through_local, timeout=90)))
+        for call in (answered, waiting, through_local):
             await ami.wait_for(call.ended, 30, f"{call.name}: the end of the call during the cut")
         joined = await ami.wait_for(lambda: next(iter(newcomer.named("QueueCallerJoin")), None), 30,
                                     "newcomer: in the queue")
@@ -198,9 +220,11 @@ async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
         await asyncio.sleep(max(0.0, float(joined["Timestamp"]) + 8 - time.time()))  # well past short_abandon
         await _hang_up(ami, newcomer)
         await asyncio.gather(*tasks)
-        calls = [talking, waiting, answered, newcomer]
+        calls = [talking, waiting, answered, newcomer, through_local]
         await queue_log_settled(pbx.queue_log, calls)
         await wait_stored(db, [talking.linkedid, newcomer.linkedid], settled=lambda row: row["complete"] == 1)
+        with contextlib.suppress(AssertionError):  # not stored under its Linkedid: its test names what was
+            await wait_stored(db, [through_local.linkedid], settled=lambda row: row["complete"] == 1)
         await wait_stored(db, [waiting.linkedid, answered.linkedid], settled=lambda row: row["outcome"] == "answered")
     finally:
         for task in tasks:
@@ -209,12 +233,12 @@ async def _ami_cut(pbx: Pbx, folder: Path) -> Played:
         await relay.drop()
         await ami.logout_operators({**CUT_STAFF, **LATE_OPERATOR})
         await ami.close()
-    return Played({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.callid for c in calls]),
-                  bridge.log_text())
+    return Outage({c.name: c for c in calls}, db, queue_log(pbx.queue_log, [c.callid for c in calls]),
+                  bridge.log_text(), config)
 
 
 @pytest.fixture(scope="module")
-def cut(pbx: Pbx, prompts, tmp_path_factory) -> Played:
+def cut(pbx: Pbx, prompts, tmp_path_factory) -> Outage:
     return asyncio.run(_ami_cut(pbx, tmp_path_factory.mktemp("ami-cut")))
 
 
@@ -262,3 +286,36 @@ def test_a_call_that_began_during_the_cut_is_adopted(cut: Played):
 def test_a_call_adopted_after_the_cut_keeps_the_menu_outcome(cut: Played):
     row = cut.row("newcomer")
     assert (row["ivr_result"], row["topic"], row["ivr_queue"]) == ("topic", "social", "cc-122-social")
+
+
+def test_a_call_through_a_local_channel_during_the_cut_is_one_call_under_its_linkedid(cut: Outage):
+    """queue_log names the call by the Local half that waited in the queue; the menu session, which
+    ran on that half while AMI was down, names the call's Linkedid: one record, under the Linkedid."""
+    call = cut.calls["local_in_cut"]
+    assert call.callid != call.linkedid  # queue_log's callid is the Local half
+    session = cut.session("local_in_cut")
+    assert (session["linkedid"], session["uniqueid"], session["topic"]) == (call.linkedid, call.callid, "conditions")
+    row = cut.row("local_in_cut")
+    assert row is not None, f"no record under the Linkedid {call.linkedid}; stored: {sorted(linkedids(cut.db))}"
+    assert (row["source"], row["complete"], row["outcome"], row["line"], row["operator"]) == (
+        "queue_log", 1, "answered", "117", "Оператор 1033")
+    assert f"call {call.linkedid} known only from queue_log" in cut.bridge_log
+    # nothing stored under the Local half, nor any other channel: one record per call placed
+    assert linkedids(cut.db) == {c.linkedid for c in cut.calls.values()}
+    cut.agree("local_in_cut")
+
+
+def test_the_days_figures_after_the_cut_agree_with_queue_log(cut: Outage):
+    """Every caller counted once, in its line, with queue_log's outcome; no menu session counted as a
+    call of its own (the Local caller's would be, beside a record of its Local half)."""
+    first, last = _local_days(cut)
+    figures = stats(cut.config, first, last)
+    assert figures["total"]["counts"]["offered"] == len(cut.calls)
+    for line in ("122", "117"):
+        counts = next(s for s in figures["lines"] if s["line"] == line)["counts"]
+        calls = [name for name, c in cut.calls.items() if c.line == line]
+        logged = Counter(cut.logged(name).outcome for name in calls)
+        assert counts["offered"] == len(calls), (line, counts)
+        for outcome in ("answered", "abandoned_queue", "short_abandon"):
+            assert counts[outcome] == logged[outcome], (line, outcome, counts, logged)
+        assert (counts["no_ami"], counts["unknown_end"], counts["in_progress"]) == (0, 0, 0), (line, counts)
