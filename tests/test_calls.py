@@ -650,9 +650,18 @@ async def test_a_call_through_a_local_channel_filled_from_queue_log_is_one_call_
         "117", "answered", "cc-117-conditions", "Оператор 1011")
     assert (row["queued_seconds"], row["talk_seconds"], row["hangup_by"]) == (1, 4, "operator")
     assert (row["source"], row["complete"]) == (("ami", 0) if seen else ("queue_log", 1))
-    # the day counts it once: the menu session belongs to the stored call, not to a call of its own
-    day = report_queries.bucket_totals(path, 1795968000.0, 1795968000.0 + 86400)
-    assert day == [{"line": "117", "bucket": "answered", "calls": 1}]
+    # counted once: the menu session belongs to the stored call, not to a call of its own
+    period = report_queries.bucket_totals(path, 1795968000.0, 1795968000.0 + 86400)
+    assert period == [{"line": "117", "bucket": "answered", "calls": 1}]
+
+
+def test_the_call_of_a_queue_log_callid():
+    from asterisk_bridge.calls.queue_log import call_linkedid
+
+    assert call_linkedid(LOCAL_HALF, [LOCAL_LINKEDID]) == LOCAL_LINKEDID  # a Local half: its session's call
+    assert call_linkedid(LOCAL_HALF, []) == LOCAL_HALF  # no menu ran on it: the callid is the call's id
+    assert call_linkedid(LOCAL_LINKEDID, [LOCAL_LINKEDID]) == LOCAL_LINKEDID  # the caller's own channel
+    assert call_linkedid(LOCAL_HALF, [None, LOCAL_LINKEDID, "1795968993.99"]) == LOCAL_LINKEDID  # oldest that knew
 
 
 # ------------------------------------------------------------------ the store side, directly
