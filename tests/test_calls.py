@@ -607,22 +607,24 @@ def local_menu_session():
 async def test_a_call_through_a_local_channel_filled_from_queue_log_is_one_call_under_its_linkedid(tmp_path, seen,
                                                                                                     monkeypatch):
     """queue_log's callid is the Local half; the menu session on that half names the call's Linkedid:
-    the queue part belongs to that call, never to a call of its own."""
+    the queue part belongs to that call, never to a call of its own. Rebuilt from queue_log alone,
+    the call keeps what its menu decided (the topic the day's figures count it under)."""
     from asterisk_bridge.calls.backfill import QueueLogBackfill
     from asterisk_bridge.calls.model import CallRecord
     from asterisk_bridge.calls.tracker import CallTracker
     from asterisk_bridge.store import report_queries
 
     looked_up: list[list[str]] = []
-    look_up = queries.menu_linkedids
-    monkeypatch.setattr(queries, "menu_linkedids", lambda db, ids: looked_up.append(list(ids)) or look_up(db, ids))
+    look_up = queries.queue_log_menu_sessions
+    monkeypatch.setattr(queries, "queue_log_menu_sessions",
+                        lambda db, ids: looked_up.append(list(ids)) or look_up(db, ids))
     queue_log = tmp_path / "queue_log"
     lines = LOCAL_QUEUE_LOG.splitlines(keepends=True)
     queue_log.write_text("".join(lines[:2]))  # the call is talking
     path = tmp_path / "calls.db"
     async with Store(path) as store:
         backfill = QueueLogBackfill(str(queue_log), store, CallTracker(), "pbx1", {"cc-117-conditions": "117"})
-        store.submit_menu(local_menu_session())
+        store.submit_menu(replace(local_menu_session(), age_group="40-60"))  # the caller answered the age question
         if seen:  # AMI saw the call up to the menu, the link went down, the reconcile closed it
             backfill.blind_since(1795968990.0)
             backfill.link_back(1795968993.0)
@@ -651,8 +653,16 @@ async def test_a_call_through_a_local_channel_filled_from_queue_log_is_one_call_
     assert (row["queued_seconds"], row["talk_seconds"], row["hangup_by"]) == (1, 4, "operator")
     assert (row["source"], row["complete"]) == (("ami", 0) if seen else ("queue_log", 1))
     # counted once: the menu session belongs to the stored call, not to a call of its own
-    period = report_queries.bucket_totals(path, 1795968000.0, 1795968000.0 + 86400)
+    day = (1795968000.0, 1795968000.0 + 86400)
+    period = report_queries.bucket_totals(path, *day)
     assert period == [{"line": "117", "bucket": "answered", "calls": 1}]
+    # what the menu decided: the session's own when AMI saw nothing of it, AMI's part when it did
+    menu = (row["ivr_result"], row["topic"], row["ivr_queue"], row["age_group"], row["caller_name"])
+    assert menu == ((None, None, None, "unknown", None) if seen
+                    else ("topic", "conditions", "cc-117-conditions", "40-60", CALLER[1]))
+    groups = [(g["line"], g["topic"], g["age_group"], g["outcome"], g["calls"])
+              for g in report_queries.call_groups(path, *day, threshold=20)]
+    assert groups == [("117", None, "unknown", "answered", 1) if seen else ("117", "conditions", "40-60", "answered", 1)]
 
 
 def test_the_call_of_a_queue_log_callid():
@@ -662,6 +672,53 @@ def test_the_call_of_a_queue_log_callid():
     assert call_linkedid(LOCAL_HALF, []) == LOCAL_HALF  # no menu ran on it: the callid is the call's id
     assert call_linkedid(LOCAL_LINKEDID, [LOCAL_LINKEDID]) == LOCAL_LINKEDID  # the caller's own channel
     assert call_linkedid(LOCAL_HALF, [None, LOCAL_LINKEDID, "1795968993.99"]) == LOCAL_LINKEDID  # oldest that knew
+
+
+def test_the_menu_a_call_rebuilt_from_queue_log_takes():
+    """The last menu session of the call decides, as the last IVR_* VarSets do over AMI; a session
+    that failed left only IVR_RESULT=error and the default queue on the channel."""
+    from asterisk_bridge.calls.queue_log import callid_calls, record_from_queue_log
+
+    first = local_menu_session()
+    # transferred back into the menu on another Local channel of the same call, chose the housing topic
+    again = replace(first, session_id="2", uniqueid="1795968993.50", started_at=first.started_at + 30,
+                    ended_at=first.ended_at + 30, topic="housing", queue="cc-117-housing", age_group="over-60")
+    failed = replace(first, session_id="3", uniqueid="1795968994.1", linkedid="1795968994.1", result="error",
+                     topic="conditions", queue="cc-117-default", age_group="30-40", error="Asterisk closed the session")
+    calls = callid_calls([LOCAL_HALF, "1795968994.1", "1795968999.9"], [first, failed, again])
+    assert calls == {LOCAL_HALF: (LOCAL_LINKEDID, again), "1795968994.1": ("1795968994.1", failed),
+                     "1795968999.9": ("1795968999.9", None)}
+    queued = queue_log_calls(parse_queue_log(LOCAL_QUEUE_LOG))[LOCAL_HALF]
+    rebuilt = record_from_queue_log(queued, line="117", menu=again)
+    assert (rebuilt.ivr_result, rebuilt.ivr_topic, rebuilt.ivr_queue, rebuilt.ivr_age_group, rebuilt.age_group) == (
+        "topic", "housing", "cc-117-housing", "over-60", "over-60")
+    assert (rebuilt.line, rebuilt.caller_number, rebuilt.caller_name, rebuilt.agi_status) == (
+        "117", "79160000028", CALLER[1], None)
+    # a queue of several lines names none: the menu's line; a failed menu: only what it left
+    rebuilt = record_from_queue_log(queued, line=None, menu=failed)
+    assert (rebuilt.line, rebuilt.ivr_result, rebuilt.ivr_topic, rebuilt.ivr_queue, rebuilt.age_group) == (
+        "117", "error", None, "cc-117-default", None)
+    assert record_from_queue_log(queued, line="122", menu=replace(first, line="117")).line == "122"
+    bare = record_from_queue_log(queued, line=None)
+    assert (bare.line, bare.ivr_topic, bare.caller_name) == (None, None, None)
+
+
+async def test_the_menu_sessions_a_queue_log_callid_looks_up(tmp_path):
+    """One statement finds the sessions on the queued channel, every session of the call they name
+    (on any channel), and those of a call whose Linkedid is the callid; nothing else."""
+    first = local_menu_session()
+    again = replace(first, session_id="2", uniqueid="1795968993.50", started_at=first.started_at + 30,
+                    ended_at=first.ended_at + 30, topic="housing")
+    own = replace(first, session_id="3", uniqueid="1795968994.2", linkedid="1795968994.1", started_at=first.started_at + 1)
+    other = replace(first, session_id="4", uniqueid="1795968995.1", linkedid="1795968995.1")
+    path = tmp_path / "calls.db"
+    async with Store(path) as store:
+        for session in (again, other, own, first):
+            store.submit_menu(session)
+        await store.flush(5)
+    found = queries.queue_log_menu_sessions(path, [LOCAL_HALF, "1795968994.1", "1795968999.9"])
+    assert [s.session_id for s in found] == [first.session_id, "3", "2"]
+    assert found[0] == replace(first, steps=())
 
 
 # ------------------------------------------------------------------ the store side, directly

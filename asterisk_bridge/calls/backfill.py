@@ -7,8 +7,10 @@ class remembers what that takes: when AMI was blind, which calls ended unknown, 
 saw to their end (queue_log must not overwrite those), and how far the file was read. queue_log
 names a call by the channel that waited in the queue: for a caller routed through a Local channel
 that is a Local half, so each new callid is looked up once among the menu sessions, and its lines
-are kept under the call's Linkedid (a Local half is never a call). The parsing and the rules are
-pure (``queue_log.py``, ``outcome.py``).
+are kept under the call's Linkedid (a Local half is never a call). The same lookup finds the menu
+session a call rebuilt from queue_log takes its topic, menu result and age group from (the menu
+runs over FastAGI whatever AMI does). The parsing and the rules are pure (``queue_log.py``,
+``outcome.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ..menu.record import MenuRecord
 from ..store import Store, queries
 from .errors import QueueLogError
 from .model import CallRecord
-from .queue_log import (QueueLogCall, QueueLogEntry, call_linkedid, fill_record, parse_line, queue_log_calls,
+from .queue_log import (QueueLogCall, QueueLogEntry, callid_calls, fill_record, parse_line, queue_log_calls,
                         record_from_queue_log)
 from .tracker import CallTracker
 
@@ -49,6 +52,7 @@ class QueueLogBackfill:
         self._outages: list[list[float | None]] = []  # [down_from, back_at or None]
         self._legs_from_queue_log: set[str] = set()
         self._linkedids: dict[str, str] = {}  # queue_log callid -> its call's Linkedid, looked up once
+        self._menus: dict[str, MenuRecord] = {}  # Linkedid -> the menu session a rebuilt call takes
 
     def blind_since(self, since: float) -> None:
         """The bridge starts: read queue_log from ``since`` on; AMI is blind until the first login."""
@@ -116,20 +120,24 @@ class QueueLogBackfill:
                 del self._entries[linkedid]
             if old:
                 self._linkedids = {c: lid for c, lid in self._linkedids.items() if lid in self._entries}
+                self._menus = {lid: menu for lid, menu in self._menus.items() if lid in self._entries}
 
     async def _look_up_calls(self, callids: set[str]) -> None:
-        """Find the call of each callid not met before (``queue_log.call_linkedid``): one indexed
-        lookup of the menu sessions per new callid. A callid that is a call AMI follows or saw end is
-        that call's Linkedid already and needs none; the menu session of a call is written before
-        its channel leaves the menu for a queue, so the store is flushed first."""
+        """Find the call of each callid not met before, and the menu session a call rebuilt from
+        queue_log takes (``queue_log.callid_calls``): one indexed lookup of the menu sessions per
+        new callid. A callid that is a call AMI follows or saw end is that call's Linkedid already
+        and needs none; the menu session of a call is written before its channel leaves the menu
+        for a queue, so the store is flushed first."""
         new = [c for c in callids if c not in self._linkedids and c not in self._entries
                and c not in self.seen_end and c not in self.unknown_end and not self.tracker.knows(c)]
         if not new:
             return
         await self.store.flush()
-        sessions = await asyncio.to_thread(queries.menu_linkedids, self.store.path, new)
-        for callid in new:
-            self._linkedids[callid] = call_linkedid(callid, sessions.get(callid, ()))
+        sessions = await asyncio.to_thread(queries.queue_log_menu_sessions, self.store.path, new)
+        for callid, (linkedid, menu) in callid_calls(new, sessions).items():
+            self._linkedids[callid] = linkedid
+            if menu is not None:
+                self._menus[linkedid] = menu
 
     async def _fill_calls(self, callids: set[str]) -> None:
         active = {r.linkedid for r in self.tracker.active()}
@@ -167,7 +175,7 @@ class QueueLogBackfill:
             if call.first_at is None or not self._blind_at(call.first_at):
                 continue  # AMI was up: not a contact-center call we follow
             line = self.queue_lines.get(call.legs[0].queue) if call.legs else None
-            record = record_from_queue_log(call, line=line, short_abandon=short)
+            record = record_from_queue_log(call, line=line, menu=self._menus.get(callid), short_abandon=short)
             self.unknown_end.pop(callid, None)
             log.info("call %s known only from queue_log (AMI was down): %s", callid, record.outcome)
             self.store.submit_call(record, node=self.node)

@@ -17,7 +17,9 @@ from .fields import Get
 if TYPE_CHECKING:
     from .tracker import _State
 
-_IVR_VARIABLES = {
+#: the menu's channel variables -> record fields (queue_log filling takes them from the menu
+#: session too, ``queue_log.py``)
+IVR_FIELDS = {
     "IVR_RESULT": "ivr_result",
     "IVR_TOPIC": "ivr_topic",
     "IVR_QUEUE": "ivr_queue",
@@ -109,7 +111,7 @@ class ChannelEvents:
                 state.qualified = True
                 state.dirty = True
             return
-        attr = _IVR_VARIABLES.get(variable)
+        attr = IVR_FIELDS.get(variable)
         if attr is None:
             return
         current = getattr(rec, attr)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..menu.record import MenuRecord
+from .channel_events import IVR_FIELDS
 from .errors import QueueLogError
 from .model import CallRecord, QueueLeg, RingAttempt
 from .outcome import decide_outcome, summarize
@@ -265,17 +267,55 @@ def call_linkedid(callid: str, menu_linkedids: Iterable[str | None]) -> str:
     return next((linkedid for linkedid in menu_linkedids if linkedid), callid)
 
 
-def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, short_abandon: float = 5.0) -> CallRecord:
-    """A call we never saw over AMI, rebuilt from queue_log alone.
+def callid_calls(callids: Iterable[str], sessions: Iterable[MenuRecord]) -> dict[str, tuple[str, MenuRecord | None]]:
+    """``{callid: (the call's Linkedid, the menu session the call takes its menu from)}``.
+
+    ``sessions``: menu sessions oldest first, among them those that ran on the channels the
+    callids name and those of the calls they belong to
+    (``store/queries.py::queue_log_menu_sessions``).
+    The call is :func:`call_linkedid`'s. Its menu is its last session (those recording its
+    Linkedid, and those on the queued channel itself that could not learn one), as over AMI:
+    every session sets the ``IVR_*`` variables again and the tracker keeps the newest values
+    (``channel_events.py``), so what the channel took to the queue is the last session's.
+    """
+    on_channel: dict[str, list[MenuRecord]] = {}
+    of_call: dict[str, list[MenuRecord]] = {}
+    for session in sessions:
+        if session.uniqueid:
+            on_channel.setdefault(session.uniqueid, []).append(session)
+        if session.linkedid:
+            of_call.setdefault(session.linkedid, []).append(session)
+    found: dict[str, tuple[str, MenuRecord | None]] = {}
+    for callid in callids:
+        own = on_channel.get(callid, [])
+        linkedid = call_linkedid(callid, (s.linkedid for s in own))
+        menus = of_call.get(linkedid, []) + [s for s in own if not s.linkedid]
+        found[callid] = (linkedid, sorted(menus, key=lambda s: s.started_at)[-1] if menus else None)
+    return found
+
+
+def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, menu: MenuRecord | None = None,
+                          short_abandon: float = 5.0) -> CallRecord:
+    """A call we never saw over AMI, rebuilt from queue_log and its menu session.
 
     ``call.callid`` is the call's Linkedid (the reader of the file turns a Local
     half's callid into it, ``call_linkedid``). ``complete`` is True only when queue_log shows
-    the call's queue part ended; menu data is unknown (None).
+    the call's queue part ended. ``line``: the configured line of the queue it joined.
+    ``menu`` (:func:`callid_calls`), when the menu ran: the call gets the ``IVR_*`` fields the
+    tracker would have read from the channel (``channel_events.IVR_FIELDS``), the caller's number
+    and name queue_log lacks, and its line when the queue gave none; without it menu data is
+    unknown (None).
     """
     start = call.first_at if call.first_at is not None else 0.0
-    rec = CallRecord(linkedid=call.callid, uniqueid=call.callid, started_at=start, line=line)
+    rec = CallRecord(linkedid=call.callid, uniqueid=call.callid, started_at=start, line=line or None)
     rec.source = "queue_log"
     rec.caller_number = call.caller_number
+    if menu is not None:
+        for variable, value in menu.channel_variables().items():
+            setattr(rec, IVR_FIELDS[variable], value or None)
+        rec.line = rec.line or menu.line or None
+        rec.caller_number = rec.caller_number or menu.caller_number
+        rec.caller_name = menu.caller_name
     rec.legs = call.legs
     rec.queue_status = call.queue_status
     rec.last_event_at = call.last_at or start

@@ -68,6 +68,18 @@ class MenuRecord:
         for seq, step in enumerate(self.steps):
             _check_step(seq, step)
 
+    def channel_variables(self) -> dict[str, str]:
+        """The ``IVR_*`` variables the session left on its channel, as the dialplan (and AMI's
+        VarSets) saw them when the call went on to a queue: ``ivr.py`` sets all four from the
+        outcome at the end of a menu that ran through; a session that failed (``error``) only set
+        ``IVR_RESULT`` to ``error`` and ``IVR_QUEUE`` to the line's default queue, and the others
+        keep the empty values the dialplan cleared them to. (A session the caller hung up on never
+        reaches a queue.)"""
+        if self.error is not None:
+            return {"IVR_RESULT": "error", "IVR_TOPIC": "", "IVR_QUEUE": self.queue or "", "IVR_AGE_GROUP": ""}
+        return {"IVR_RESULT": self.result, "IVR_TOPIC": self.topic or "", "IVR_QUEUE": self.queue or "",
+                "IVR_AGE_GROUP": self.age_group}
+
     @property
     def duration_ms(self) -> int:
         """Time in the menu. Never negative: a wall-clock step back mid-call must not lose the record."""

@@ -25,10 +25,11 @@ from sqlite_utils import Database
 
 from ..calls.member_model import MemberPause, MemberSession
 from ..calls.model import CallRecord
+from ..menu.record import MenuRecord
 from ..utc import parse_utc_iso, utc_iso
 from .errors import StoreError
 from .operator_rows import pause_from_row, session_from_row
-from .rows import call_record_from_rows
+from .rows import call_record_from_rows, menu_record_from_row
 
 DatabaseLike = str | PathLike[str] | Database
 TimeBound = float | int | datetime | str | None
@@ -246,20 +247,24 @@ def call_states(db: DatabaseLike, linkedids: Sequence[str]) -> dict[str, dict[st
     return found
 
 
-def menu_linkedids(db: DatabaseLike, uniqueids: Sequence[str]) -> dict[str, list[str | None]]:
-    """``{uniqueid: [linkedid, ...]}``: the Linkedids the menu sessions that ran on those channels
-    recorded, oldest session first, for those of ``uniqueids`` that ran the menu (one lookup of the
-    ``uniqueid`` index each). Which call a channel belongs to is decided in ``calls/queue_log.py``."""
-    ids = list(dict.fromkeys(uniqueids))
-    found: dict[str, list[str | None]] = {}
+def queue_log_menu_sessions(db: DatabaseLike, callids: Sequence[str]) -> list[MenuRecord]:
+    """The menu sessions that tell which call each queue_log callid is and what its menu decided,
+    oldest first: those that ran on the channels whose Uniqueids are ``callids`` (a Local half's
+    session names the call's Linkedid), every session of the calls those name, and those of calls
+    whose Linkedid is a callid. One statement per 300 callids, each part through the ``uniqueid``
+    or ``linkedid`` index. The rule that picks the call and its session is in
+    ``calls/queue_log.py``."""
+    ids = list(dict.fromkeys(callids))
+    found: dict[str, MenuRecord] = {}
     with reading(db) as database:
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            sql = ("SELECT uniqueid, linkedid FROM menu_sessions "
-                   f"WHERE uniqueid IN ({', '.join('?' * len(chunk))}) ORDER BY started_at, session_id")
-            for row in database.execute(sql, chunk).fetchall():
-                found.setdefault(row[0], []).append(row[1])
-    return found
+        for i in range(0, len(ids), 300):
+            chunk = ids[i : i + 300]
+            marks = ", ".join("?" * len(chunk))
+            sql = (f"SELECT * FROM menu_sessions WHERE uniqueid IN ({marks}) OR linkedid IN ({marks}) "
+                   f"OR linkedid IN (SELECT linkedid FROM menu_sessions WHERE uniqueid IN ({marks}))")
+            for row in _rows(database, sql, chunk * 3):
+                found.setdefault(row["session_id"], menu_record_from_row(row))
+    return sorted(found.values(), key=lambda s: (s.started_at, s.session_id))
 
 
 def latest_call_start(db: DatabaseLike) -> str | None:

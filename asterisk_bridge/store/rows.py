@@ -66,6 +66,18 @@ def session_values(record: MenuRecord) -> tuple:
     )
 
 
+def menu_record_from_row(row: dict[str, Any]) -> MenuRecord:
+    """A ``menu_sessions`` row as a ``MenuRecord`` again, without its steps (what the session
+    decided, for a call rebuilt from queue_log: ``calls/backfill.py``)."""
+    return MenuRecord(
+        session_id=row["session_id"], node=row["node"], line=row["line"], caller_number=row["caller_number"],
+        caller_name=row["caller_name"], channel=row["channel"], uniqueid=row["uniqueid"], linkedid=row["linkedid"],
+        agi_script=row["agi_script"], started_at=parse_utc_iso(row["started_at"]),
+        ended_at=parse_utc_iso(row["ended_at"]), result=row["result"], topic=row["topic"], queue=row["queue"],
+        age_group=row["age_group"], ended_in=row["ended_in"], hung_up=bool(row["hung_up"]), error=row["error"],
+    )
+
+
 def step_rows(record: MenuRecord) -> list[tuple]:
     """The ``menu_steps`` rows for ``record``, numbered from 0 in the order they happened."""
     return [
