@@ -113,8 +113,10 @@ def assert_agree(call: Call, session: dict | None, row: dict | None, lines: list
     assert row["caller_number"] == call.caller_number, name
     if row["source"] == "ami":
         assert (row["agi_status"] or "") == seen["AgiStatus"], f"{name}: AGISTATUS {row['agi_status']} vs {seen}"
-        assert (row["ivr_result"] or "", row["topic"] or "", row["age_group"]) == (
-            seen["Result"], seen["Topic"], seen["AgeGroup"] or "unknown"), f"{name}: stored {row} vs {seen}"
+    if row["source"] == "ami" or session is not None:  # rebuilt from queue_log: its menu session tells
+        assert (row["ivr_result"] or "", row["topic"] or "", row["ivr_queue"] or "", row["age_group"]) == (
+            seen["Result"], seen["Topic"], seen["IvrQueue"], seen["AgeGroup"] or "unknown"), (
+            f"{name}: stored {row} vs {seen}")
     # the queues Asterisk logged are the bridge's queue legs and the dialplan's last queue
     assert [leg["queue"] for leg in row["legs"]] == logged.entered, f"{name}: legs vs queue_log {logged.entered}"
     assert row["queue"] == (logged.entered[-1] if logged.entered else None), name

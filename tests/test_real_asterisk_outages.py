@@ -11,7 +11,8 @@ reference for what the bridge stores afterwards.
   and filled from queue_log; a call talking across the cut is followed to its end; a call that
   began during the cut is adopted from ``CoreShowChannels``/``QueueStatus``; a caller routed
   through a Local channel who calls and hangs up during the cut is rebuilt from queue_log, which
-  names it by the Local half, as one call under its Linkedid (its menu session says which).
+  names it by the Local half, as one call under its Linkedid (its menu session says which), with
+  the topic, menu result and age group the dialplan had from the menu.
 """
 
 from __future__ import annotations
@@ -299,6 +300,11 @@ def test_a_call_through_a_local_channel_during_the_cut_is_one_call_under_its_lin
     assert row is not None, f"no record under the Linkedid {call.linkedid}; stored: {sorted(linkedids(cut.db))}"
     assert (row["source"], row["complete"], row["outcome"], row["line"], row["operator"]) == (
         "queue_log", 1, "answered", "117", "Оператор 1033")
+    # AMI saw none of it, the menu ran: the record has what the menu left on the channel
+    assert (row["topic"], row["ivr_result"], row["ivr_queue"]) == (
+        call.final_variable("IVR_TOPIC"), call.final_variable("IVR_RESULT"), call.final_variable("IVR_QUEUE")) == (
+        "conditions", "topic", "cc-117-conditions")
+    assert row["age_group"] == (call.final_variable("IVR_AGE_GROUP") or "unknown")
     assert f"call {call.linkedid} known only from queue_log" in cut.bridge_log
     # nothing stored under the Local half, nor any other channel: one record per call placed
     assert linkedids(cut.db) == {c.linkedid for c in cut.calls.values()}
@@ -306,14 +312,18 @@ def test_a_call_through_a_local_channel_during_the_cut_is_one_call_under_its_lin
 
 
 def test_the_days_figures_after_the_cut_agree_with_queue_log(cut: Outage):
-    """Every caller counted once, in its line, with queue_log's outcome; no menu session counted as a
-    call of its own (the Local caller's would be, beside a record of its Local half)."""
+    """Every caller counted once, in its line, with queue_log's outcome and under the topic the
+    dialplan had from the menu; no menu session counted as a call of its own (the Local caller's
+    would be, beside a record of its Local half)."""
     first, last = _local_days(cut)
     figures = stats(cut.config, first, last)
     assert figures["total"]["counts"]["offered"] == len(cut.calls)
     for line in ("122", "117"):
-        counts = next(s for s in figures["lines"] if s["line"] == line)["counts"]
+        section = next(s for s in figures["lines"] if s["line"] == line)
+        counts = section["counts"]
         calls = [name for name, c in cut.calls.items() if c.line == line]
+        chosen = Counter(cut.calls[name].final_variable("IVR_TOPIC") or "" for name in calls)
+        assert {t["key"]: t["calls"] for t in section["topics"]} == chosen, (line, section["topics"])
         logged = Counter(cut.logged(name).outcome for name in calls)
         assert counts["offered"] == len(calls), (line, counts)
         for outcome in ("answered", "abandoned_queue", "short_abandon"):
