@@ -656,13 +656,114 @@ async def test_a_call_through_a_local_channel_filled_from_queue_log_is_one_call_
     day = (1795968000.0, 1795968000.0 + 86400)
     period = report_queries.bucket_totals(path, *day)
     assert period == [{"line": "117", "bucket": "answered", "calls": 1}]
-    # what the menu decided: the session's own when AMI saw nothing of it, AMI's part when it did
+    # what the menu decided, from its session: AMI saw none of it (lost before the menu ended)
     menu = (row["ivr_result"], row["topic"], row["ivr_queue"], row["age_group"], row["caller_name"])
-    assert menu == ((None, None, None, "unknown", None) if seen
-                    else ("topic", "conditions", "cc-117-conditions", "40-60", CALLER[1]))
+    assert menu == ("topic", "conditions", "cc-117-conditions", "40-60", CALLER[1])
     groups = [(g["line"], g["topic"], g["age_group"], g["outcome"], g["calls"])
               for g in report_queries.call_groups(path, *day, threshold=20)]
-    assert groups == [("117", None, "unknown", "answered", 1) if seen else ("117", "conditions", "40-60", "answered", 1)]
+    assert groups == [("117", "conditions", "40-60", "answered", 1)]
+
+
+# Two callers whose own channels ran the menu and queued (queue_log's callid is the Linkedid), both
+# followed by AMI until the link went down while they were in the menu (ADOPTED_QUEUE_LOG's call and
+# one more, abandoned).
+SEEN_QUEUE_LOG = ADOPTED_QUEUE_LOG + """\
+1795959601|1795959599.9|cc-122-default|NONE|ENTERQUEUE||79160000003|1
+1795959620|1795959599.9|cc-122-default|NONE|ABANDON|1|1|19
+"""
+
+
+async def test_a_call_ami_lost_in_its_menu_takes_what_ami_missed_from_its_menu_session(tmp_path, monkeypatch):
+    """The IVR_* VarSets went by while AMI was blind; the menu sessions (one lookup for every such
+    call) give what the record lacks, never what AMI gave."""
+    from asterisk_bridge.calls.backfill import QueueLogBackfill
+    from asterisk_bridge.calls.model import CallRecord
+    from asterisk_bridge.calls.tracker import CallTracker
+    from asterisk_bridge.store import report_queries
+
+    looked_up: list[list[str]] = []
+    look_up = queries.queue_log_menu_sessions
+    monkeypatch.setattr(queries, "queue_log_menu_sessions",
+                        lambda db, ids: looked_up.append(sorted(ids)) or look_up(db, ids))
+    answered, abandoned = "1795959598.4", "1795959599.9"
+    queue_log, path = tmp_path / "queue_log", tmp_path / "calls.db"
+    queue_log.write_text(SEEN_QUEUE_LOG)
+    session = replace(local_menu_session(), line="122", uniqueid=answered, linkedid=answered,
+                      channel="PJSIP/trunk-00000004", topic="housing", queue="cc-122-housing", age_group="over-60",
+                      started_at=1795959598.9, ended_at=1795959599.0)
+    async with Store(path) as store:
+        backfill = QueueLogBackfill(str(queue_log), store, CallTracker(), "pbx1", {"cc-122-default": "122"})
+        backfill.blind_since(1795959590.0)
+        backfill.link_back(1795959598.0)
+        backfill.link_lost(1795959599.95)
+        store.submit_menu(session)
+        store.submit_menu(replace(session, session_id="2", uniqueid=abandoned, linkedid=abandoned,
+                                  caller_name=None, started_at=1795959600.0, ended_at=1795959600.9))
+        first = CallRecord(linkedid=answered, uniqueid=answered, started_at=1795959598.853, line="122",
+                           caller_number="79160000002", caller_name="Ivan P", last_event_at=1795959599.0)
+        # AMI saw the first session's result and topic before the link went down; they stand
+        second = CallRecord(linkedid=abandoned, uniqueid=abandoned, started_at=1795959599.9, line="122",
+                            ivr_result="topic", ivr_topic="conditions", last_event_at=1795959600.0)
+        backfill.link_back(1795959700.0)
+        for record in (first, second):
+            record.ended_at, record.outcome = record.last_event_at, "unknown_end"
+            store.submit_call(record)
+            backfill.call_ended(record)
+        await backfill.read()
+        await store.flush(5)
+        await backfill.read()  # reading again looks up nothing
+        await store.flush(5)
+    assert looked_up == [[answered, abandoned]]
+    rows = {row["linkedid"]: row for row in queries.calls(path)}
+    menu = ("line", "outcome", "ivr_result", "topic", "ivr_queue", "age_group", "caller_name", "source")
+    assert tuple(rows[answered][k] for k in menu) == (
+        "122", "answered", "topic", "housing", "cc-122-housing", "over-60", "Ivan P", "ami")
+    assert tuple(rows[abandoned][k] for k in menu) == (
+        "122", "abandoned_queue", "topic", "conditions", "cc-122-housing", "over-60", None, "ami")
+    topics = {(g["topic"], g["outcome"]) for g in
+              report_queries.call_groups(path, 1795958400.0, 1795958400.0 + 86400, threshold=20)}
+    assert topics == {("housing", "answered"), ("conditions", "abandoned_queue")}
+
+
+async def test_a_call_closed_unknown_end_without_queue_log_takes_its_menu_from_its_menu_session(tmp_path, monkeypatch):
+    """No queue_log configured: the read after the close (the follower reads after each reconcile)
+    still gives the call what its menu decided; a call no menu session knows stays as AMI left it,
+    and neither is looked up twice."""
+    from asterisk_bridge.calls.backfill import QueueLogBackfill
+    from asterisk_bridge.calls.model import CallRecord
+    from asterisk_bridge.calls.tracker import CallTracker
+
+    looked_up: list[list[str]] = []
+    look_up = queries.queue_log_menu_sessions
+    monkeypatch.setattr(queries, "queue_log_menu_sessions",
+                        lambda db, ids: looked_up.append(sorted(ids)) or look_up(db, ids))
+    in_menu, no_menu, path = "1795959598.4", "1795959599.9", tmp_path / "calls.db"
+    async with Store(path) as store:
+        backfill = QueueLogBackfill(None, store, CallTracker(), "pbx1")
+        backfill.blind_since(1795959590.0)
+        backfill.link_back(1795959598.0)
+        backfill.link_lost(1795959599.95)
+        store.submit_menu(replace(local_menu_session(), uniqueid=in_menu, linkedid=in_menu, line="122",
+                                  started_at=1795959598.9, ended_at=1795959610.0, age_group="30-40"))
+        backfill.link_back(1795959700.0)
+        for lid in (in_menu, no_menu):
+            record = CallRecord(linkedid=lid, uniqueid=lid, started_at=float(lid), line="122",
+                                caller_name="Ivan P", last_event_at=float(lid) + 0.5)
+            record.ended_at, record.outcome = record.last_event_at, "unknown_end"
+            store.submit_call(record)
+            backfill.call_ended(record)
+        await backfill.read()
+        await store.flush(5)
+        await backfill.read()
+        backfill.forget(1795959000.0)  # both still fillable: nothing forgotten, nothing looked up again
+        await backfill.read()
+        await store.flush(5)
+    assert looked_up == [[in_menu, no_menu]]
+    rows = {row["linkedid"]: row for row in queries.calls(path)}
+    menu = ("outcome", "complete", "ivr_result", "topic", "ivr_queue", "age_group", "caller_name")
+    assert tuple(rows[in_menu][k] for k in menu) == (
+        "unknown_end", 0, "topic", "conditions", "cc-117-conditions", "30-40", "Ivan P")
+    assert tuple(rows[no_menu][k] for k in menu) == ("unknown_end", 0, None, None, None, "unknown", "Ivan P")
 
 
 def test_the_call_of_a_queue_log_callid():

@@ -8,9 +8,10 @@ saw to their end (queue_log must not overwrite those), and how far the file was 
 names a call by the channel that waited in the queue: for a caller routed through a Local channel
 that is a Local half, so each new callid is looked up once among the menu sessions, and its lines
 are kept under the call's Linkedid (a Local half is never a call). The same lookup finds the menu
-session a call rebuilt from queue_log takes its topic, menu result and age group from (the menu
-runs over FastAGI whatever AMI does). The parsing and the rules are pure (``queue_log.py``,
-``outcome.py``).
+session a call filled from queue_log takes its topic, menu result and age group from (the menu
+runs over FastAGI whatever AMI does): a call rebuilt from queue_log alone, and a call AMI saw start
+but lost before its menu ended, whose IVR_* VarSets went by while AMI was blind. The parsing and the
+rules are pure (``queue_log.py``, ``outcome.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from ..menu.record import MenuRecord
 from ..store import Store, queries
 from .errors import QueueLogError
 from .model import CallRecord
+from .outcome import summarize
 from .queue_log import (QueueLogCall, QueueLogEntry, callid_calls, fill_record, parse_line, queue_log_calls,
-                        record_from_queue_log)
+                        record_from_queue_log, take_menu)
 from .tracker import CallTracker
 
 log = logging.getLogger("asterisk_bridge.calls")
@@ -52,7 +54,7 @@ class QueueLogBackfill:
         self._outages: list[list[float | None]] = []  # [down_from, back_at or None]
         self._legs_from_queue_log: set[str] = set()
         self._linkedids: dict[str, str] = {}  # queue_log callid -> its call's Linkedid, looked up once
-        self._menus: dict[str, MenuRecord] = {}  # Linkedid -> the menu session a rebuilt call takes
+        self._menus: dict[str, MenuRecord | None] = {}  # Linkedid -> its menu session (None: none ran)
 
     def blind_since(self, since: float) -> None:
         """The bridge starts: read queue_log from ``since`` on; AMI is blind until the first login."""
@@ -88,15 +90,25 @@ class QueueLogBackfill:
             del self.seen_end[linkedid]
         for linkedid in [k for k, r in self.unknown_end.items() if (r.ended_at or 0.0) < horizon]:
             del self.unknown_end[linkedid]
+        self._forget_menus()
+
+    def _forget_menus(self) -> None:
+        """Keep the menu sessions of the calls queue_log or an ``unknown_end`` may still fill."""
+        self._menus = {lid: menu for lid, menu in self._menus.items() if lid in self._entries or lid in self.unknown_end}
 
     async def read(self) -> None:
-        """Read the lines appended since the last read and fill the calls they tell of."""
-        if not self.path:
-            return
+        """Read the lines appended since the last read and fill the calls they tell of; then give
+        the calls closed as ``unknown_end`` that queue_log says nothing of (none configured, or the
+        call never queued) what their menu session decided (``_fill_menus``)."""
+        if self.path:
+            await self._read_file(self.path)
+        await self._fill_menus()
+
+    async def _read_file(self, path: str) -> None:
         try:
-            entries, self._offset = await asyncio.to_thread(_read_new_lines, self.path, self._offset)
+            entries, self._offset = await asyncio.to_thread(_read_new_lines, path, self._offset)
         except OSError as exc:
-            log.warning("cannot read queue_log %s: %s", self.path, exc)
+            log.warning("cannot read queue_log %s: %s", path, exc)
             return
         since = self.since or 0.0
         fresh = [e for e in entries if e.time >= since and e.callid not in ("", "NONE", "MANAGER")]
@@ -120,7 +132,22 @@ class QueueLogBackfill:
                 del self._entries[linkedid]
             if old:
                 self._linkedids = {c: lid for c, lid in self._linkedids.items() if lid in self._entries}
-                self._menus = {lid: menu for lid, menu in self._menus.items() if lid in self._entries}
+                self._forget_menus()
+
+    async def _fill_menus(self) -> None:
+        """A call closed as ``unknown_end`` whose ``IVR_*`` VarSets went by while AMI was blind
+        takes what its record lacks from its menu session (``queue_log.take_menu``), at the read
+        that follows its close (the follower reads after every reconcile and expiry), whether or
+        not queue_log fills its queue part; the same batched lookup as ``_look_up_menus``."""
+        pending = [lid for lid, record in self.unknown_end.items() if lid not in self._menus and _lacks_menu(record)]
+        await self._look_up_menus(pending)
+        for linkedid in pending:
+            record = self.unknown_end[linkedid]
+            if take_menu(record, self._menus.get(linkedid)):
+                summarize(record)
+                log.info("call %s missed by AMI takes its menu's outcome from its menu session: topic %s",
+                         linkedid, record.ivr_topic or "-")
+                self.store.submit_call(record, node=self.node)
 
     async def _look_up_calls(self, callids: set[str]) -> None:
         """Find the call of each callid not met before, and the menu session a call rebuilt from
@@ -136,14 +163,27 @@ class QueueLogBackfill:
         sessions = await asyncio.to_thread(queries.queue_log_menu_sessions, self.store.path, new)
         for callid, (linkedid, menu) in callid_calls(new, sessions).items():
             self._linkedids[callid] = linkedid
-            if menu is not None:
+            if menu is not None or linkedid not in self._menus:
                 self._menus[linkedid] = menu
+
+    async def _look_up_menus(self, linkedids: list[str]) -> None:
+        """The menu session of each call to fill that was not looked up with its callid
+        (``_look_up_calls`` skips the calls AMI saw): one statement for them all, the same rule
+        (``queue_log.callid_calls``). The store is flushed first, as there."""
+        if not linkedids:
+            return
+        await self.store.flush()
+        sessions = await asyncio.to_thread(queries.queue_log_menu_sessions, self.store.path, linkedids)
+        for linkedid, (_, menu) in callid_calls(linkedids, sessions).items():
+            self._menus[linkedid] = menu
 
     async def _fill_calls(self, callids: set[str]) -> None:
         active = {r.linkedid for r in self.tracker.active()}
         calls = queue_log_calls(e for c in callids for e in self._entries[c])
         unknown: list[str] = []
         short = self.tracker.short_abandon
+        await self._look_up_menus([c for c in calls if c not in active and c not in self.seen_end
+                                   and c not in self._menus and _lacks_menu(self.unknown_end.get(c))])
         for callid, call in calls.items():
             if callid in active or callid in self.seen_end:
                 continue  # AMI tells (or told) us about this call itself
@@ -183,8 +223,9 @@ class QueueLogBackfill:
                 self.seen_end[callid] = record.ended_at or call.last_at or 0.0
 
     def _fill(self, record: CallRecord, call: QueueLogCall) -> bool:
-        """Fill an unknown_end record from queue_log. AMI's legs win when they saw how the leg
-        ended; legs cut off by the outage (or filled before) are replaced by queue_log's."""
+        """Fill an unknown_end record from queue_log and its menu session. AMI's legs win when they
+        saw how the leg ended; legs cut off by the outage (or filled before) are replaced by
+        queue_log's; the menu gives only what AMI did not (``queue_log.take_menu``)."""
         if record.linkedid in self._legs_from_queue_log or all(
                 leg.left_reason in (None, "ended") and leg.answered_at is None for leg in record.legs):
             if call.legs:
@@ -192,7 +233,8 @@ class QueueLogBackfill:
                 self._legs_from_queue_log.add(record.linkedid)
             if record.outcome is not None and record.outcome != "unknown_end":
                 record.outcome = "unknown_end"  # re-derive from the fuller queue_log
-        changed = fill_record(record, call, short_abandon=self.tracker.short_abandon)
+        changed = fill_record(record, call, menu=self._menus.get(record.linkedid),
+                              short_abandon=self.tracker.short_abandon)
         if call.finished and call.last_at is not None and (record.ended_at or 0.0) < call.last_at:
             record.ended_at = call.last_at
             changed = True
@@ -202,6 +244,11 @@ class QueueLogBackfill:
         """Was AMI down (or the bridge not yet connected) at ``when``?"""
         return any(start is not None and start <= when and (end is None or when <= end)
                    for start, end in self._outages)
+
+
+def _lacks_menu(record: CallRecord | None) -> bool:
+    """Could a menu session give ``record`` anything (None: a call not in hand, it may)?"""
+    return record is None or None in (record.ivr_result, record.ivr_topic, record.ivr_queue, record.ivr_age_group)
 
 
 def _read_new_lines(path: str, offset: int) -> tuple[list[QueueLogEntry], int]:

@@ -205,8 +205,10 @@ def _apply(call: QueueLogCall, e: QueueLogEntry) -> None:
         call.finished = True
 
 
-def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float = 5.0) -> bool:
-    """Give a record the queue outcome queue_log knows, when AMI missed it.
+def fill_record(record: CallRecord, call: QueueLogCall, *, menu: MenuRecord | None = None,
+                short_abandon: float = 5.0) -> bool:
+    """Give a record the queue outcome queue_log knows, when AMI missed it, and what its menu
+    decided (``menu``, :func:`callid_calls`; see :func:`take_menu`).
 
     Only a record without queue legs gets queue_log's legs (AMI's own legs are
     finer: sub-second times, member interfaces). The outcome is replaced only
@@ -215,7 +217,7 @@ def fill_record(record: CallRecord, call: QueueLogCall, *, short_abandon: float 
     shows the end. Returns True if anything
     changed. Derived totals are recomputed by the tracker's rule (``outcome.summarize``).
     """
-    changed = False
+    changed = take_menu(record, menu)
     if not record.legs and call.legs:
         record.legs = call.legs
         changed = True
@@ -294,6 +296,25 @@ def callid_calls(callids: Iterable[str], sessions: Iterable[MenuRecord]) -> dict
     return found
 
 
+def take_menu(record: CallRecord, menu: MenuRecord | None) -> bool:
+    """Give ``record`` what its menu session decided where the record has nothing: the ``IVR_*``
+    fields the tracker would have read from the channel (``channel_events.IVR_FIELDS``), the
+    caller's number and name, and the menu's line. A value already there (AMI saw it, or the
+    queue's configured line) is never replaced: a call AMI saw start and lost in its menu keeps
+    what AMI gave and takes only the rest. Returns True if anything changed; the age group the
+    record counts under is derived by ``outcome.summarize``."""
+    if menu is None:
+        return False
+    taken: dict[str, str | None] = {IVR_FIELDS[v]: value for v, value in menu.channel_variables().items()}
+    taken.update(line=menu.line, caller_number=menu.caller_number, caller_name=menu.caller_name)
+    changed = False
+    for attr, value in taken.items():
+        if value and getattr(record, attr) is None:
+            setattr(record, attr, value)
+            changed = True
+    return changed
+
+
 def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, menu: MenuRecord | None = None,
                           short_abandon: float = 5.0) -> CallRecord:
     """A call we never saw over AMI, rebuilt from queue_log and its menu session.
@@ -310,12 +331,7 @@ def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, menu: 
     rec = CallRecord(linkedid=call.callid, uniqueid=call.callid, started_at=start, line=line or None)
     rec.source = "queue_log"
     rec.caller_number = call.caller_number
-    if menu is not None:
-        for variable, value in menu.channel_variables().items():
-            setattr(rec, IVR_FIELDS[variable], value or None)
-        rec.line = rec.line or menu.line or None
-        rec.caller_number = rec.caller_number or menu.caller_number
-        rec.caller_name = menu.caller_name
+    take_menu(rec, menu)
     rec.legs = call.legs
     rec.queue_status = call.queue_status
     rec.last_event_at = call.last_at or start
