@@ -675,7 +675,8 @@ SEEN_QUEUE_LOG = ADOPTED_QUEUE_LOG + """\
 
 async def test_a_call_ami_lost_in_its_menu_takes_what_ami_missed_from_its_menu_session(tmp_path, monkeypatch):
     """The IVR_* VarSets went by while AMI was blind; the menu sessions (one lookup for every such
-    call) give what the record lacks, never what AMI gave."""
+    call) give what the record lacks, never what AMI gave, but for the IVR_RESULT=error (and default
+    IVR_QUEUE) every menu session sets first: AMI saw the menu start, the session tells its end."""
     from asterisk_bridge.calls.backfill import QueueLogBackfill
     from asterisk_bridge.calls.model import CallRecord
     from asterisk_bridge.calls.tracker import CallTracker
@@ -700,7 +701,8 @@ async def test_a_call_ami_lost_in_its_menu_takes_what_ami_missed_from_its_menu_s
         store.submit_menu(replace(session, session_id="2", uniqueid=abandoned, linkedid=abandoned,
                                   caller_name=None, started_at=1795959600.0, ended_at=1795959600.9))
         first = CallRecord(linkedid=answered, uniqueid=answered, started_at=1795959598.853, line="122",
-                           caller_number="79160000002", caller_name="Ivan P", last_event_at=1795959599.0)
+                           caller_number="79160000002", caller_name="Ivan P", last_event_at=1795959599.0,
+                           ivr_result="error", ivr_queue="cc-122-default")  # the menu's first act
         # AMI saw the first session's result and topic before the link went down; they stand
         second = CallRecord(linkedid=abandoned, uniqueid=abandoned, started_at=1795959599.9, line="122",
                             ivr_result="topic", ivr_topic="conditions", last_event_at=1795959600.0)

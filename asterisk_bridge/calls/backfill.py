@@ -28,7 +28,7 @@ from .errors import QueueLogError
 from .model import CallRecord
 from .outcome import summarize
 from .queue_log import (QueueLogCall, QueueLogEntry, callid_calls, fill_record, parse_line, queue_log_calls,
-                        record_from_queue_log, take_menu)
+                        lacks_menu, record_from_queue_log, take_menu)
 from .tracker import CallTracker
 
 log = logging.getLogger("asterisk_bridge.calls")
@@ -139,7 +139,7 @@ class QueueLogBackfill:
         takes what its record lacks from its menu session (``queue_log.take_menu``), at the read
         that follows its close (the follower reads after every reconcile and expiry), whether or
         not queue_log fills its queue part; the same batched lookup as ``_look_up_menus``."""
-        pending = [lid for lid, record in self.unknown_end.items() if lid not in self._menus and _lacks_menu(record)]
+        pending = [lid for lid, record in self.unknown_end.items() if lid not in self._menus and lacks_menu(record)]
         await self._look_up_menus(pending)
         for linkedid in pending:
             record = self.unknown_end[linkedid]
@@ -159,23 +159,25 @@ class QueueLogBackfill:
                and c not in self.seen_end and c not in self.unknown_end and not self.tracker.knows(c)]
         if not new:
             return
-        await self.store.flush()
-        sessions = await asyncio.to_thread(queries.queue_log_menu_sessions, self.store.path, new)
-        for callid, (linkedid, menu) in callid_calls(new, sessions).items():
+        for callid, (linkedid, menu) in (await self._callid_calls(new)).items():
             self._linkedids[callid] = linkedid
             if menu is not None or linkedid not in self._menus:
                 self._menus[linkedid] = menu
 
     async def _look_up_menus(self, linkedids: list[str]) -> None:
         """The menu session of each call to fill that was not looked up with its callid
-        (``_look_up_calls`` skips the calls AMI saw): one statement for them all, the same rule
-        (``queue_log.callid_calls``). The store is flushed first, as there."""
+        (``_look_up_calls`` skips the calls AMI saw): one statement for them all, the same rule."""
         if not linkedids:
             return
-        await self.store.flush()
-        sessions = await asyncio.to_thread(queries.queue_log_menu_sessions, self.store.path, linkedids)
-        for linkedid, (_, menu) in callid_calls(linkedids, sessions).items():
+        for linkedid, (_, menu) in (await self._callid_calls(linkedids)).items():
             self._menus[linkedid] = menu
+
+    async def _callid_calls(self, callids: list[str]) -> dict[str, tuple[str, MenuRecord | None]]:
+        """``queue_log.callid_calls`` over the stored menu sessions, flushed first (one statement
+        per 300 callids, ``queries.queue_log_menu_sessions``)."""
+        await self.store.flush()
+        sessions = await asyncio.to_thread(queries.queue_log_menu_sessions, self.store.path, callids)
+        return callid_calls(callids, sessions)
 
     async def _fill_calls(self, callids: set[str]) -> None:
         active = {r.linkedid for r in self.tracker.active()}
@@ -183,7 +185,7 @@ class QueueLogBackfill:
         unknown: list[str] = []
         short = self.tracker.short_abandon
         await self._look_up_menus([c for c in calls if c not in active and c not in self.seen_end
-                                   and c not in self._menus and _lacks_menu(self.unknown_end.get(c))])
+                                   and c not in self._menus and lacks_menu(self.unknown_end.get(c))])
         for callid, call in calls.items():
             if callid in active or callid in self.seen_end:
                 continue  # AMI tells (or told) us about this call itself
@@ -244,11 +246,6 @@ class QueueLogBackfill:
         """Was AMI down (or the bridge not yet connected) at ``when``?"""
         return any(start is not None and start <= when and (end is None or when <= end)
                    for start, end in self._outages)
-
-
-def _lacks_menu(record: CallRecord | None) -> bool:
-    """Could a menu session give ``record`` anything (None: a call not in hand, it may)?"""
-    return record is None or None in (record.ivr_result, record.ivr_topic, record.ivr_queue, record.ivr_age_group)
 
 
 def _read_new_lines(path: str, offset: int) -> tuple[list[QueueLogEntry], int]:

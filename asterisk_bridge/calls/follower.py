@@ -293,6 +293,8 @@ class CallFollower:
                 log.info("calls reconciled after %d failed attempt(s)", failures)
             self.reconcile_pending_since = self.reconcile_error = None
             self._touched = set()
+            # the calls it closed are reconciled: queue_log and their menu sessions then fill them
+            await self.queue_log.read()
             return
 
     async def _reconcile(self) -> None:
@@ -320,7 +322,6 @@ class CallFollower:
         log.debug("reconciled with %d live channel(s): %d call(s) adopted", len(live), len(adopted))
         members = [m for m in _items(queues) if m.get("Event") == "QueueMember"]
         self.operators.reconcile(members, self.clock(), talking=self._talking())
-        await self.queue_log.read()
 
     def _talking(self) -> dict[str, set[str]]:
         """interface -> the member channels of the calls each operator is answering now ("" when unknown)."""

@@ -300,19 +300,35 @@ def take_menu(record: CallRecord, menu: MenuRecord | None) -> bool:
     """Give ``record`` what its menu session decided where the record has nothing: the ``IVR_*``
     fields the tracker would have read from the channel (``channel_events.IVR_FIELDS``), the
     caller's number and name, and the menu's line. A value already there (AMI saw it, or the
-    queue's configured line) is never replaced: a call AMI saw start and lost in its menu keeps
-    what AMI gave and takes only the rest. Returns True if anything changed; the age group the
-    record counts under is derived by ``outcome.summarize``."""
+    queue's configured line) is not replaced, with one exception: ``IVR_RESULT=error`` is the
+    menu's first act in every session (``ivr.py``, with ``IVR_QUEUE`` set to the line's default
+    queue), replaced at its end; a record holding it saw the menu start over AMI and not its end, so
+    the session's four ``IVR_*`` values replace those (for a session that failed they are the
+    same). Returns True if anything changed; the age group the record counts under is derived by
+    ``outcome.summarize``."""
     if menu is None:
         return False
-    taken: dict[str, str | None] = {IVR_FIELDS[v]: value for v, value in menu.channel_variables().items()}
-    taken.update(line=menu.line, caller_number=menu.caller_number, caller_name=menu.caller_name)
+    variables = {IVR_FIELDS[v]: value or None for v, value in menu.channel_variables().items()}
     changed = False
+    if record.ivr_result == "error":
+        for attr, value in variables.items():
+            if getattr(record, attr) != value:
+                setattr(record, attr, value)
+                changed = True
+    taken: dict[str, str | None] = {**variables, "line": menu.line, "caller_number": menu.caller_number,
+                                    "caller_name": menu.caller_name}
     for attr, value in taken.items():
         if value and getattr(record, attr) is None:
             setattr(record, attr, value)
             changed = True
     return changed
+
+
+def lacks_menu(record: CallRecord | None) -> bool:
+    """Could its menu session give ``record`` anything (:func:`take_menu`): an ``IVR_*`` field
+    empty, or only the ``error`` every session sets first? (None: a call not in hand, it may.)"""
+    return record is None or record.ivr_result == "error" or None in (
+        record.ivr_result, record.ivr_topic, record.ivr_queue, record.ivr_age_group)
 
 
 def record_from_queue_log(call: QueueLogCall, *, line: str | None = None, menu: MenuRecord | None = None,
