@@ -13,6 +13,9 @@ reference for what the bridge stores afterwards.
   through a Local channel who calls and hangs up during the cut is rebuilt from queue_log, which
   names it by the Local half, as one call under its Linkedid (its menu session says which), with
   the topic, menu result and age group the dialplan had from the menu.
+- AMI cut in the menu: a call AMI saw start loses its link before the menu ends and ends during the
+  cut; closed as unknown_end and filled from queue_log, it has the menu's outcome from its menu
+  session, as the dialplan had it.
 """
 
 from __future__ import annotations
@@ -182,12 +185,17 @@ def _local_days(played: Played) -> tuple[str, str]:
     return days[0], days[-1]
 
 
-async def _ami_cut(pbx: Pbx, folder: Path) -> Outage:
+async def _relayed(pbx: Pbx, folder: Path) -> tuple[AMIRelay, Path, Path, AMI]:
+    """A relay to cut the bridge's AMI link through, the configuration that uses it, its database,
+    and the tests' own AMI connection."""
     relay = AMIRelay(pbx.ami_port)
     await relay.start()
     config = write_config(folder, pbx, ami_port=relay.port)
-    db = database(config)
-    ami = await AMI.connect(pbx)
+    return relay, config, database(config), await AMI.connect(pbx)
+
+
+async def _ami_cut(pbx: Pbx, folder: Path) -> Outage:
+    relay, config, db, ami = await _relayed(pbx, folder)
     await ami.login_operators(CUT_STAFF)
     bridge = Bridge(config, pbx, "AMI cut")
     talking = Call("talking", "117", (Press("1", "cc/117-menu"),))  # talks across the cut
@@ -329,3 +337,68 @@ def test_the_days_figures_after_the_cut_agree_with_queue_log(cut: Outage):
         for outcome in ("answered", "abandoned_queue", "short_abandon"):
             assert counts[outcome] == logged[outcome], (line, outcome, counts, logged)
         assert (counts["no_ami"], counts["unknown_end"], counts["in_progress"]) == (0, 0, 0), (line, counts)
+
+
+# ------------------------------------------------------------------ the AMI link cut while the caller is in the menu
+
+
+@dataclass
+class CutInMenu(Outage):
+    cut_at: float  # when the link went down
+
+
+async def _ami_cut_in_menu(pbx: Pbx, folder: Path) -> CutInMenu:
+    relay, config, db, ami = await _relayed(pbx, folder)
+    bridge = Bridge(config, pbx, "AMI cut in the menu")
+    # lets the menu play twice, chooses documents (nobody there: the dialplan moves it to the
+    # default queue, nobody there either) and gives up 8 s after joining, all during the cut
+    in_menu = Call("in_menu_at_cut", "117", (Press("2", "cc/117-menu", occurrence=2), HangUpAfter("QueueCallerJoin", 8)))
+    task = None
+    try:
+        await bridge.start(ami)
+        task = asyncio.create_task(run_call(ami, in_menu, timeout=90))
+        await ami.wait_for(lambda: in_menu.linkedid or None, 15, "in_menu_at_cut: placed")
+        # AMI saw the menu start: the session's first act, IVR_RESULT=error, is in the record
+        await wait_stored(db, [in_menu.linkedid], settled=lambda row: row["ivr_result"] == "error")
+        await relay.drop()
+        cut_at = time.time()
+        await ami.wait_for(in_menu.ended, 90, "in_menu_at_cut: the end of the call during the cut")
+        await relay.restore()
+        await ami.wait_for(lambda: relay.connections >= 2, 15, "the bridge back on AMI")
+        await queue_log_settled(pbx.queue_log, [in_menu])
+        await wait_stored(db, [in_menu.linkedid], settled=lambda row: row["outcome"] not in (None, "unknown_end"))
+        await task
+    finally:
+        if task is not None:
+            task.cancel()
+        await bridge.stop()
+        await relay.drop()
+        await ami.close()
+    return CutInMenu({in_menu.name: in_menu}, db, queue_log(pbx.queue_log, [in_menu.callid]), bridge.log_text(),
+                     config, cut_at)
+
+
+@pytest.fixture(scope="module")
+def cut_in_menu(pbx: Pbx, prompts, tmp_path_factory) -> CutInMenu:
+    return asyncio.run(_ami_cut_in_menu(pbx, tmp_path_factory.mktemp("ami-cut-in-menu")))
+
+
+def test_a_call_ami_lost_in_its_menu_takes_the_menus_outcome_from_its_menu_session(cut_in_menu: CutInMenu):
+    call, session, row, logged = cut_in_menu.view("in_menu_at_cut")
+    # the scenario: AMI saw the menu start (IVR_RESULT=error), the menu's outcome was set after the cut
+    topics = [e for e in call.named("VarSet", Variable="IVR_TOPIC", Uniqueid=call.menu_uniqueid) if e.get("Value")]
+    assert topics and float(topics[0]["Timestamp"]) > cut_in_menu.cut_at, "the menu ended before the cut"
+    assert row is not None and row["source"] == "ami", row
+    # queue_log's queue part, the end never seen
+    assert (row["complete"], row["outcome"], row["queue"]) == (0, logged.outcome, logged.entered[-1]) == (
+        0, "abandoned_queue", "cc-117-default")
+    # what the menu decided, as the dialplan had it (the h extension's report), from the menu session
+    seen = dialplan_saw(call)
+    assert (row["ivr_result"], row["topic"], row["ivr_queue"], row["age_group"]) == (
+        seen["Result"], seen["Topic"], seen["IvrQueue"], seen["AgeGroup"] or "unknown") == (
+        session["result"], session["topic"], session["queue"], session["age_group"])
+    assert (row["topic"], row["ivr_queue"]) == ("documents", "cc-117-documents")
+    # what AMI gave stays: its line and caller; the AGI status went by during the cut and stays unknown
+    assert (row["line"], row["caller_number"], row["agi_status"]) == ("117", call.caller_number, None)
+    assert f"queue_log filled call {call.linkedid} missed by AMI: abandoned_queue" in cut_in_menu.bridge_log
+    assert "Traceback" not in cut_in_menu.bridge_log
